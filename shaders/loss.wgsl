@@ -1,0 +1,61 @@
+// Losses on the discriminator's raw outputs, mean-reduced on the GPU in one workgroup. Each
+// writes its mean loss and the mean of D's output into a slot of a small stats buffer (read back
+// only when the trainer logs) and the gradient of scale * mean loss into grad.
+// kind 0, BCE on logits with per-sample targets y:
+//     loss = max(l, 0) - l*y + log(1 + exp(-|l|)),   d/dl = sigmoid(l) - y,  stat = mean sigmoid(l)
+// kind 1, linear (Wasserstein critic): loss = l,  d/dl = 1,  stat = mean l
+
+struct LossParams {
+    n: u32, kind: u32, scale: f32, slot: u32,
+};
+
+const RED: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> P: LossParams;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;     // (N)
+@group(0) @binding(2) var<storage, read> targets: array<f32>;    // (N)
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>; // (N) d(scale * mean loss)/d logits
+@group(0) @binding(4) var<storage, read_write> stats: array<f32>; // slots: [slot] mean loss * scale, [slot+1] mean output
+
+var<workgroup> red_a: array<f32, RED>;
+var<workgroup> red_b: array<f32, RED>;
+
+fn sigmoid(v: f32) -> f32 {
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+@compute @workgroup_size(64)
+fn loss_reduce(@builtin(local_invocation_index) lid: u32) {
+    var sl = 0.0;
+    var so = 0.0;
+    let inv_n = 1.0 / f32(P.n);
+    for (var i = lid; i < P.n; i += RED) {
+        let l = logits[i];
+        let y = targets[i];
+        if (P.kind == 0u) {
+            let p = sigmoid(l);
+            sl += max(l, 0.0) - l * y + log(1.0 + exp(-abs(l)));
+            so += p;
+            grad[i] = P.scale * (p - y) * inv_n;
+        } else {
+            sl += l;
+            so += l;
+            grad[i] = P.scale * inv_n;
+        }
+    }
+    red_a[lid] = sl;
+    red_b[lid] = so;
+    for (var off = RED / 2u; off > 0u; off = off / 2u) {
+        workgroupBarrier();
+        if (lid < off) {
+            red_a[lid] += red_a[lid + off];
+            red_b[lid] += red_b[lid + off];
+        }
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        stats[P.slot] = P.scale * red_a[0] * inv_n;
+        stats[P.slot + 1u] = red_b[0] * inv_n;
+    }
+}

@@ -1,0 +1,49 @@
+// Optimizers over one flat parameter buffer per network: one dispatch updates every parameter.
+
+struct OptParams {
+    len: u32, _p0: u32, _p1: u32, _p2: u32,
+    lr: f32, beta1: f32, beta2: f32, eps: f32,
+    // Adam: step_size = lr / (1 - beta1^t), sqrt_bc2 = sqrt(1 - beta2^t), from the host in f64.
+    step_size: f32, sqrt_bc2: f32, clip: f32, _p3: f32,
+};
+
+@group(0) @binding(0) var<uniform> P: OptParams;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;  // (len)
+@group(0) @binding(2) var<storage, read> grad: array<f32>;         // (len)
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;      // (len) Adam first moment
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;      // (len) Adam second moment / RMSProp square average
+
+// Adam, as torch.optim.Adam (no weight decay, no amsgrad).
+@compute @workgroup_size(WG)
+fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.len) { return; }
+    let g = grad[i];
+    let mi = P.beta1 * m[i] + (1.0 - P.beta1) * g;
+    let vi = P.beta2 * v[i] + (1.0 - P.beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = param[i] - P.step_size * mi / (sqrt(vi) / P.sqrt_bc2 + P.eps);
+}
+
+// RMSProp, as torch.optim.RMSprop (alpha = beta2, no momentum, not centred).
+@compute @workgroup_size(WG)
+fn rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.len) { return; }
+    let g = grad[i];
+    let vi = P.beta2 * v[i] + (1.0 - P.beta2) * g * g;
+    v[i] = vi;
+    param[i] = param[i] - P.lr * g / (sqrt(vi) + P.eps);
+}
+
+// Weight clipping to [-clip, clip] (WGAN).
+@compute @workgroup_size(WG)
+fn clip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.len) { return; }
+    param[i] = clamp(param[i], -P.clip, P.clip);
+}

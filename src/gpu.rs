@@ -1,0 +1,188 @@
+//! GPU context: one headless wgpu device, chosen from any backend, with wgpu errors turned into
+//! `anyhow` errors instead of panics.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::sync::{Arc, Mutex};
+
+/// How to pick an adapter. Empty fields fall back to `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// "vulkan", "metal", "dx12", "gl" (comma separated), or None for all.
+    pub backend: Option<String>,
+    /// Case-insensitive substring of the adapter name.
+    pub adapter: Option<String>,
+}
+
+/// What the user sees of an adapter.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+}
+
+impl AdapterSummary {
+    fn from_info(info: &wgpu::AdapterInfo) -> Self {
+        AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {})", self.name, self.backend, self.device_type)
+    }
+}
+
+/// The device all kernels run on.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    /// True for CPU (software) adapters such as lavapipe or llvmpipe: kernels pick barrier-free variants.
+    pub is_cpu: bool,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+fn parse_backends(s: &str) -> Result<wgpu::Backends> {
+    let mut b = wgpu::Backends::empty();
+    for part in s.split(',').map(|p| p.trim().to_lowercase()) {
+        b |= match part.as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            "all" | "" => wgpu::Backends::all(),
+            other => bail!("unknown backend '{other}': use vulkan, metal, dx12 or gl"),
+        };
+    }
+    Ok(b)
+}
+
+fn resolve_backends(opts: &GpuOptions) -> Result<wgpu::Backends> {
+    match opts.backend.clone().or_else(|| std::env::var("WGPU_BACKEND").ok()) {
+        Some(s) => parse_backends(&s).context("choosing the wgpu backend (--backend or WGPU_BACKEND)"),
+        None => Ok(wgpu::Backends::all()),
+    }
+}
+
+fn make_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+fn no_adapter_help(backends: wgpu::Backends) -> String {
+    format!(
+        "no GPU adapter found (backends tried: {backends:?}). On Linux without a GPU install the Vulkan \
+         software adapter: `apt-get install mesa-vulkan-drivers` (lavapipe), then run with \
+         WGPU_BACKEND=vulkan; or use the GL software adapter with WGPU_BACKEND=gl (Mesa llvmpipe over EGL)."
+    )
+}
+
+/// Ranks adapters: discrete GPU first, then integrated, virtual, CPU.
+fn rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// Lists every adapter the chosen backends see, and the index of the one `Gpu::new` would use.
+pub fn list_adapters(opts: &GpuOptions) -> Result<(Vec<AdapterSummary>, Option<usize>)> {
+    let backends = resolve_backends(opts)?;
+    let instance = make_instance(backends);
+    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+    let chosen = choose(&infos, opts);
+    Ok((infos.iter().map(AdapterSummary::from_info).collect(), chosen))
+}
+
+fn choose(infos: &[wgpu::AdapterInfo], opts: &GpuOptions) -> Option<usize> {
+    let want = opts.adapter.clone().or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+    let want = want.map(|s| s.to_lowercase());
+    infos
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| want.as_ref().is_none_or(|w| i.name.to_lowercase().contains(w)))
+        .min_by_key(|(_, i)| rank(i.device_type))
+        .map(|(k, _)| k)
+}
+
+impl Gpu {
+    /// Opens the best adapter allowed by `opts` and the environment.
+    pub fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let backends = resolve_backends(opts)?;
+        let instance = make_instance(backends);
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if adapters.is_empty() {
+            bail!(no_adapter_help(backends));
+        }
+        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+        let Some(k) = choose(&infos, opts) else {
+            let names: Vec<String> = infos.iter().map(|i| format!("'{}'", i.name)).collect();
+            bail!(
+                "no adapter name matches '{}' (--adapter or WGPU_ADAPTER_NAME); available: {}",
+                opts.adapter.clone().or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok()).unwrap_or_default(),
+                names.join(", ")
+            );
+        };
+        let adapter = &adapters[k];
+        let info = &infos[k];
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gangpu"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .with_context(|| format!("opening a device on adapter '{}'", info.name))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let is_cpu = info.device_type == wgpu::DeviceType::Cpu
+            || info.name.to_lowercase().contains("llvmpipe")
+            || info.name.to_lowercase().contains("lavapipe")
+            || info.name.to_lowercase().contains("swiftshader");
+        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, errors })
+    }
+
+    /// Returns the first wgpu validation error raised since the last check, as an error.
+    pub fn check(&self, what: &str) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| anyhow!("wgpu error sink poisoned"))?;
+        if v.is_empty() {
+            return Ok(());
+        }
+        let all = v.join("\n");
+        v.clear();
+        Err(anyhow!("wgpu error while {what}: {all}"))
+    }
+
+    /// Blocks until all submitted work is done, then reports any wgpu error.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| anyhow!("waiting for the GPU: {e}"))?;
+        self.check("running GPU work")
+    }
+
+    /// The largest storage buffer a single kernel may bind, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+}

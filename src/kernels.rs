@@ -1,0 +1,675 @@
+//! Launchers: small functions that check shapes on the host, size the grid and build a
+//! `Dispatch`. Each `#[repr(C)]` params struct mirrors the WGSL struct of its family.
+
+use crate::engine::{Dispatch, Engine};
+use crate::tensor::Tensor;
+use anyhow::{bail, ensure, Context, Result};
+use bytemuck::{Pod, Zeroable};
+
+// ---------------------------------------------------------------- convolution
+
+/// Geometry of a 2-D convolution: x (N, Cin, H, W) * w (Cout, Cin, KH, KW) -> y (N, Cout, OH, OW).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvGeom {
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.n > 0 && self.cin > 0 && self.cout > 0 && self.h > 0 && self.w > 0, "conv: empty shape {self:?}");
+        ensure!(self.kh > 0 && self.kw > 0 && self.stride > 0, "conv: kernel and stride must be positive: {self:?}");
+        ensure!(
+            self.h + 2 * self.pad >= self.kh && self.w + 2 * self.pad >= self.kw,
+            "conv: kernel {}x{} larger than padded input {}x{}",
+            self.kh,
+            self.kw,
+            self.h + 2 * self.pad,
+            self.w + 2 * self.pad
+        );
+        Ok(())
+    }
+    pub fn oh(&self) -> usize {
+        (self.h + 2 * self.pad - self.kh) / self.stride + 1
+    }
+    pub fn ow(&self) -> usize {
+        (self.w + 2 * self.pad - self.kw) / self.stride + 1
+    }
+    pub fn x_shape(&self) -> [usize; 4] {
+        [self.n, self.cin, self.h, self.w]
+    }
+    pub fn w_shape(&self) -> [usize; 4] {
+        [self.cout, self.cin, self.kh, self.kw]
+    }
+    pub fn y_shape(&self) -> [usize; 4] {
+        [self.n, self.cout, self.oh(), self.ow()]
+    }
+    /// Multiply-adds of the forward pass (each backward pass does the same count).
+    pub fn macs(&self) -> u64 {
+        (self.n * self.cout * self.oh() * self.ow() * self.cin * self.kh * self.kw) as u64
+    }
+    fn params(&self, accumulate: bool) -> ConvParams {
+        ConvParams {
+            n: self.n as u32,
+            cin: self.cin as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            cout: self.cout as u32,
+            oh: self.oh() as u32,
+            ow: self.ow() as u32,
+            kh: self.kh as u32,
+            kw: self.kw as u32,
+            stride: self.stride as u32,
+            pad: self.pad as u32,
+            accumulate: accumulate as u32,
+        }
+    }
+}
+
+/// Geometry of a transposed convolution: x (N, Cin, H, W), w (Cin, Cout, KH, KW) (PyTorch's
+/// layout) -> y (N, Cout, (H-1)S - 2P + KH, ...). It is the input-gradient of the conv `as_conv()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTGeom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvTGeom {
+    pub fn oh(&self) -> usize {
+        ((self.h - 1) * self.stride + self.kh).saturating_sub(2 * self.pad)
+    }
+    pub fn ow(&self) -> usize {
+        ((self.w - 1) * self.stride + self.kw).saturating_sub(2 * self.pad)
+    }
+    pub fn x_shape(&self) -> [usize; 4] {
+        [self.n, self.cin, self.h, self.w]
+    }
+    pub fn w_shape(&self) -> [usize; 4] {
+        [self.cin, self.cout, self.kh, self.kw]
+    }
+    pub fn y_shape(&self) -> [usize; 4] {
+        [self.n, self.cout, self.oh(), self.ow()]
+    }
+    pub fn macs(&self) -> u64 {
+        self.as_conv().macs()
+    }
+    /// The convolution whose input-gradient this transposed convolution is.
+    pub fn as_conv(&self) -> ConvGeom {
+        ConvGeom {
+            n: self.n,
+            cin: self.cout,
+            h: self.oh(),
+            w: self.ow(),
+            cout: self.cin,
+            kh: self.kh,
+            kw: self.kw,
+            stride: self.stride,
+            pad: self.pad,
+        }
+    }
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.n > 0 && self.cin > 0 && self.cout > 0 && self.h > 0 && self.w > 0, "conv_transpose: empty shape {self:?}");
+        ensure!(self.kh > 0 && self.kw > 0 && self.stride > 0, "conv_transpose: kernel and stride must be positive");
+        ensure!(
+            (self.h - 1) * self.stride + self.kh > 2 * self.pad && (self.w - 1) * self.stride + self.kw > 2 * self.pad,
+            "conv_transpose: padding {} leaves no output for {self:?}",
+            self.pad
+        );
+        let c = self.as_conv();
+        c.validate()?;
+        ensure!(c.oh() == self.h && c.ow() == self.w, "conv_transpose: geometry {self:?} does not invert its convolution");
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct ConvParams {
+    pub n: u32,
+    pub cin: u32,
+    pub h: u32,
+    pub w: u32,
+    pub cout: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub accumulate: u32,
+}
+
+fn conv_dispatch(e: &Engine, entry: &'static str, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, acc: bool, threads: u64) -> Result<Dispatch> {
+    e.dispatch(
+        "conv",
+        entry,
+        &g.params(acc),
+        &[(1, a.binding()), (2, b.binding()), (3, out.binding())],
+        e.grid_for(threads)?,
+    )
+}
+
+/// y = conv2d(x, w).
+pub fn conv2d_forward(e: &Engine, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    g.validate()?;
+    x.expect_shape(&g.x_shape(), "conv2d input")?;
+    w.expect_shape(&g.w_shape(), "conv2d weight")?;
+    y.expect_shape(&g.y_shape(), "conv2d output")?;
+    let threads = (g.cout.div_ceil(4) * g.n * g.oh() * g.ow().div_ceil(4)) as u64;
+    conv_dispatch(e, "conv_forward", g, x, w, y, false, threads)
+}
+
+/// dx = conv2d input-gradient of dy (a transposed convolution).
+pub fn conv2d_backward_input(e: &Engine, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    g.validate()?;
+    dy.expect_shape(&g.y_shape(), "conv2d output-gradient")?;
+    w.expect_shape(&g.w_shape(), "conv2d weight")?;
+    dx.expect_shape(&g.x_shape(), "conv2d input-gradient")?;
+    let per_res = g.w.div_ceil(g.stride);
+    let threads = (g.cin.div_ceil(4) * g.n * g.h * g.stride * per_res.div_ceil(4)) as u64;
+    conv_dispatch(e, "conv_backward_input", g, dy, w, dx, false, threads)
+}
+
+/// dw (+)= conv2d weight-gradient from x and dy.
+pub fn conv2d_backward_weight(e: &Engine, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    g.validate()?;
+    x.expect_shape(&g.x_shape(), "conv2d input")?;
+    dy.expect_shape(&g.y_shape(), "conv2d output-gradient")?;
+    dw.expect_shape(&g.w_shape(), "conv2d weight-gradient")?;
+    let threads = (g.cout.div_ceil(4) * (g.cin * g.kh * g.kw).div_ceil(4)) as u64;
+    conv_dispatch(e, "conv_backward_weight", g, x, dy, dw, accumulate, threads)
+}
+
+/// y = conv_transpose2d(x, w): the input-gradient kernel of the matching convolution.
+pub fn conv_transpose2d_forward(e: &Engine, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    g.validate()?;
+    conv2d_backward_input(e, &g.as_conv(), x, w, y).context("conv_transpose2d forward")
+}
+
+/// dx = conv_transpose2d input-gradient: a plain convolution of dy.
+pub fn conv_transpose2d_backward_input(e: &Engine, g: &ConvTGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    g.validate()?;
+    conv2d_forward(e, &g.as_conv(), dy, w, dx).context("conv_transpose2d input-gradient")
+}
+
+/// dw (+)= conv_transpose2d weight-gradient: the convolution weight-gradient with x and dy swapped.
+pub fn conv_transpose2d_backward_weight(e: &Engine, g: &ConvTGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    g.validate()?;
+    conv2d_backward_weight(e, &g.as_conv(), dy, x, dw, accumulate).context("conv_transpose2d weight-gradient")
+}
+
+// ---------------------------------------------------------------- batch norm
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct BnParams {
+    pub n: u32,
+    pub c: u32,
+    pub hw: u32,
+    pub train: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub act: u32,
+    pub slope: f32,
+    pub accumulate: u32,
+    pub param_grad: u32,
+    pub _p: [u32; 2],
+}
+
+/// Activation codes shared by the activation and batch-norm kernels.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Act {
+    Identity,
+    Relu,
+    LeakyRelu(f32),
+    Tanh,
+    Sigmoid,
+}
+
+impl Act {
+    pub fn code(&self) -> u32 {
+        match self {
+            Act::Identity => 0,
+            Act::Relu => 1,
+            Act::LeakyRelu(_) => 2,
+            Act::Tanh => 3,
+            Act::Sigmoid => 4,
+        }
+    }
+    pub fn slope(&self) -> f32 {
+        match self {
+            Act::LeakyRelu(s) => *s,
+            _ => 0.0,
+        }
+    }
+}
+
+/// Batch-norm settings (PyTorch defaults: eps 1e-5, momentum 0.1).
+#[derive(Clone, Copy, Debug)]
+pub struct BnConfig {
+    pub eps: f32,
+    pub momentum: f32,
+    /// Activation fused after the normalisation: Identity, Relu or LeakyRelu.
+    pub act: Act,
+}
+
+fn bn_shape(x: &Tensor) -> Result<(usize, usize, usize)> {
+    ensure!(x.shape.len() >= 2, "batch norm input needs (N, C, ...), got {:?}", x.shape);
+    let hw: usize = x.shape[2..].iter().product();
+    Ok((x.shape[0], x.shape[1], hw))
+}
+
+fn bn_params(e: &Engine, x: &Tensor, cfg: &BnConfig, train: bool, accumulate: bool, param_grad: bool) -> Result<BnParams> {
+    ensure!(
+        matches!(cfg.act, Act::Identity | Act::Relu | Act::LeakyRelu(_)),
+        "batch norm fuses only identity, ReLU or LeakyReLU, not {:?}",
+        cfg.act
+    );
+    let (n, c, hw) = bn_shape(x)?;
+    ensure!(c as u32 <= e.gpu.limits.max_compute_workgroups_per_dimension, "batch norm: {c} channels exceed the workgroup limit");
+    ensure!(!train || n * hw > 1, "batch norm in training mode needs more than one value per channel, got shape {:?}", x.shape);
+    Ok(BnParams {
+        n: n as u32,
+        c: c as u32,
+        hw: hw as u32,
+        train: train as u32,
+        eps: cfg.eps,
+        momentum: cfg.momentum,
+        act: cfg.act.code(),
+        slope: cfg.act.slope(),
+        accumulate: accumulate as u32,
+        param_grad: param_grad as u32,
+        _p: [0; 2],
+    })
+}
+
+/// y = act(batchnorm(x)). `affine` is (2, C) gamma then beta, `running` (2, C) mean then var,
+/// `saved` (2, C) receives the batch mean and 1/sqrt(var + eps) for the backward pass.
+pub fn batchnorm_forward(
+    e: &Engine,
+    cfg: &BnConfig,
+    train: bool,
+    x: &Tensor,
+    affine: &Tensor,
+    y: &Tensor,
+    running: &Tensor,
+    saved: &Tensor,
+) -> Result<Dispatch> {
+    let p = bn_params(e, x, cfg, train, false, false)?;
+    let c = p.c as usize;
+    y.expect_shape(&x.shape, "batch norm output")?;
+    for (t, what) in [(affine, "batch norm affine (2, C)"), (running, "batch norm running stats (2, C)"), (saved, "batch norm saved stats (2, C)")] {
+        t.expect_shape(&[2, c], what)?;
+    }
+    e.dispatch(
+        "batchnorm",
+        "bn_forward",
+        &p,
+        &[(1, x.binding()), (2, affine.binding()), (3, y.binding()), (4, running.binding()), (5, saved.binding())],
+        [p.c, 1, 1],
+    )
+}
+
+/// Backward of `batchnorm_forward` in training mode: dx from dy, and d(affine) (+)= unless
+/// `param_grad` is false (frozen network).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    e: &Engine,
+    cfg: &BnConfig,
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    affine: &Tensor,
+    saved: &Tensor,
+    dx: &Tensor,
+    daffine: &Tensor,
+    accumulate: bool,
+    param_grad: bool,
+) -> Result<Dispatch> {
+    let p = bn_params(e, x, cfg, true, accumulate, param_grad)?;
+    let c = p.c as usize;
+    for (t, what) in [(y, "batch norm output"), (dy, "batch norm output-gradient"), (dx, "batch norm input-gradient")] {
+        t.expect_shape(&x.shape, what)?;
+    }
+    for (t, what) in [(affine, "batch norm affine (2, C)"), (saved, "batch norm saved stats (2, C)"), (daffine, "batch norm affine-gradient (2, C)")] {
+        t.expect_shape(&[2, c], what)?;
+    }
+    e.dispatch(
+        "batchnorm",
+        "bn_backward",
+        &p,
+        &[
+            (1, x.binding()),
+            (2, affine.binding()),
+            (3, dy.binding()),
+            (5, saved.binding()),
+            (6, y.binding()),
+            (7, dx.binding()),
+            (8, daffine.binding()),
+        ],
+        [p.c, 1, 1],
+    )
+}
+
+// ---------------------------------------------------------------- activations
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct ActParams {
+    pub len: u32,
+    pub op: u32,
+    pub slope: f32,
+    pub _p: u32,
+}
+
+fn act_params(act: Act, len: usize) -> ActParams {
+    ActParams { len: len as u32, op: act.code(), slope: act.slope(), _p: 0 }
+}
+
+/// y = act(x).
+pub fn activation_forward(e: &Engine, act: Act, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    y.expect_shape(&x.shape, "activation output")?;
+    e.dispatch("activation", "act_fwd", &act_params(act, x.numel()), &[(1, x.binding()), (2, y.binding())], e.grid_for(x.numel() as u64)?)
+}
+
+/// dx = dy * act'(from the forward output y).
+pub fn activation_backward(e: &Engine, act: Act, y: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    dy.expect_shape(&y.shape, "activation output-gradient")?;
+    dx.expect_shape(&y.shape, "activation input-gradient")?;
+    e.dispatch(
+        "activation",
+        "act_bwd",
+        &act_params(act, y.numel()),
+        &[(1, y.binding()), (2, dx.binding()), (3, dy.binding())],
+        e.grid_for(y.numel() as u64)?,
+    )
+}
+
+// ---------------------------------------------------------------- matmul / linear
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub has_bias: u32,
+    pub sa_m: u32,
+    pub sa_k: u32,
+    pub sb_k: u32,
+    pub sb_n: u32,
+    pub accumulate: u32,
+    pub _p: [u32; 3],
+}
+
+/// C (m, n) (+)= A B (+ bias) with A, B read through strides (see matmul.wgsl).
+pub fn matmul(e: &Engine, p: MatmulParams, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, c: &Tensor) -> Result<Dispatch> {
+    ensure!(p.m > 0 && p.n > 0 && p.k > 0, "matmul with an empty dimension: {p:?}");
+    let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+    let last_a = (m - 1) * p.sa_m as usize + (k - 1) * p.sa_k as usize;
+    let last_b = (k - 1) * p.sb_k as usize + (n - 1) * p.sb_n as usize;
+    ensure!(last_a < a.numel(), "matmul: A with {} values cannot be read as ({m}, {k})", a.numel());
+    ensure!(last_b < b.numel(), "matmul: B with {} values cannot be read as ({k}, {n})", b.numel());
+    ensure!(c.numel() == m * n, "matmul: C has {} values, expected {m} x {n}", c.numel());
+    let mut p = p;
+    p.has_bias = bias.is_some() as u32;
+    let bias_t = match bias {
+        Some(t) => {
+            ensure!(t.numel() == n, "matmul bias: expected {n} values, got {}", t.numel());
+            t
+        }
+        None => b, // bound but never read
+    };
+    e.dispatch(
+        "matmul",
+        "matmul",
+        &p,
+        &[(1, a.binding()), (2, b.binding()), (3, bias_t.binding()), (4, c.binding())],
+        e.grid_for((m.div_ceil(4) * n.div_ceil(4)) as u64)?,
+    )
+}
+
+fn mm(m: usize, n: usize, k: usize, sa_m: usize, sa_k: usize, sb_k: usize, sb_n: usize, accumulate: bool) -> MatmulParams {
+    MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        has_bias: 0,
+        sa_m: sa_m as u32,
+        sa_k: sa_k as u32,
+        sb_k: sb_k as u32,
+        sb_n: sb_n as u32,
+        accumulate: accumulate as u32,
+        _p: [0; 3],
+    }
+}
+
+fn linear_dims(x: &Tensor, w: &Tensor) -> Result<(usize, usize, usize)> {
+    ensure!(x.shape.len() == 2 && w.shape.len() == 2, "linear: x must be (B, in) and W (out, in), got {:?} and {:?}", x.shape, w.shape);
+    ensure!(x.shape[1] == w.shape[1], "linear: x {:?} and W {:?} disagree on the input size", x.shape, w.shape);
+    Ok((x.shape[0], w.shape[1], w.shape[0]))
+}
+
+/// y (B, out) = x (B, in) W^T (W is (out, in) as in PyTorch) + b.
+pub fn linear_forward(e: &Engine, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor) -> Result<Dispatch> {
+    let (bsz, din, dout) = linear_dims(x, w)?;
+    y.expect_shape(&[bsz, dout], "linear output")?;
+    matmul(e, mm(bsz, dout, din, din, 1, 1, din, false), x, w, b, y)
+}
+
+/// dx (B, in) = dy (B, out) W.
+pub fn linear_backward_input(e: &Engine, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    let (bsz, din, dout) = linear_dims(dx, w)?;
+    dy.expect_shape(&[bsz, dout], "linear output-gradient")?;
+    matmul(e, mm(bsz, din, dout, dout, 1, din, 1, false), dy, w, None, dx)
+}
+
+/// dW (out, in) (+)= dy^T x.
+pub fn linear_backward_weight(e: &Engine, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    let (bsz, din, dout) = linear_dims(x, dw)?;
+    dy.expect_shape(&[bsz, dout], "linear output-gradient")?;
+    matmul(e, mm(dout, din, bsz, 1, dout, din, 1, accumulate), dy, x, None, dw)
+}
+
+/// out (N) (+)= column sums of src (M, N): bias gradients.
+pub fn sum_rows(e: &Engine, src: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    ensure!(src.shape.len() == 2, "sum_rows needs a matrix, got {:?}", src.shape);
+    let (m, n) = (src.shape[0], src.shape[1]);
+    ensure!(out.numel() == n, "sum_rows: output has {} values, expected {n}", out.numel());
+    let p = mm(m, n, 1, 0, 0, 0, 0, accumulate);
+    e.dispatch("matmul", "sum_rows", &p, &[(5, src.binding()), (6, out.binding())], e.grid_for(n as u64)?)
+}
+
+// ---------------------------------------------------------------- losses
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct LossParams {
+    pub n: u32,
+    pub kind: u32,
+    pub scale: f32,
+    pub slot: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    /// BCE on logits with per-sample targets; stat = mean sigmoid.
+    BceLogits,
+    /// The raw output (Wasserstein critic); stat = mean output.
+    Linear,
+}
+
+/// grad = d(scale * mean loss)/d logits; stats[slot] = scale * mean loss, stats[slot+1] = mean output.
+pub fn loss(e: &Engine, kind: LossKind, scale: f32, logits: &Tensor, targets: &Tensor, grad: &Tensor, stats: &Tensor, slot: usize) -> Result<Dispatch> {
+    let n = logits.numel();
+    ensure!(n > 0, "loss over an empty batch");
+    ensure!(targets.numel() == n, "loss: {} targets for {n} logits", targets.numel());
+    ensure!(grad.numel() == n, "loss: gradient has {} values for {n} logits", grad.numel());
+    ensure!(slot + 1 < stats.numel(), "loss: stats slot {slot} outside a stats buffer of {}", stats.numel());
+    let code = match kind {
+        LossKind::BceLogits => 0,
+        LossKind::Linear => 1,
+    };
+    let p = LossParams { n: n as u32, kind: code, scale, slot: slot as u32 };
+    e.dispatch(
+        "loss",
+        "loss_reduce",
+        &p,
+        &[(1, logits.binding()), (2, targets.binding()), (3, grad.binding()), (4, stats.binding())],
+        [1, 1, 1],
+    )
+}
+
+// ---------------------------------------------------------------- optimizers
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
+pub struct OptParams {
+    pub len: u32,
+    pub _p0: [u32; 3],
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub step_size: f32,
+    pub sqrt_bc2: f32,
+    pub clip: f32,
+    pub _p3: f32,
+}
+
+impl OptParams {
+    /// Adam parameters for step t (1-based), bias corrections computed in f64 as PyTorch does.
+    pub fn adam(len: usize, lr: f64, beta1: f64, beta2: f64, eps: f64, t: u64) -> OptParams {
+        let bc1 = 1.0 - beta1.powi(t as i32);
+        let bc2 = 1.0 - beta2.powi(t as i32);
+        OptParams {
+            len: len as u32,
+            lr: lr as f32,
+            beta1: beta1 as f32,
+            beta2: beta2 as f32,
+            eps: eps as f32,
+            step_size: (lr / bc1) as f32,
+            sqrt_bc2: bc2.sqrt() as f32,
+            ..Default::default()
+        }
+    }
+    pub fn rmsprop(len: usize, lr: f64, alpha: f64, eps: f64) -> OptParams {
+        OptParams { len: len as u32, lr: lr as f32, beta2: alpha as f32, eps: eps as f32, ..Default::default() }
+    }
+    pub fn clip(len: usize, c: f32) -> OptParams {
+        OptParams { len: len as u32, clip: c, ..Default::default() }
+    }
+}
+
+fn same_len(ts: &[&Tensor], what: &str) -> Result<usize> {
+    let n = ts[0].numel();
+    for t in ts {
+        if t.numel() != n {
+            bail!("{what}: parameter, gradient and state sizes differ ({} vs {n})", t.numel());
+        }
+    }
+    Ok(n)
+}
+
+/// One fused Adam step over a flat parameter buffer. Update the step with `set_params`.
+pub fn adam(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor) -> Result<Dispatch> {
+    let n = same_len(&[param, grad, m, v], "adam")?;
+    ensure!(p.len as usize == n, "adam params say {} values, tensors hold {n}", p.len);
+    e.dispatch(
+        "optim",
+        "adam",
+        &p,
+        &[(1, param.binding()), (2, grad.binding()), (3, m.binding()), (4, v.binding())],
+        e.grid_for(n as u64)?,
+    )
+}
+
+/// One RMSProp step (square average in `v`).
+pub fn rmsprop(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, v: &Tensor) -> Result<Dispatch> {
+    let n = same_len(&[param, grad, v], "rmsprop")?;
+    ensure!(p.len as usize == n, "rmsprop params say {} values, tensors hold {n}", p.len);
+    e.dispatch("optim", "rmsprop", &p, &[(1, param.binding()), (2, grad.binding()), (4, v.binding())], e.grid_for(n as u64)?)
+}
+
+/// Clamps every value of `param` to [-c, c].
+pub fn clip(e: &Engine, c: f32, param: &Tensor) -> Result<Dispatch> {
+    ensure!(c > 0.0, "clip value must be positive, got {c}");
+    let n = param.numel();
+    e.dispatch("optim", "clip", &OptParams::clip(n, c), &[(1, param.binding())], e.grid_for(n as u64)?)
+}
+
+// ---------------------------------------------------------------- random numbers
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
+pub struct RngParams {
+    pub len: u32,
+    pub seed: u32,
+    pub stream: u32,
+    pub counter: u32,
+    pub count: u32,
+    pub words: u32,
+    pub values: u32,
+    pub _p0: u32,
+}
+
+/// Fills `out` with N(0, 1) draws number `counter` of (seed, stream). Advance with `set_params`.
+pub fn normal(e: &Engine, out: &Tensor, seed: u32, stream: u32, counter: u32) -> Result<Dispatch> {
+    let n = out.numel();
+    let p = RngParams { len: n as u32, seed, stream, counter, ..Default::default() };
+    e.dispatch("random", "normal", &p, &[(1, out.binding())], e.grid_for(n as u64)?)
+}
+
+/// Draws out.shape[0] images uniformly from `bytes` (count images of `values` u8 pixels, packed
+/// 4 per u32 word, `words` words per image) into `out` scaled to [-1, 1]; `picked` receives the
+/// indices (u32).
+#[allow(clippy::too_many_arguments)]
+pub fn gather_batch(
+    e: &Engine,
+    bytes: &wgpu::Buffer,
+    count: usize,
+    values: usize,
+    out: &Tensor,
+    picked: &wgpu::Buffer,
+    seed: u32,
+    stream: u32,
+    counter: u32,
+) -> Result<Dispatch> {
+    let b = out.shape.first().copied().unwrap_or(0);
+    ensure!(b > 0 && out.numel() == b * values, "gather: output {:?} is not (B, {values} values)", out.shape);
+    ensure!(count > 0, "gather from an empty data set");
+    let words = values.div_ceil(4);
+    ensure!(bytes.size() >= (count * words * 4) as u64, "gather: data buffer too small for {count} images");
+    ensure!(picked.size() >= (b * 4) as u64, "gather: index buffer too small for {b} picks");
+    let p = RngParams {
+        len: (b * values) as u32,
+        seed,
+        stream,
+        counter,
+        count: count as u32,
+        words: words as u32,
+        values: values as u32,
+        _p0: 0,
+    };
+    e.dispatch(
+        "random",
+        "gather_batch",
+        &p,
+        &[(1, out.binding()), (2, bytes.as_entire_binding()), (3, picked.as_entire_binding())],
+        e.grid_for((b * values) as u64)?,
+    )
+}

@@ -1,0 +1,14 @@
+//! gangpu: a GAN training engine on wgpu with every compute kernel hand-written in WGSL.
+//!
+//! Layers: `gpu` (device), `tensor` (GPU buffers), `engine` (pipeline cache, dispatches),
+//! `kernels` (launchers with shape checks), `reference` (plain CPU references for every kernel).
+
+pub mod engine;
+pub mod gpu;
+pub mod kernels;
+pub mod reference;
+pub mod tensor;
+
+pub use engine::{Dispatch, Engine};
+pub use gpu::{Gpu, GpuOptions};
+pub use tensor::Tensor;

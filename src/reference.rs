@@ -1,0 +1,317 @@
+//! Plain CPU references for every kernel, in f64, written in the most literal form (scatter loops
+//! straight from the definitions) so they share no structure with the GPU kernels. Tests check
+//! the GPU against these, and these against finite differences.
+
+use crate::kernels::{Act, ConvGeom, ConvTGeom};
+
+/// y = conv2d(x, w), direct definition.
+pub fn conv2d(g: &ConvGeom, x: &[f64], w: &[f64]) -> Vec<f64> {
+    let (oh, ow) = (g.oh(), g.ow());
+    let mut y = vec![0.0; g.n * g.cout * oh * ow];
+    for n in 0..g.n {
+        for co in 0..g.cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = 0.0;
+                    for ci in 0..g.cin {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                s += x[((n * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize]
+                                    * w[((co * g.cin + ci) * g.kh + ky) * g.kw + kx];
+                            }
+                        }
+                    }
+                    y[((n * g.cout + co) * oh + oy) * ow + ox] = s;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Visits every (x index, w index, y index) triple of a convolution: the backward passes below
+/// are the scatter forms of the same sum.
+fn conv_for_each(g: &ConvGeom, mut f: impl FnMut(usize, usize, usize)) {
+    let (oh, ow) = (g.oh(), g.ow());
+    for n in 0..g.n {
+        for co in 0..g.cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for ci in 0..g.cin {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                f(
+                                    ((n * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize,
+                                    ((co * g.cin + ci) * g.kh + ky) * g.kw + kx,
+                                    ((n * g.cout + co) * oh + oy) * ow + ox,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn conv2d_backward_input(g: &ConvGeom, dy: &[f64], w: &[f64]) -> Vec<f64> {
+    let mut dx = vec![0.0; g.n * g.cin * g.h * g.w];
+    conv_for_each(g, |xi, wi, yi| dx[xi] += dy[yi] * w[wi]);
+    dx
+}
+
+pub fn conv2d_backward_weight(g: &ConvGeom, x: &[f64], dy: &[f64]) -> Vec<f64> {
+    let mut dw = vec![0.0; g.cout * g.cin * g.kh * g.kw];
+    conv_for_each(g, |xi, wi, yi| dw[wi] += dy[yi] * x[xi]);
+    dw
+}
+
+/// Transposed convolution from its own definition: each input pixel scatters w into the output.
+pub fn conv_transpose2d(g: &ConvTGeom, x: &[f64], w: &[f64]) -> Vec<f64> {
+    let (oh, ow) = (g.oh(), g.ow());
+    let mut y = vec![0.0; g.n * g.cout * oh * ow];
+    for n in 0..g.n {
+        for ci in 0..g.cin {
+            for iy in 0..g.h {
+                for ix in 0..g.w {
+                    let v = x[((n * g.cin + ci) * g.h + iy) * g.w + ix];
+                    for co in 0..g.cout {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let oy = (iy * g.stride + ky) as isize - g.pad as isize;
+                                let ox = (ix * g.stride + kx) as isize - g.pad as isize;
+                                if oy < 0 || ox < 0 || oy >= oh as isize || ox >= ow as isize {
+                                    continue;
+                                }
+                                y[((n * g.cout + co) * oh + oy as usize) * ow + ox as usize] +=
+                                    v * w[((ci * g.cout + co) * g.kh + ky) * g.kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Backward of `conv_transpose2d`: (dx, dw) from dy, again by the literal scatter.
+pub fn conv_transpose2d_backward(g: &ConvTGeom, x: &[f64], w: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let (oh, ow) = (g.oh(), g.ow());
+    let mut dx = vec![0.0; x.len()];
+    let mut dw = vec![0.0; w.len()];
+    for n in 0..g.n {
+        for ci in 0..g.cin {
+            for iy in 0..g.h {
+                for ix in 0..g.w {
+                    let xi = ((n * g.cin + ci) * g.h + iy) * g.w + ix;
+                    for co in 0..g.cout {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let oy = (iy * g.stride + ky) as isize - g.pad as isize;
+                                let ox = (ix * g.stride + kx) as isize - g.pad as isize;
+                                if oy < 0 || ox < 0 || oy >= oh as isize || ox >= ow as isize {
+                                    continue;
+                                }
+                                let yi = ((n * g.cout + co) * oh + oy as usize) * ow + ox as usize;
+                                let wi = ((ci * g.cout + co) * g.kh + ky) * g.kw + kx;
+                                dx[xi] += dy[yi] * w[wi];
+                                dw[wi] += dy[yi] * x[xi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dx, dw)
+}
+
+pub fn act(a: Act, v: f64) -> f64 {
+    match a {
+        Act::Identity => v,
+        Act::Relu => v.max(0.0),
+        Act::LeakyRelu(s) => {
+            if v > 0.0 {
+                v
+            } else {
+                v * s as f64
+            }
+        }
+        Act::Tanh => v.tanh(),
+        Act::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+    }
+}
+
+/// d act / d x, from the input x.
+pub fn act_grad(a: Act, v: f64) -> f64 {
+    match a {
+        Act::Identity => 1.0,
+        Act::Relu => (v > 0.0) as u8 as f64,
+        Act::LeakyRelu(s) => {
+            if v > 0.0 {
+                1.0
+            } else {
+                s as f64
+            }
+        }
+        Act::Tanh => 1.0 - v.tanh().powi(2),
+        Act::Sigmoid => {
+            let s = 1.0 / (1.0 + (-v).exp());
+            s * (1.0 - s)
+        }
+    }
+}
+
+/// Batch norm (training mode) fused with an activation. Returns (y, mean, biased var).
+pub fn batchnorm_train(x: &[f64], n: usize, c: usize, hw: usize, gamma: &[f64], beta: &[f64], eps: f64, a: Act) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let m = (n * hw) as f64;
+    let mut y = vec![0.0; x.len()];
+    let mut means = vec![0.0; c];
+    let mut vars = vec![0.0; c];
+    for ch in 0..c {
+        let idx = |i: usize| (i / hw) * c * hw + ch * hw + i % hw;
+        let mean = (0..n * hw).map(|i| x[idx(i)]).sum::<f64>() / m;
+        let var = (0..n * hw).map(|i| (x[idx(i)] - mean).powi(2)).sum::<f64>() / m;
+        for i in 0..n * hw {
+            y[idx(i)] = act(a, (x[idx(i)] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch]);
+        }
+        means[ch] = mean;
+        vars[ch] = var;
+    }
+    (y, means, vars)
+}
+
+/// Backward of `batchnorm_train`: (dx, dgamma, dbeta).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_train_backward(
+    x: &[f64],
+    dy: &[f64],
+    n: usize,
+    c: usize,
+    hw: usize,
+    gamma: &[f64],
+    beta: &[f64],
+    eps: f64,
+    a: Act,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let m = (n * hw) as f64;
+    let mut dx = vec![0.0; x.len()];
+    let mut dg = vec![0.0; c];
+    let mut db = vec![0.0; c];
+    for ch in 0..c {
+        let idx = |i: usize| (i / hw) * c * hw + ch * hw + i % hw;
+        let mean = (0..n * hw).map(|i| x[idx(i)]).sum::<f64>() / m;
+        let var = (0..n * hw).map(|i| (x[idx(i)] - mean).powi(2)).sum::<f64>() / m;
+        let inv = 1.0 / (var + eps).sqrt();
+        let xhat: Vec<f64> = (0..n * hw).map(|i| (x[idx(i)] - mean) * inv).collect();
+        let dz: Vec<f64> = (0..n * hw).map(|i| dy[idx(i)] * act_grad(a, xhat[i] * gamma[ch] + beta[ch])).collect();
+        let sdz: f64 = dz.iter().sum();
+        let sdzx: f64 = dz.iter().zip(&xhat).map(|(d, h)| d * h).sum();
+        dg[ch] = sdzx;
+        db[ch] = sdz;
+        for i in 0..n * hw {
+            dx[idx(i)] = gamma[ch] * inv / m * (m * dz[i] - sdz - xhat[i] * sdzx);
+        }
+    }
+    (dx, dg, db)
+}
+
+/// Batch norm in eval mode with running statistics.
+pub fn batchnorm_eval(x: &[f64], c: usize, hw: usize, gamma: &[f64], beta: &[f64], rmean: &[f64], rvar: &[f64], eps: f64, a: Act) -> Vec<f64> {
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let ch = (i / hw) % c;
+            act(a, (v - rmean[ch]) / (rvar[ch] + eps).sqrt() * gamma[ch] + beta[ch])
+        })
+        .collect()
+}
+
+/// C = A B (+ bias), all row-major: A (m, k), B (k, n).
+pub fn matmul(a: &[f64], b: &[f64], bias: Option<&[f64]>, m: usize, n: usize, k: usize) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = bias.map_or(0.0, |b| b[j]);
+            for kk in 0..k {
+                s += a[i * k + kk] * b[kk * n + j];
+            }
+            c[i * n + j] = s;
+        }
+    }
+    c
+}
+
+pub fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    let mut t = vec![0.0; a.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = a[i * cols + j];
+        }
+    }
+    t
+}
+
+/// Mean BCE on logits, its gradient, and mean sigmoid.
+pub fn bce_logits(l: &[f64], y: &[f64]) -> (f64, Vec<f64>, f64) {
+    let n = l.len() as f64;
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let loss = l.iter().zip(y).map(|(l, y)| l.max(0.0) - l * y + (1.0 + (-l.abs()).exp()).ln()).sum::<f64>() / n;
+    let grad = l.iter().zip(y).map(|(l, y)| (sig(*l) - y) / n).collect();
+    let mean_p = l.iter().map(|v| sig(*v)).sum::<f64>() / n;
+    (loss, grad, mean_p)
+}
+
+/// One Adam step (PyTorch's formula), in place.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], lr: f64, b1: f64, b2: f64, eps: f64, t: u64) {
+    let bc1 = 1.0 - b1.powi(t as i32);
+    let bc2 = 1.0 - b2.powi(t as i32);
+    for i in 0..p.len() {
+        m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+        p[i] -= lr / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + eps);
+    }
+}
+
+/// One RMSProp step (PyTorch's formula), in place.
+pub fn rmsprop_step(p: &mut [f64], g: &[f64], v: &mut [f64], lr: f64, alpha: f64, eps: f64) {
+    for i in 0..p.len() {
+        v[i] = alpha * v[i] + (1.0 - alpha) * g[i] * g[i];
+        p[i] -= lr * g[i] / (v[i].sqrt() + eps);
+    }
+}
+
+/// The counter-based hash of common.wgsl, bit for bit.
+pub fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+    (word >> 22) ^ word
+}
+
+pub fn rng_u32(seed: u32, stream: u32, counter: u32, index: u32) -> u32 {
+    let key = pcg_hash(seed ^ pcg_hash(stream.wrapping_add(0x9e3779b9)));
+    pcg_hash(pcg_hash(key.wrapping_add(counter)) ^ index)
+}
+
+pub fn rng_unit(seed: u32, stream: u32, counter: u32, index: u32) -> f64 {
+    ((rng_u32(seed, stream, counter, index) >> 8) as f64 + 1.0) / 16777216.0
+}
+
+/// The GPU `normal` kernel's value at `index`.
+pub fn rng_normal(seed: u32, stream: u32, counter: u32, index: u32) -> f64 {
+    let u1 = rng_unit(seed, stream, counter, 2 * index);
+    let u2 = rng_unit(seed, stream, counter, 2 * index + 1);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}

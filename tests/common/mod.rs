@@ -1,0 +1,87 @@
+//! Shared test helpers: the adapter (failing loudly when there is none), deterministic data,
+//! and the tolerance check that reports the first failing index.
+#![allow(dead_code)]
+
+use gangpu::{Engine, Tensor};
+use std::sync::OnceLock;
+
+/// The engine for GPU tests. With no adapter the test fails, saying how to get one.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| match Engine::open_default() {
+        Ok(e) => {
+            eprintln!("adapter: {}", e.gpu.adapter);
+            e
+        }
+        Err(err) => panic!(
+            "this test needs a wgpu adapter and none could be opened: {err:#}\n\
+             To get a software one: `apt-get install mesa-vulkan-drivers` and run with WGPU_BACKEND=vulkan, \
+             or use Mesa's GL (llvmpipe over EGL) with WGPU_BACKEND=gl."
+        ),
+    })
+}
+
+/// Deterministic uniform values in [lo, hi) (xorshift), so failures reproduce.
+pub fn rand_vec(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
+        })
+        .collect()
+}
+
+pub fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|x| *x as f32).collect()
+}
+
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|x| *x as f64).collect()
+}
+
+/// Rounds through f32, so references see exactly the GPU's inputs.
+pub fn f32_round(v: &[f64]) -> Vec<f64> {
+    v.iter().map(|x| *x as f32 as f64).collect()
+}
+
+pub fn upload(e: &Engine, shape: &[usize], v: &[f64], label: &str) -> Tensor {
+    Tensor::from_slice(&e.gpu, shape, &to_f32(v), label).expect("upload")
+}
+
+pub fn zeros(e: &Engine, shape: &[usize], label: &str) -> Tensor {
+    Tensor::zeros(&e.gpu, shape, label).expect("alloc")
+}
+
+pub fn download(e: &Engine, t: &Tensor) -> Vec<f64> {
+    to_f64(&t.read(&e.gpu).expect("read back"))
+}
+
+/// Checks |got - want| <= atol + rtol * |want| everywhere; panics naming the first failing index.
+pub fn assert_close(got: &[f64], want: &[f64], atol: f64, rtol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {}", got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ok = (g - w).abs() <= atol + rtol * w.abs();
+        assert!(
+            ok && g.is_finite(),
+            "{what}: first mismatch at index {i}: got {g}, reference {w} (|diff| {} > atol {atol} + rtol {rtol} * |ref|); {} values",
+            (g - w).abs(),
+            got.len()
+        );
+    }
+}
+
+/// Central finite difference of a scalar function f at x along coordinate i (f64).
+pub fn fd(f: &dyn Fn(&[f64]) -> f64, x: &[f64], i: usize, h: f64) -> f64 {
+    let mut a = x.to_vec();
+    let mut b = x.to_vec();
+    a[i] += h;
+    b[i] -= h;
+    (f(&a) - f(&b)) / (2.0 * h)
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

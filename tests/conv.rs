@@ -1,0 +1,157 @@
+//! conv2d and conv_transpose2d, forward and both backward passes: GPU against the CPU reference
+//! on many shapes, and the reference backward formulas against finite differences.
+
+mod common;
+use common::*;
+use gangpu::kernels::{self, ConvGeom, ConvTGeom};
+use gangpu::reference as cpu;
+
+fn cg(n: usize, cin: usize, h: usize, w: usize, cout: usize, k: usize, s: usize, p: usize) -> ConvGeom {
+    ConvGeom { n, cin, h, w, cout, kh: k, kw: k, stride: s, pad: p }
+}
+
+fn tg(n: usize, cin: usize, h: usize, w: usize, cout: usize, k: usize, s: usize, p: usize) -> ConvTGeom {
+    ConvTGeom { n, cin, h, w, cout, kh: k, kw: k, stride: s, pad: p }
+}
+
+/// f32 accumulation error grows like sqrt(terms).
+fn tol(terms: usize) -> f64 {
+    5e-6 * (terms as f64).sqrt().max(1.0) + 1e-6
+}
+
+const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+    // (n, cin, h, w, cout, k, stride, pad)
+    (1, 1, 5, 7, 1, 3, 1, 1),
+    (2, 3, 9, 11, 5, 3, 2, 1),
+    (1, 3, 13, 13, 64, 5, 2, 2),
+    (64, 1, 28, 28, 64, 4, 2, 1),  // dcgan28 D layer 1
+    (64, 64, 14, 14, 128, 4, 2, 1), // dcgan28 D layer 2
+    (64, 128, 7, 7, 1, 7, 1, 0),   // dcgan28 D layer 3
+    (3, 64, 7, 9, 6, 1, 1, 0),
+    (2, 5, 15, 15, 3, 7, 1, 0),
+    (1, 128, 3, 3, 3, 3, 1, 2),
+    (4, 3, 6, 5, 7, 4, 2, 2),
+    (2, 3, 10, 11, 4, 5, 3, 1),
+];
+
+const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+    (64, 100, 1, 1, 256, 7, 1, 0), // dcgan28 G layer 1
+    (64, 256, 7, 7, 128, 4, 2, 1), // dcgan28 G layer 2
+    (64, 128, 14, 14, 1, 4, 2, 1), // dcgan28 G layer 3
+    (1, 1, 1, 1, 4, 7, 1, 0),
+    (3, 3, 5, 6, 2, 3, 2, 1),
+    (2, 4, 4, 4, 3, 5, 2, 2),
+    (1, 5, 3, 3, 3, 3, 1, 1),
+    (2, 3, 4, 5, 2, 5, 3, 1),
+    (1, 64, 3, 5, 3, 1, 1, 0),
+    (2, 7, 9, 9, 5, 4, 2, 1),
+];
+
+#[test]
+fn conv2d_gpu_matches_reference_on_many_shapes() {
+    let e = engine();
+    for (i, &(n, cin, h, w, cout, k, s, p)) in CONV_SHAPES.iter().enumerate() {
+        let g = cg(n, cin, h, w, cout, k, s, p);
+        let x = f32_round(&rand_vec(n * cin * h * w, 10 + i as u64, -1.0, 1.0));
+        let wt = f32_round(&rand_vec(cout * cin * k * k, 20 + i as u64, -0.5, 0.5));
+        let dy = f32_round(&rand_vec(n * cout * g.oh() * g.ow(), 30 + i as u64, -1.0, 1.0));
+        let (xt, wtt, dyt) = (upload(e, &g.x_shape(), &x, "x"), upload(e, &g.w_shape(), &wt, "w"), upload(e, &g.y_shape(), &dy, "dy"));
+        let y = zeros(e, &g.y_shape(), "y");
+        let dx = zeros(e, &g.x_shape(), "dx");
+        // dw starts from a known value to test accumulation.
+        let dw0 = f32_round(&rand_vec(wt.len(), 40 + i as u64, -1.0, 1.0));
+        let dw = upload(e, &g.w_shape(), &dw0, "dw");
+        let d1 = kernels::conv2d_forward(e, &g, &xt, &wtt, &y).unwrap();
+        let d2 = kernels::conv2d_backward_input(e, &g, &dyt, &wtt, &dx).unwrap();
+        let d3 = kernels::conv2d_backward_weight(e, &g, &xt, &dyt, &dw, true).unwrap();
+        e.run(&[&d1, &d2, &d3]).unwrap();
+        let what = format!("shape #{i} {g:?}");
+        assert_close(&download(e, &y), &cpu::conv2d(&g, &x, &wt), tol(cin * k * k), 1e-5, &format!("conv2d forward, {what}"));
+        assert_close(&download(e, &dx), &cpu::conv2d_backward_input(&g, &dy, &wt), tol(cout * k * k), 1e-5, &format!("conv2d input-grad, {what}"));
+        let want_dw: Vec<f64> = cpu::conv2d_backward_weight(&g, &x, &dy).iter().zip(&dw0).map(|(a, b)| a + b).collect();
+        assert_close(&download(e, &dw), &want_dw, tol(n * g.oh() * g.ow()), 1e-5, &format!("conv2d weight-grad (accumulated), {what}"));
+    }
+}
+
+#[test]
+fn conv_transpose2d_gpu_matches_reference_on_many_shapes() {
+    let e = engine();
+    for (i, &(n, cin, h, w, cout, k, s, p)) in CONVT_SHAPES.iter().enumerate() {
+        let g = tg(n, cin, h, w, cout, k, s, p);
+        let x = f32_round(&rand_vec(n * cin * h * w, 50 + i as u64, -1.0, 1.0));
+        let wt = f32_round(&rand_vec(cin * cout * k * k, 60 + i as u64, -0.5, 0.5));
+        let dy = f32_round(&rand_vec(n * cout * g.oh() * g.ow(), 70 + i as u64, -1.0, 1.0));
+        let (xt, wtt, dyt) = (upload(e, &g.x_shape(), &x, "x"), upload(e, &g.w_shape(), &wt, "w"), upload(e, &g.y_shape(), &dy, "dy"));
+        let y = zeros(e, &g.y_shape(), "y");
+        let dx = zeros(e, &g.x_shape(), "dx");
+        let dw = zeros(e, &g.w_shape(), "dw");
+        let d1 = kernels::conv_transpose2d_forward(e, &g, &xt, &wtt, &y).unwrap();
+        let d2 = kernels::conv_transpose2d_backward_input(e, &g, &dyt, &wtt, &dx).unwrap();
+        let d3 = kernels::conv_transpose2d_backward_weight(e, &g, &xt, &dyt, &dw, false).unwrap();
+        e.run(&[&d1, &d2, &d3]).unwrap();
+        let what = format!("shape #{i} {g:?}");
+        let (want_dx, want_dw) = cpu::conv_transpose2d_backward(&g, &x, &wt, &dy);
+        assert_close(&download(e, &y), &cpu::conv_transpose2d(&g, &x, &wt), tol(cin * k * k), 1e-5, &format!("conv_transpose2d forward, {what}"));
+        assert_close(&download(e, &dx), &want_dx, tol(cout * k * k), 1e-5, &format!("conv_transpose2d input-grad, {what}"));
+        assert_close(&download(e, &dw), &want_dw, tol(n * h * w), 1e-5, &format!("conv_transpose2d weight-grad, {what}"));
+    }
+}
+
+/// The reference backward formulas are the true derivatives of the reference forward passes:
+/// for L = <conv(x, w), r>, dL/dx and dL/dw by central differences in f64.
+#[test]
+fn conv_reference_backward_matches_finite_differences() {
+    for (i, g) in [cg(2, 3, 6, 7, 4, 3, 2, 1), cg(1, 2, 5, 5, 3, 4, 1, 2), cg(1, 1, 4, 4, 2, 1, 1, 0)].iter().enumerate() {
+        let x = rand_vec(g.n * g.cin * g.h * g.w, 80 + i as u64, -1.0, 1.0);
+        let w = rand_vec(g.cout * g.cin * g.kh * g.kw, 90 + i as u64, -1.0, 1.0);
+        let r = rand_vec(g.n * g.cout * g.oh() * g.ow(), 100 + i as u64, -1.0, 1.0);
+        let dx = cpu::conv2d_backward_input(g, &r, &w);
+        let dw = cpu::conv2d_backward_weight(g, &x, &r);
+        let fx = |xv: &[f64]| dot(&cpu::conv2d(g, xv, &w), &r);
+        let fw = |wv: &[f64]| dot(&cpu::conv2d(g, &x, wv), &r);
+        for j in 0..x.len() {
+            assert_close(&[dx[j]], &[fd(&fx, &x, j, 1e-3)], 1e-8, 1e-6, &format!("conv dL/dx[{j}] vs finite difference, {g:?}"));
+        }
+        for j in 0..w.len() {
+            assert_close(&[dw[j]], &[fd(&fw, &w, j, 1e-3)], 1e-8, 1e-6, &format!("conv dL/dw[{j}] vs finite difference, {g:?}"));
+        }
+    }
+    for (i, g) in [tg(2, 3, 3, 4, 2, 4, 2, 1), tg(1, 2, 2, 2, 3, 3, 1, 0)].iter().enumerate() {
+        let x = rand_vec(g.n * g.cin * g.h * g.w, 110 + i as u64, -1.0, 1.0);
+        let w = rand_vec(g.cin * g.cout * g.kh * g.kw, 120 + i as u64, -1.0, 1.0);
+        let r = rand_vec(g.n * g.cout * g.oh() * g.ow(), 130 + i as u64, -1.0, 1.0);
+        let (dx, dw) = cpu::conv_transpose2d_backward(g, &x, &w, &r);
+        let fx = |xv: &[f64]| dot(&cpu::conv_transpose2d(g, xv, &w), &r);
+        let fw = |wv: &[f64]| dot(&cpu::conv_transpose2d(g, &x, wv), &r);
+        for j in 0..x.len() {
+            assert_close(&[dx[j]], &[fd(&fx, &x, j, 1e-3)], 1e-8, 1e-6, &format!("convT dL/dx[{j}] vs finite difference, {g:?}"));
+        }
+        for j in 0..w.len() {
+            assert_close(&[dw[j]], &[fd(&fw, &w, j, 1e-3)], 1e-8, 1e-6, &format!("convT dL/dw[{j}] vs finite difference, {g:?}"));
+        }
+    }
+}
+
+/// conv_transpose2d is exactly the input-gradient of its convolution (the shared-kernel claim),
+/// checked on the references.
+#[test]
+fn conv_transpose_is_the_conv_input_gradient() {
+    let t = tg(2, 4, 5, 5, 3, 4, 2, 1);
+    let x = rand_vec(2 * 4 * 25, 140, -1.0, 1.0);
+    let w = rand_vec(4 * 3 * 16, 141, -1.0, 1.0);
+    assert_close(&cpu::conv2d_backward_input(&t.as_conv(), &x, &w), &cpu::conv_transpose2d(&t, &x, &w), 1e-12, 1e-12, "convT vs conv input-grad");
+}
+
+#[test]
+fn conv_shape_mismatch_is_caught_before_dispatch() {
+    let e = engine();
+    let g = cg(2, 3, 8, 8, 4, 3, 1, 1);
+    let x = zeros(e, &[2, 3, 8, 9], "x");
+    let w = zeros(e, &g.w_shape(), "w");
+    let y = zeros(e, &g.y_shape(), "y");
+    let err = kernels::conv2d_forward(e, &g, &x, &w, &y).err().expect("mismatched input must be refused");
+    assert!(err.to_string().contains("conv2d input"), "unexpected error: {err}");
+    let bad = cg(1, 1, 2, 2, 1, 5, 1, 0);
+    let err = bad.validate().err().expect("kernel larger than input must be refused");
+    assert!(err.to_string().contains("larger than padded input"), "unexpected error: {err}");
+}
