@@ -1,0 +1,343 @@
+//! Batch norm, activations, linear, losses, optimizers and the random generator: GPU against the
+//! CPU reference, reference backward formulas against finite differences.
+
+mod common;
+use common::*;
+use gangpu::kernels::{self, Act, BnConfig, LossKind, OptParams};
+use gangpu::reference as cpu;
+
+const ACTS: &[Act] = &[Act::Identity, Act::Relu, Act::LeakyRelu(0.2), Act::Tanh, Act::Sigmoid];
+
+#[test]
+fn batchnorm_train_eval_and_backward_match_reference() {
+    let e = engine();
+    // (n, c, h, w, act): batch 1 and 64, channels 1..128, odd sizes.
+    let cases = [
+        (64, 128, 7, 7, Act::Relu),
+        (64, 3, 5, 5, Act::LeakyRelu(0.2)),
+        (1, 64, 3, 5, Act::Identity),
+        (2, 1, 9, 1, Act::Relu),
+        (16, 256, 1, 1, Act::LeakyRelu(0.2)),
+    ];
+    for (i, &(n, c, h, w, act)) in cases.iter().enumerate() {
+        let hw = h * w;
+        let cfg = BnConfig { eps: 1e-5, momentum: 0.1, act };
+        let x = f32_round(&rand_vec(n * c * hw, 200 + i as u64, -2.0, 3.0));
+        let gamma = f32_round(&rand_vec(c, 210 + i as u64, 0.5, 1.5));
+        let beta = f32_round(&rand_vec(c, 220 + i as u64, -0.5, 0.5));
+        let rm0 = f32_round(&rand_vec(c, 230 + i as u64, -0.1, 0.1));
+        let rv0 = f32_round(&rand_vec(c, 240 + i as u64, 0.9, 1.1));
+        let dy = f32_round(&rand_vec(n * c * hw, 250 + i as u64, -1.0, 1.0));
+        let shape = [n, c, h, w];
+        let xt = upload(e, &shape, &x, "x");
+        let affine = upload(e, &[2, c], &[gamma.clone(), beta.clone()].concat(), "affine");
+        let running = upload(e, &[2, c], &[rm0.clone(), rv0.clone()].concat(), "running");
+        let saved = zeros(e, &[2, c], "saved");
+        let y = zeros(e, &shape, "y");
+        let dyt = upload(e, &shape, &dy, "dy");
+        let dx = zeros(e, &shape, "dx");
+        let daff0 = f32_round(&rand_vec(2 * c, 260 + i as u64, -1.0, 1.0));
+        let daff = upload(e, &[2, c], &daff0, "daffine");
+        let y_eval = zeros(e, &shape, "y_eval");
+        let f = kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved).unwrap();
+        let b = kernels::batchnorm_backward(e, &cfg, &xt, &y, &dyt, &affine, &saved, &dx, &daff, true, true).unwrap();
+        let ev = kernels::batchnorm_forward(e, &cfg, false, &xt, &affine, &y_eval, &running, &saved).unwrap();
+        e.run(&[&f, &b]).unwrap();
+        let saved_after_train = download(e, &saved);
+        e.run(&[&ev]).unwrap();
+        let what = format!("case #{i} {shape:?} {act:?}");
+        let (want_y, mean, var) = cpu::batchnorm_train(&x, n, c, hw, &gamma, &beta, 1e-5, act);
+        assert_close(&download(e, &y), &want_y, 2e-5, 1e-4, &format!("bn train forward, {what}"));
+        let m = (n * hw) as f64;
+        let want_running: Vec<f64> = (0..c)
+            .map(|k| 0.9 * rm0[k] + 0.1 * mean[k])
+            .chain((0..c).map(|k| 0.9 * rv0[k] + 0.1 * var[k] * m / (m - 1.0)))
+            .collect();
+        let running_now = download(e, &running);
+        assert_close(&running_now, &want_running, 1e-5, 1e-4, &format!("bn running stats, {what}"));
+        let want_saved: Vec<f64> = mean.iter().cloned().chain(var.iter().map(|v| 1.0 / (v + 1e-5).sqrt())).collect();
+        assert_close(&saved_after_train, &want_saved, 1e-5, 1e-4, &format!("bn saved stats, {what}"));
+        let (want_dx, dg, db) = cpu::batchnorm_train_backward(&x, &dy, n, c, hw, &gamma, &beta, 1e-5, act);
+        assert_close(&download(e, &dx), &want_dx, 1e-4, 1e-3, &format!("bn input-grad, {what}"));
+        let want_daff: Vec<f64> = dg.iter().chain(db.iter()).zip(&daff0).map(|(a, b)| a + b).collect();
+        assert_close(&download(e, &daff), &want_daff, 1e-3, 1e-4, &format!("bn affine-grad (accumulated), {what}"));
+        let rm: Vec<f64> = running_now[..c].to_vec();
+        let rv: Vec<f64> = running_now[c..].to_vec();
+        let want_eval = cpu::batchnorm_eval(&x, c, hw, &gamma, &beta, &rm, &rv, 1e-5, act);
+        assert_close(&download(e, &y_eval), &want_eval, 2e-5, 1e-4, &format!("bn eval forward, {what}"));
+    }
+}
+
+#[test]
+fn batchnorm_frozen_backward_leaves_param_grads_alone() {
+    let e = engine();
+    let cfg = BnConfig { eps: 1e-5, momentum: 0.1, act: Act::Relu };
+    let (n, c, hw) = (4, 3, 5);
+    let x = upload(e, &[n, c, hw], &rand_vec(n * c * hw, 300, -1.0, 1.0), "x");
+    let affine = upload(e, &[2, c], &[1.0, 1.0, 1.0, 0.0, 0.0, 0.0], "affine");
+    let running = upload(e, &[2, c], &[0.0, 0.0, 0.0, 1.0, 1.0, 1.0], "running");
+    let (saved, y, dx) = (zeros(e, &[2, c], "s"), zeros(e, &[n, c, hw], "y"), zeros(e, &[n, c, hw], "dx"));
+    let dy = upload(e, &[n, c, hw], &rand_vec(n * c * hw, 301, -1.0, 1.0), "dy");
+    let marker = vec![7.0; 2 * c];
+    let daff = upload(e, &[2, c], &marker, "daffine");
+    let f = kernels::batchnorm_forward(e, &cfg, true, &x, &affine, &y, &running, &saved).unwrap();
+    let b = kernels::batchnorm_backward(e, &cfg, &x, &y, &dy, &affine, &saved, &dx, &daff, false, false).unwrap();
+    e.run(&[&f, &b]).unwrap();
+    assert_close(&download(e, &daff), &marker, 0.0, 0.0, "frozen bn must not write parameter gradients");
+    assert!(download(e, &dx).iter().any(|v| *v != 0.0), "frozen bn still propagates dx");
+}
+
+#[test]
+fn batchnorm_reference_backward_matches_finite_differences() {
+    let (n, c, hw) = (3, 2, 4);
+    for act in [Act::Identity, Act::LeakyRelu(0.2), Act::Relu] {
+        let x = rand_vec(n * c * hw, 310, -2.0, 2.0);
+        let gamma = rand_vec(c, 311, 0.5, 1.5);
+        let beta = rand_vec(c, 312, -0.3, 0.3);
+        let r = rand_vec(n * c * hw, 313, -1.0, 1.0);
+        let (dx, dg, db) = cpu::batchnorm_train_backward(&x, &r, n, c, hw, &gamma, &beta, 1e-5, act);
+        let fx = |xv: &[f64]| dot(&cpu::batchnorm_train(xv, n, c, hw, &gamma, &beta, 1e-5, act).0, &r);
+        let fg = |gv: &[f64]| dot(&cpu::batchnorm_train(&x, n, c, hw, gv, &beta, 1e-5, act).0, &r);
+        let fb = |bv: &[f64]| dot(&cpu::batchnorm_train(&x, n, c, hw, &gamma, bv, 1e-5, act).0, &r);
+        for j in 0..x.len() {
+            assert_close(&[dx[j]], &[fd(&fx, &x, j, 1e-6)], 1e-6, 1e-4, &format!("bn dL/dx[{j}] {act:?}"));
+        }
+        for j in 0..c {
+            assert_close(&[dg[j]], &[fd(&fg, &gamma, j, 1e-6)], 1e-6, 1e-4, &format!("bn dL/dgamma[{j}] {act:?}"));
+            assert_close(&[db[j]], &[fd(&fb, &beta, j, 1e-6)], 1e-6, 1e-4, &format!("bn dL/dbeta[{j}] {act:?}"));
+        }
+    }
+}
+
+#[test]
+fn activations_forward_and_backward_match_reference() {
+    let e = engine();
+    let n = 1000;
+    let x = f32_round(&rand_vec(n, 400, -6.0, 6.0));
+    let dy = f32_round(&rand_vec(n, 401, -1.0, 1.0));
+    for &act in ACTS {
+        let xt = upload(e, &[n], &x, "x");
+        let (y, dx) = (zeros(e, &[n], "y"), zeros(e, &[n], "dx"));
+        let dyt = upload(e, &[n], &dy, "dy");
+        let f = kernels::activation_forward(e, act, &xt, &y).unwrap();
+        let b = kernels::activation_backward(e, act, &y, &dyt, &dx).unwrap();
+        e.run(&[&f, &b]).unwrap();
+        let want_y: Vec<f64> = x.iter().map(|v| cpu::act(act, *v)).collect();
+        let want_dx: Vec<f64> = x.iter().zip(&dy).map(|(v, d)| d * cpu::act_grad(act, *v)).collect();
+        assert_close(&download(e, &y), &want_y, 1e-6, 1e-5, &format!("{act:?} forward"));
+        assert_close(&download(e, &dx), &want_dx, 1e-5, 1e-4, &format!("{act:?} backward"));
+        // reference derivative vs finite differences, away from the kink at 0
+        for (j, v) in x.iter().enumerate().filter(|(_, v)| v.abs() > 1e-3).take(50) {
+            let f = |u: &[f64]| cpu::act(act, u[0]);
+            assert_close(&[cpu::act_grad(act, *v)], &[fd(&f, &[*v], 0, 1e-6)], 1e-7, 1e-5, &format!("{act:?} derivative at x[{j}]"));
+        }
+    }
+}
+
+#[test]
+fn linear_forward_and_backward_match_reference() {
+    let e = engine();
+    for (i, &(b, din, dout)) in [(64, 100, 128), (1, 2, 1), (7, 33, 5), (150, 2, 16)].iter().enumerate() {
+        let x = f32_round(&rand_vec(b * din, 500 + i as u64, -1.0, 1.0));
+        let w = f32_round(&rand_vec(dout * din, 510 + i as u64, -0.5, 0.5));
+        let bias = f32_round(&rand_vec(dout, 520 + i as u64, -0.5, 0.5));
+        let dy = f32_round(&rand_vec(b * dout, 530 + i as u64, -1.0, 1.0));
+        let (xt, wt, bt, dyt) = (upload(e, &[b, din], &x, "x"), upload(e, &[dout, din], &w, "w"), upload(e, &[dout], &bias, "b"), upload(e, &[b, dout], &dy, "dy"));
+        let (y, dx) = (zeros(e, &[b, dout], "y"), zeros(e, &[b, din], "dx"));
+        let dw0 = f32_round(&rand_vec(dout * din, 540 + i as u64, -1.0, 1.0));
+        let dw = upload(e, &[dout, din], &dw0, "dw");
+        let db = zeros(e, &[dout], "db");
+        let d1 = kernels::linear_forward(e, &xt, &wt, Some(&bt), &y).unwrap();
+        let d2 = kernels::linear_backward_input(e, &dyt, &wt, &dx).unwrap();
+        let d3 = kernels::linear_backward_weight(e, &xt, &dyt, &dw, true).unwrap();
+        let d4 = kernels::sum_rows(e, &dyt, &db, false).unwrap();
+        e.run(&[&d1, &d2, &d3, &d4]).unwrap();
+        let what = format!("linear ({b}, {din}) -> {dout}");
+        let wtr = cpu::transpose(&w, dout, din);
+        assert_close(&download(e, &y), &cpu::matmul(&x, &wtr, Some(&bias), b, dout, din), 1e-5, 1e-5, &format!("{what} forward"));
+        assert_close(&download(e, &dx), &cpu::matmul(&dy, &w, None, b, din, dout), 1e-5, 1e-5, &format!("{what} input-grad"));
+        let want_dw: Vec<f64> = cpu::matmul(&cpu::transpose(&dy, b, dout), &x, None, dout, din, b).iter().zip(&dw0).map(|(a, c)| a + c).collect();
+        assert_close(&download(e, &dw), &want_dw, 1e-4, 1e-5, &format!("{what} weight-grad"));
+        let want_db: Vec<f64> = (0..dout).map(|j| (0..b).map(|r| dy[r * dout + j]).sum()).collect();
+        assert_close(&download(e, &db), &want_db, 1e-4, 1e-5, &format!("{what} bias-grad"));
+    }
+    // the reference backward formulas vs finite differences
+    let (b, din, dout) = (3, 4, 2);
+    let x = rand_vec(b * din, 550, -1.0, 1.0);
+    let w = rand_vec(dout * din, 551, -1.0, 1.0);
+    let r = rand_vec(b * dout, 552, -1.0, 1.0);
+    let f = |wv: &[f64]| dot(&cpu::matmul(&x, &cpu::transpose(wv, dout, din), None, b, dout, din), &r);
+    let dw = cpu::matmul(&cpu::transpose(&r, b, dout), &x, None, dout, din, b);
+    for j in 0..w.len() {
+        assert_close(&[dw[j]], &[fd(&f, &w, j, 1e-4)], 1e-8, 1e-6, &format!("linear dL/dW[{j}]"));
+    }
+}
+
+#[test]
+fn losses_match_reference_and_finite_differences() {
+    let e = engine();
+    for (i, &n) in [64usize, 1, 150, 1000].iter().enumerate() {
+        let l = f32_round(&rand_vec(n, 600 + i as u64, -30.0, 30.0));
+        let y: Vec<f64> = (0..n).map(|k| (k % 3 == 0) as u8 as f64).collect();
+        let (lt, yt, g) = (upload(e, &[n], &l, "logits"), upload(e, &[n], &y, "targets"), zeros(e, &[n], "grad"));
+        let stats = zeros(e, &[8], "stats");
+        let d = kernels::loss(e, LossKind::BceLogits, 1.0, &lt, &yt, &g, &stats, 2).unwrap();
+        let g2 = zeros(e, &[n], "grad2");
+        let d2 = kernels::loss(e, LossKind::BceLogits, -1.0, &lt, &yt, &g2, &stats, 4).unwrap();
+        let g3 = zeros(e, &[n], "grad3");
+        let d3 = kernels::loss(e, LossKind::Linear, -1.0, &lt, &yt, &g3, &stats, 6).unwrap();
+        e.run(&[&d, &d2, &d3]).unwrap();
+        let (loss, grad, mean_p) = cpu::bce_logits(&l, &y);
+        let s = download(e, &stats);
+        let what = format!("BCE n={n}");
+        assert_close(&s[2..4], &[loss, mean_p], 1e-5, 1e-5, &format!("{what} mean loss, mean sigmoid"));
+        assert_close(&download(e, &g), &grad, 1e-7, 1e-5, &format!("{what} gradient"));
+        assert_close(&s[4..5], &[-loss], 1e-5, 1e-5, &format!("{what} scaled loss"));
+        let neg: Vec<f64> = grad.iter().map(|v| -v).collect();
+        assert_close(&download(e, &g2), &neg, 1e-7, 1e-5, &format!("{what} scaled gradient"));
+        let mean_l = l.iter().sum::<f64>() / n as f64;
+        assert_close(&s[6..8], &[-mean_l, mean_l], 1e-4, 1e-5, "linear loss and mean output");
+        assert_close(&download(e, &g3), &vec![-1.0 / n as f64; n], 1e-9, 1e-6, "linear loss gradient");
+    }
+    // stable form: no overflow at huge logits
+    let l = rand_vec(5, 610, -1.0, 1.0);
+    let y = vec![1.0, 0.0, 1.0, 0.0, 0.5];
+    let f = |lv: &[f64]| cpu::bce_logits(lv, &y).0;
+    let grad = cpu::bce_logits(&l, &y).1;
+    for j in 0..5 {
+        assert_close(&[grad[j]], &[fd(&f, &l, j, 1e-6)], 1e-9, 1e-6, &format!("BCE dL/dl[{j}] vs finite difference"));
+    }
+}
+
+#[test]
+fn adam_rmsprop_and_clip_match_reference() {
+    let e = engine();
+    let n = 4099;
+    let p0 = f32_round(&rand_vec(n, 700, -1.0, 1.0));
+    let mut p = p0.clone();
+    let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+    let pt = upload(e, &[n], &p0, "p");
+    let gt = zeros(e, &[n], "g");
+    let (mt, vt) = (zeros(e, &[n], "m"), zeros(e, &[n], "v"));
+    let d = kernels::adam(e, OptParams::adam(n, 2e-4, 0.5, 0.999, 1e-8, 1), &pt, &gt, &mt, &vt).unwrap();
+    for t in 1..=5u64 {
+        let g = f32_round(&rand_vec(n, 710 + t, -1.0, 1.0));
+        gt.write(&e.gpu, &to_f32(&g)).unwrap();
+        d.set_params(&e.gpu, &OptParams::adam(n, 2e-4, 0.5, 0.999, 1e-8, t));
+        e.run(&[&d]).unwrap();
+        cpu::adam_step(&mut p, &g, &mut m, &mut v, 2e-4, 0.5, 0.999, 1e-8, t);
+    }
+    assert_close(&download(e, &pt), &p, 1e-6, 1e-5, "adam after 5 steps");
+    assert_close(&download(e, &mt), &m, 1e-6, 1e-5, "adam first moment");
+
+    let mut p = p0.clone();
+    let mut v = vec![0.0; n];
+    let pt = upload(e, &[n], &p0, "p");
+    let vt = zeros(e, &[n], "v");
+    let d = kernels::rmsprop(e, OptParams::rmsprop(n, 5e-5, 0.99, 1e-8), &pt, &gt, &vt).unwrap();
+    for t in 1..=3u64 {
+        let g = f32_round(&rand_vec(n, 720 + t, -1.0, 1.0));
+        gt.write(&e.gpu, &to_f32(&g)).unwrap();
+        e.run(&[&d]).unwrap();
+        cpu::rmsprop_step(&mut p, &g, &mut v, 5e-5, 0.99, 1e-8);
+    }
+    assert_close(&download(e, &pt), &p, 1e-6, 1e-5, "rmsprop after 3 steps");
+
+    let c = kernels::clip(e, 0.01, &pt).unwrap();
+    e.run(&[&c]).unwrap();
+    let want: Vec<f64> = p.iter().map(|v| v.clamp(-0.01, 0.01)).collect();
+    assert_close(&download(e, &pt), &want, 1e-9, 1e-6, "weight clipping");
+}
+
+#[test]
+fn random_normals_are_reproducible_and_standard() {
+    let e = engine();
+    let n = 100_000;
+    let out = zeros(e, &[n], "z");
+    let d = kernels::normal(e, &out, 1234, 7, 3).unwrap();
+    e.run(&[&d]).unwrap();
+    let z = download(e, &out);
+    // bit-level agreement of the hash: the GPU values equal the CPU re-implementation
+    let want: Vec<f64> = (0..n as u32).map(|i| cpu::rng_normal(1234, 7, 3, i)).collect();
+    assert_close(&z, &want, 2e-5, 1e-4, "GPU normals vs CPU generator");
+    let mean = z.iter().sum::<f64>() / n as f64;
+    let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+    // standard errors: mean 1/sqrt(n) = 0.0032, variance sqrt(2/n) = 0.0045; 5 sigma bounds
+    assert!(mean.abs() < 0.016, "mean of N(0,1) draws is {mean}");
+    assert!((var - 1.0).abs() < 0.023, "variance of N(0,1) draws is {var}");
+    let within1 = z.iter().filter(|v| v.abs() < 1.0).count() as f64 / n as f64;
+    assert!((within1 - 0.6827).abs() < 0.008, "fraction within one sigma is {within1}");
+    // same (seed, stream, counter) -> same values; next counter -> different values
+    e.run(&[&d]).unwrap();
+    assert_eq!(download(e, &out), z, "same counter must reproduce");
+    d.set_params(&e.gpu, &kernels::RngParams { len: n as u32, seed: 1234, stream: 7, counter: 4, ..Default::default() });
+    e.run(&[&d]).unwrap();
+    let z2 = download(e, &out);
+    let same = z.iter().zip(&z2).filter(|(a, b)| a == b).count();
+    assert!(same < 10, "next counter repeated {same} values");
+}
+
+#[test]
+fn gather_batch_draws_uniform_images_scaled_to_unit_range() {
+    let e = engine();
+    let (count, values, b) = (37usize, 6usize, 512usize);
+    // image k has pixel bytes (k + j * 40) % 256
+    let words = values.div_ceil(4);
+    let mut bytes = vec![0u8; count * words * 4];
+    for k in 0..count {
+        for j in 0..values {
+            bytes[k * words * 4 + j] = ((k + j * 40) % 256) as u8;
+        }
+    }
+    let buf = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("data"),
+        size: bytes.len() as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    e.gpu.queue.write_buffer(&buf, 0, &bytes);
+    let picked = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("picked"),
+        size: (b * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let out = zeros(e, &[b, values], "batch");
+    let d = kernels::gather_batch(e, &buf, count, values, &out, &picked, 5, 2, 0).unwrap();
+    e.run(&[&d]).unwrap();
+    let got = download(e, &out);
+    let mut seen = vec![0usize; count];
+    for r in 0..b {
+        let k = cpu::rng_u32(5, 2, 0, r as u32) as usize % count;
+        seen[k] += 1;
+        for j in 0..values {
+            let want = ((k + j * 40) % 256) as f64 / 127.5 - 1.0;
+            assert_close(&[got[r * values + j]], &[want], 1e-6, 0.0, &format!("gathered row {r} pixel {j} (image {k})"));
+        }
+    }
+    assert!(seen.iter().all(|c| *c > 0), "512 draws from 37 images missed one: {seen:?}");
+}
+
+#[test]
+fn dispatches_past_65535_workgroups_are_split() {
+    let e = engine();
+    let groups = 65_535u64 + 300;
+    let n = (groups * e.workgroup_size as u64) as usize;
+    let x: Vec<f64> = (0..n).map(|i| ((i % 1000) as f64) - 500.0).collect();
+    let xt = upload(e, &[n], &x, "x");
+    let y = zeros(e, &[n], "y");
+    let d = kernels::activation_forward(e, Act::Relu, &xt, &y).unwrap();
+    assert!(d.groups[1] > 1 && d.groups[0] <= 65_535, "grid not split: {:?}", d.groups);
+    e.run(&[&d]).unwrap();
+    let want: Vec<f64> = x.iter().map(|v| v.max(0.0)).collect();
+    assert_close(&download(e, &y), &want, 0.0, 0.0, "ReLU over a split grid");
+}
+
+#[test]
+fn oversized_tensors_get_a_clear_error() {
+    let e = engine();
+    let too_many = (e.gpu.max_binding_bytes() / 4 + 1) as usize;
+    let err = gangpu::Tensor::zeros(&e.gpu, &[too_many], "huge").err().expect("must refuse");
+    let msg = err.to_string();
+    assert!(msg.contains("max_storage_buffer_binding_size") && msg.contains("huge"), "unclear error: {msg}");
+}
