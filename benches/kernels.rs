@@ -1,1 +1,90 @@
-fn main(){}
+//! Per-layer kernel timings for the dcgan28 model at batch 64 (shapes from models.md):
+//! forward, input-gradient and weight-gradient of every conv / transposed conv, with GFLOP/s.
+//! Run: `cargo bench --bench kernels` (set WGPU_BACKEND to pick the adapter).
+
+use anyhow::Result;
+use gangpu::kernels::{self, ConvGeom, ConvTGeom};
+use gangpu::{Dispatch, Engine, Tensor};
+use std::time::Instant;
+
+/// Median seconds per dispatch: `reps` copies recorded in one submit, timed over `rounds`.
+fn time_dispatch(e: &Engine, d: &Dispatch, reps: usize, rounds: usize) -> Result<f64> {
+    let list: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
+    e.run(&list)?; // warm-up (pipeline caches, first-touch)
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        e.run(&list)?;
+        times.push(t.elapsed().as_secs_f64() / reps as f64);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}
+
+enum Layer {
+    Conv(&'static str, ConvGeom),
+    ConvT(&'static str, ConvTGeom),
+}
+
+fn main() -> Result<()> {
+    let e = Engine::open_default()?;
+    let quick = std::env::var("GANGPU_BENCH_QUICK").is_ok();
+    let (reps, rounds) = if quick { (1, 1) } else if e.gpu.is_cpu { (2, 3) } else { (20, 5) };
+    println!("adapter: {}", e.gpu.adapter);
+    println!("dcgan28 layers at batch 64; time per dispatch (median of {rounds} rounds of {reps})\n");
+    println!("{:<28} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}", "layer", "fwd ms", "dgrad ms", "wgrad ms", "fwd GF/s", "dgrad", "wgrad");
+    let b = 64;
+    let t = |cin, h, cout, k, s, p| ConvTGeom { n: b, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p };
+    let c = |cin, h, cout, k, s, p| ConvGeom { n: b, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p };
+    let layers = [
+        Layer::ConvT("G ConvT 100->256 1->7", t(100, 1, 256, 7, 1, 0)),
+        Layer::ConvT("G ConvT 256->128 7->14", t(256, 7, 128, 4, 2, 1)),
+        Layer::ConvT("G ConvT 128->1 14->28", t(128, 14, 1, 4, 2, 1)),
+        Layer::Conv("D Conv 1->64 28->14", c(1, 28, 64, 4, 2, 1)),
+        Layer::Conv("D Conv 64->128 14->7", c(64, 14, 128, 4, 2, 1)),
+        Layer::Conv("D Conv 128->1 7->1", c(128, 7, 1, 7, 1, 0)),
+    ];
+    let mut total_ms = 0.0;
+    let mut total_flop = 0.0;
+    for layer in &layers {
+        let (name, x_shape, w_shape, y_shape, macs) = match layer {
+            Layer::Conv(n, g) => (*n, g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),
+            Layer::ConvT(n, g) => (*n, g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),
+        };
+        let x = Tensor::zeros(&e.gpu, &x_shape, "x")?;
+        let w = Tensor::zeros(&e.gpu, &w_shape, "w")?;
+        let y = Tensor::zeros(&e.gpu, &y_shape, "y")?;
+        let dx = Tensor::zeros(&e.gpu, &x_shape, "dx")?;
+        let dw = Tensor::zeros(&e.gpu, &w_shape, "dw")?;
+        let (f, di, dwd) = match layer {
+            Layer::Conv(_, g) => (
+                kernels::conv2d_forward(&e, g, &x, &w, &y)?,
+                kernels::conv2d_backward_input(&e, g, &y, &w, &dx)?,
+                kernels::conv2d_backward_weight(&e, g, &x, &y, &dw, false)?,
+            ),
+            Layer::ConvT(_, g) => (
+                kernels::conv_transpose2d_forward(&e, g, &x, &w, &y)?,
+                kernels::conv_transpose2d_backward_input(&e, g, &y, &w, &dx)?,
+                kernels::conv_transpose2d_backward_weight(&e, g, &x, &y, &dw, false)?,
+            ),
+        };
+        let flop = 2.0 * macs as f64;
+        let tf = time_dispatch(&e, &f, reps, rounds)?;
+        let ti = time_dispatch(&e, &di, reps, rounds)?;
+        let tw = time_dispatch(&e, &dwd, reps, rounds)?;
+        total_ms += (tf + ti + tw) * 1e3;
+        total_flop += 3.0 * flop;
+        println!(
+            "{:<28} {:>10.3} {:>10.3} {:>10.3} {:>9.2} {:>9.2} {:>9.2}",
+            name,
+            tf * 1e3,
+            ti * 1e3,
+            tw * 1e3,
+            flop / tf / 1e9,
+            flop / ti / 1e9,
+            flop / tw / 1e9
+        );
+    }
+    println!("\nall conv passes once: {:.1} ms, {:.2} GFLOP/s overall", total_ms, total_flop / (total_ms / 1e3) / 1e9);
+    Ok(())
+}

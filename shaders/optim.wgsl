@@ -1,7 +1,7 @@
 // Optimizers over one flat parameter buffer per network: one dispatch updates every parameter.
 
 struct OptParams {
-    len: u32, _p0: u32, _p1: u32, _p2: u32,
+    len: u32, one_minus_beta1: f32, one_minus_beta2: f32, _p2: u32,
     lr: f32, beta1: f32, beta2: f32, eps: f32,
     // Adam: step_size = lr / (1 - beta1^t), sqrt_bc2 = sqrt(1 - beta2^t), from the host in f64.
     step_size: f32, sqrt_bc2: f32, clip: f32, _p3: f32,
@@ -20,8 +20,10 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let i = flat_id(wid, nwg, lid);
     if (i >= P.len) { return; }
     let g = grad[i];
-    let mi = P.beta1 * m[i] + (1.0 - P.beta1) * g;
-    let vi = P.beta2 * v[i] + (1.0 - P.beta2) * g * g;
+    // torch: exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2),
+    // with 1 - beta computed in f64 on the host.
+    let mi = m[i] + P.one_minus_beta1 * (g - m[i]);
+    let vi = v[i] * P.beta2 + P.one_minus_beta2 * g * g;
     m[i] = mi;
     v[i] = vi;
     param[i] = param[i] - P.step_size * mi / (sqrt(vi) / P.sqrt_bc2 + P.eps);
@@ -34,7 +36,7 @@ fn rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let i = flat_id(wid, nwg, lid);
     if (i >= P.len) { return; }
     let g = grad[i];
-    let vi = P.beta2 * v[i] + (1.0 - P.beta2) * g * g;
+    let vi = v[i] * P.beta2 + P.one_minus_beta2 * g * g;
     v[i] = vi;
     param[i] = param[i] - P.lr * g / (sqrt(vi) + P.eps);
 }

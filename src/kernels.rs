@@ -540,7 +540,9 @@ pub fn loss(e: &Engine, kind: LossKind, scale: f32, logits: &Tensor, targets: &T
 #[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
 pub struct OptParams {
     pub len: u32,
-    pub _p0: [u32; 3],
+    pub one_minus_beta1: f32,
+    pub one_minus_beta2: f32,
+    pub _p0: u32,
     pub lr: f32,
     pub beta1: f32,
     pub beta2: f32,
@@ -561,6 +563,8 @@ impl OptParams {
             lr: lr as f32,
             beta1: beta1 as f32,
             beta2: beta2 as f32,
+            one_minus_beta1: (1.0 - beta1) as f32,
+            one_minus_beta2: (1.0 - beta2) as f32,
             eps: eps as f32,
             step_size: (lr / bc1) as f32,
             sqrt_bc2: bc2.sqrt() as f32,
@@ -568,7 +572,7 @@ impl OptParams {
         }
     }
     pub fn rmsprop(len: usize, lr: f64, alpha: f64, eps: f64) -> OptParams {
-        OptParams { len: len as u32, lr: lr as f32, beta2: alpha as f32, eps: eps as f32, ..Default::default() }
+        OptParams { len: len as u32, lr: lr as f32, beta2: alpha as f32, one_minus_beta2: (1.0 - alpha) as f32, eps: eps as f32, ..Default::default() }
     }
     pub fn clip(len: usize, c: f32) -> OptParams {
         OptParams { len: len as u32, clip: c, ..Default::default() }
