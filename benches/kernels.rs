@@ -9,7 +9,12 @@ use std::time::Instant;
 
 /// Median seconds per dispatch: `reps` copies recorded in one submit, timed over `rounds`.
 fn time_dispatch(e: &Engine, d: &Dispatch, reps: usize, rounds: usize) -> Result<f64> {
-    let list: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
+    time_ops(e, std::slice::from_ref(d), reps, rounds)
+}
+
+/// Median seconds per run of `ops` (a layer pass: layout kernels + GEMM).
+fn time_ops(e: &Engine, ops: &[Dispatch], reps: usize, rounds: usize) -> Result<f64> {
+    let list: Vec<&Dispatch> = (0..reps).flat_map(|_| ops.iter()).collect();
     e.run(&list)?; // warm-up (pipeline caches, first-touch)
     let mut times = Vec::new();
     for _ in 0..rounds {
@@ -31,6 +36,9 @@ fn main() -> Result<()> {
     let quick = std::env::var("GANGPU_BENCH_QUICK").is_ok();
     let (reps, rounds) = if quick { (1, 1) } else if e.gpu.is_cpu { (2, 3) } else { (20, 5) };
     println!("adapter: {}", e.gpu.adapter);
+    if std::env::var("GANGPU_GEMM_PROBE").is_ok() {
+        return gemm_probe(&e);
+    }
     println!("dcgan28 layers at batch 64; time per dispatch (median of {rounds} rounds of {reps})\n");
     println!("{:<28} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}", "layer", "fwd ms", "dgrad ms", "wgrad ms", "fwd GF/s", "dgrad", "wgrad");
     let b = 64;
@@ -57,21 +65,27 @@ fn main() -> Result<()> {
         let dx = Tensor::zeros(&e.gpu, &x_shape, "dx")?;
         let dw = Tensor::zeros(&e.gpu, &w_shape, "dw")?;
         let (f, di, dwd) = match layer {
-            Layer::Conv(_, g) => (
-                kernels::conv2d_forward(&e, g, &x, &w, &y)?,
-                kernels::conv2d_backward_input(&e, g, &y, &w, &dx)?,
-                kernels::conv2d_backward_weight(&e, g, &x, &y, &dw, false)?,
-            ),
-            Layer::ConvT(_, g) => (
-                kernels::conv_transpose2d_forward(&e, g, &x, &w, &y)?,
-                kernels::conv_transpose2d_backward_input(&e, g, &y, &w, &dx)?,
-                kernels::conv_transpose2d_backward_weight(&e, g, &x, &y, &dw, false)?,
-            ),
+            Layer::Conv(_, g) => {
+                let ws = kernels::ConvWorkspace::new(&e, &[*g])?;
+                (
+                    kernels::conv2d_forward(&e, &ws, g, &x, &w, &y)?,
+                    kernels::conv2d_backward_input(&e, &ws, g, &y, &w, &dx)?,
+                    kernels::conv2d_backward_weight(&e, &ws, g, &x, &y, &dw, false)?,
+                )
+            }
+            Layer::ConvT(_, g) => {
+                let ws = kernels::ConvWorkspace::new(&e, &[g.as_conv()])?;
+                (
+                    kernels::conv_transpose2d_forward(&e, &ws, g, &x, &w, &y)?,
+                    kernels::conv_transpose2d_backward_input(&e, &ws, g, &y, &w, &dx)?,
+                    kernels::conv_transpose2d_backward_weight(&e, &ws, g, &x, &y, &dw, false)?,
+                )
+            }
         };
         let flop = 2.0 * macs as f64;
-        let tf = time_dispatch(&e, &f, reps, rounds)?;
-        let ti = time_dispatch(&e, &di, reps, rounds)?;
-        let tw = time_dispatch(&e, &dwd, reps, rounds)?;
+        let tf = time_ops(&e, &f, reps, rounds)?;
+        let ti = time_ops(&e, &di, reps, rounds)?;
+        let tw = time_ops(&e, &dwd, reps, rounds)?;
         total_ms += (tf + ti + tw) * 1e3;
         total_flop += 3.0 * flop;
         println!(
@@ -86,5 +100,18 @@ fn main() -> Result<()> {
         );
     }
     println!("\nall conv passes once: {:.1} ms, {:.2} GFLOP/s overall", total_ms, total_flop / (total_ms / 1e3) / 1e9);
+    Ok(())
+}
+
+#[allow(dead_code)]
+pub fn gemm_probe(e: &Engine) -> Result<()> {
+    for &(m, n, k) in &[(128usize, 3136usize, 1024usize), (256, 3136, 1024), (512, 512, 512)] {
+        let a = Tensor::zeros(&e.gpu, &[m, k], "a")?;
+        let b = Tensor::zeros(&e.gpu, &[n, k], "b")?;
+        let c = Tensor::zeros(&e.gpu, &[m, n], "c")?;
+        let d = kernels::gemm_nt(e, m, n, k, &a, k, &b, k, &c, kernels::GemmOut::RowMajor, false)?;
+        let t = time_dispatch(e, &d, 2, 3)?;
+        println!("gemm_nt {m}x{n}x{k}: {:.2} ms, {:.2} GFLOP/s", t * 1e3, 2.0 * (m * n * k) as f64 / t / 1e9);
+    }
     Ok(())
 }

@@ -12,7 +12,8 @@ pub const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
 
 /// One WGSL source per kernel family.
 pub const SHADERS: &[(&str, &str)] = &[
-    ("conv", include_str!("../shaders/conv.wgsl")),
+    ("gemm", include_str!("../shaders/gemm.wgsl")),
+    ("layout", include_str!("../shaders/layout.wgsl")),
     ("batchnorm", include_str!("../shaders/batchnorm.wgsl")),
     ("activation", include_str!("../shaders/activation.wgsl")),
     ("matmul", include_str!("../shaders/matmul.wgsl")),
@@ -175,6 +176,11 @@ impl Engine {
             pass.set_bind_group(0, &d.bind_group, &[]);
             pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
         }
+    }
+
+    /// Flattens groups of dispatches (a layer's passes) into one ordered list.
+    pub fn flat<'a>(groups: &[&'a [Dispatch]]) -> Vec<&'a Dispatch> {
+        groups.iter().flat_map(|g| g.iter()).collect()
     }
 
     /// Records, submits and waits: for tests and one-off work, not for the training loop.

@@ -55,22 +55,6 @@ impl ConvGeom {
     pub fn macs(&self) -> u64 {
         (self.n * self.cout * self.oh() * self.ow() * self.cin * self.kh * self.kw) as u64
     }
-    fn params(&self, accumulate: bool) -> ConvParams {
-        ConvParams {
-            n: self.n as u32,
-            cin: self.cin as u32,
-            h: self.h as u32,
-            w: self.w as u32,
-            cout: self.cout as u32,
-            oh: self.oh() as u32,
-            ow: self.ow() as u32,
-            kh: self.kh as u32,
-            kw: self.kw as u32,
-            stride: self.stride as u32,
-            pad: self.pad as u32,
-            accumulate: accumulate as u32,
-        }
-    }
 }
 
 /// Geometry of a transposed convolution: x (N, Cin, H, W), w (Cin, Cout, KH, KW) (PyTorch's
@@ -137,8 +121,8 @@ impl ConvTGeom {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug)]
-pub struct ConvParams {
+#[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
+pub struct LayoutParams {
     pub n: u32,
     pub cin: u32,
     pub h: u32,
@@ -150,66 +134,221 @@ pub struct ConvParams {
     pub kw: u32,
     pub stride: u32,
     pub pad: u32,
-    pub accumulate: u32,
+    pub ld: u32,
+    pub c: u32,
+    pub pix: u32,
+    pub _p: [u32; 2],
 }
 
-fn conv_dispatch(e: &Engine, entry: &'static str, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, acc: bool, threads: u64) -> Result<Dispatch> {
-    e.dispatch(
-        "conv",
-        entry,
-        &g.params(acc),
-        &[(1, a.binding()), (2, b.binding()), (3, out.binding())],
-        e.grid_for(threads)?,
-    )
+fn round4(v: usize) -> usize {
+    v.div_ceil(4) * 4
 }
 
-/// y = conv2d(x, w).
-pub fn conv2d_forward(e: &Engine, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Dispatch> {
+impl ConvGeom {
+    fn layout(&self, ld: usize) -> LayoutParams {
+        LayoutParams {
+            n: self.n as u32,
+            cin: self.cin as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            cout: self.cout as u32,
+            oh: self.oh() as u32,
+            ow: self.ow() as u32,
+            kh: self.kh as u32,
+            kw: self.kw as u32,
+            stride: self.stride as u32,
+            pad: self.pad as u32,
+            ld: ld as u32,
+            ..Default::default()
+        }
+    }
+    /// Taps per output value: Cin * KH * KW.
+    pub fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+    /// Output pixels over the batch: N * OH * OW.
+    pub fn p(&self) -> usize {
+        self.n * self.oh() * self.ow()
+    }
+    /// Scratch floats each of the three workspace buffers needs for this geometry.
+    fn scratch(&self) -> [usize; 3] {
+        let (k, p, c) = (self.k(), self.p(), self.cout);
+        // wgpu tracks read/write use per buffer, so no dispatch may read one workspace buffer
+        // while writing another part of it: each buffer holds one operand at a time.
+        [
+            (p * round4(k)).max(c * round4(p)).max(k * round4(c)), // col (fwd) / dy (cout, P) (wgrad) / w^T (dgrad)
+            (p * round4(c)).max(k * round4(p)),                    // dy (P, cout) (dgrad) / colT (wgrad)
+            p * k,                                                 // dcol (P, K) (dgrad)
+        ]
+    }
+}
+
+/// Scratch memory shared by every convolution pass of a network (passes run in order, so one
+/// workspace sized for the largest layer serves all). Allocated once, outside the training loop.
+pub struct ConvWorkspace {
+    bufs: [Tensor; 3],
+}
+
+impl ConvWorkspace {
+    pub fn new(e: &Engine, geoms: &[ConvGeom]) -> Result<ConvWorkspace> {
+        let mut need = [1usize; 3];
+        for g in geoms {
+            g.validate()?;
+            for (n, s) in need.iter_mut().zip(g.scratch()) {
+                *n = (*n).max(s);
+            }
+        }
+        Ok(ConvWorkspace {
+            bufs: [
+                Tensor::zeros(&e.gpu, &[need[0]], "conv workspace 0")?,
+                Tensor::zeros(&e.gpu, &[need[1]], "conv workspace 1")?,
+                Tensor::zeros(&e.gpu, &[need[2]], "conv workspace 2")?,
+            ],
+        })
+    }
+    /// Bytes held by the workspace.
+    pub fn bytes(&self) -> u64 {
+        self.bufs.iter().map(|b| b.byte_size()).sum()
+    }
+    fn view(&self, i: usize, offset: usize, len: usize, what: &str) -> Result<Tensor> {
+        let b = &self.bufs[i];
+        ensure!(offset + len <= b.numel(), "conv workspace too small for {what}: build it with every geometry it serves");
+        Ok(Tensor { buffer: b.buffer.clone(), offset: b.offset + offset, shape: vec![len] })
+    }
+}
+
+fn layout(e: &Engine, entry: &'static str, p: &LayoutParams, src: &Tensor, dst: &Tensor, threads: usize) -> Result<Dispatch> {
+    ensure!(dst.numel() >= threads, "{entry}: destination holds {} values, needs {threads}", dst.numel());
+    e.dispatch("layout", entry, p, &[(1, src.binding()), (2, dst.binding())], e.grid_for(threads as u64)?)
+}
+
+/// y = conv2d(x, w): im2col, then one GEMM writing y in NCHW.
+pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
     g.validate()?;
     x.expect_shape(&g.x_shape(), "conv2d input")?;
     w.expect_shape(&g.w_shape(), "conv2d weight")?;
     y.expect_shape(&g.y_shape(), "conv2d output")?;
-    let threads = (g.cout.div_ceil(4) * g.n * g.oh() * g.ow().div_ceil(4)) as u64;
-    conv_dispatch(e, "conv_forward", g, x, w, y, false, threads)
+    let (k, p) = (g.k(), g.p());
+    let ldk = round4(k);
+    let col = ws.view(0, 0, p * ldk, "im2col")?;
+    Ok(vec![
+        layout(e, "im2col", &g.layout(ldk), x, &col, p * ldk)?,
+        gemm_nt(e, g.cout, p, k, w, k, &col, ldk, y, GemmOut::Channels { plane: g.oh() * g.ow() }, false)?,
+    ])
 }
 
-/// dx = conv2d input-gradient of dy (a transposed convolution).
-pub fn conv2d_backward_input(e: &Engine, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+/// dx = conv2d input-gradient of dy (a transposed convolution): pack dy and w, GEMM into the
+/// column matrix, col2im.
+pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
     g.validate()?;
     dy.expect_shape(&g.y_shape(), "conv2d output-gradient")?;
     w.expect_shape(&g.w_shape(), "conv2d weight")?;
     dx.expect_shape(&g.x_shape(), "conv2d input-gradient")?;
-    let per_res = g.w.div_ceil(g.stride);
-    let threads = (g.cin.div_ceil(4) * g.n * g.h * g.stride * per_res.div_ceil(4)) as u64;
-    conv_dispatch(e, "conv_backward_input", g, dy, w, dx, false, threads)
+    let (k, p, c) = (g.k(), g.p(), g.cout);
+    let ldc = round4(c);
+    let dyp = ws.view(1, 0, p * ldc, "packed output-gradient")?;
+    let wt = ws.view(0, 0, k * ldc, "transposed weight")?;
+    let dcol = ws.view(2, 0, p * k, "column gradient")?;
+    let mut pk = g.layout(ldc);
+    pk.c = c as u32;
+    pk.pix = (g.oh() * g.ow()) as u32;
+    let mut pw = g.layout(ldc);
+    pw.n = 1;
+    pw.c = c as u32;
+    pw.pix = k as u32;
+    Ok(vec![
+        layout(e, "pack_pc", &pk, dy, &dyp, p * ldc)?,
+        layout(e, "pack_pc", &pw, w, &wt, k * ldc)?,
+        gemm_nt(e, p, k, ldc, &dyp, ldc, &wt, ldc, &dcol, GemmOut::RowMajor, false)?,
+        layout(e, "col2im", &g.layout(k), &dcol, dx, g.n * g.cin * g.h * g.w)?,
+    ])
 }
 
-/// dw (+)= conv2d weight-gradient from x and dy.
-pub fn conv2d_backward_weight(e: &Engine, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Dispatch> {
+/// dw (+)= conv2d weight-gradient: pack dy per channel, im2col transposed, one GEMM.
+pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
     g.validate()?;
     x.expect_shape(&g.x_shape(), "conv2d input")?;
     dy.expect_shape(&g.y_shape(), "conv2d output-gradient")?;
     dw.expect_shape(&g.w_shape(), "conv2d weight-gradient")?;
-    let threads = (g.cout.div_ceil(4) * (g.cin * g.kh * g.kw).div_ceil(4)) as u64;
-    conv_dispatch(e, "conv_backward_weight", g, x, dy, dw, accumulate, threads)
+    let (k, p, c) = (g.k(), g.p(), g.cout);
+    let ldp = round4(p);
+    let dyc = ws.view(0, 0, c * ldp, "packed output-gradient")?;
+    let colt = ws.view(1, 0, k * ldp, "transposed im2col")?;
+    let mut pk = g.layout(ldp);
+    pk.c = c as u32;
+    pk.pix = (g.oh() * g.ow()) as u32;
+    Ok(vec![
+        layout(e, "pack_cp", &pk, dy, &dyc, c * ldp)?,
+        layout(e, "im2col_t", &g.layout(ldp), x, &colt, k * ldp)?,
+        gemm_nt(e, c, k, ldp, &dyc, ldp, &colt, ldp, dw, GemmOut::RowMajor, accumulate)?,
+    ])
 }
 
-/// y = conv_transpose2d(x, w): the input-gradient kernel of the matching convolution.
-pub fn conv_transpose2d_forward(e: &Engine, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Dispatch> {
+/// y = conv_transpose2d(x, w): the input-gradient kernels of the matching convolution.
+pub fn conv_transpose2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
     g.validate()?;
-    conv2d_backward_input(e, &g.as_conv(), x, w, y).context("conv_transpose2d forward")
+    conv2d_backward_input(e, ws, &g.as_conv(), x, w, y).context("conv_transpose2d forward")
 }
 
 /// dx = conv_transpose2d input-gradient: a plain convolution of dy.
-pub fn conv_transpose2d_backward_input(e: &Engine, g: &ConvTGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+pub fn conv_transpose2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
     g.validate()?;
-    conv2d_forward(e, &g.as_conv(), dy, w, dx).context("conv_transpose2d input-gradient")
+    conv2d_forward(e, ws, &g.as_conv(), dy, w, dx).context("conv_transpose2d input-gradient")
 }
 
 /// dw (+)= conv_transpose2d weight-gradient: the convolution weight-gradient with x and dy swapped.
-pub fn conv_transpose2d_backward_weight(e: &Engine, g: &ConvTGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Dispatch> {
+pub fn conv_transpose2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
     g.validate()?;
-    conv2d_backward_weight(e, &g.as_conv(), dy, x, dw, accumulate).context("conv_transpose2d weight-gradient")
+    conv2d_backward_weight(e, ws, &g.as_conv(), dy, x, dw, accumulate).context("conv_transpose2d weight-gradient")
+}
+
+// ---------------------------------------------------------------- GEMM
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct GemmParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub lda: u32,
+    pub ldb: u32,
+    pub accumulate: u32,
+    pub out_mode: u32,
+    pub plane: u32,
+}
+
+/// Where `gemm_nt` writes C[i, j].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmOut {
+    /// out[i * N + j]
+    RowMajor,
+    /// NCHW image with i = channel and j = (image, pixel) over `plane` pixels per image.
+    Channels { plane: usize },
+}
+
+/// C (+)= A B^T with A (m, lda) and B (n, ldb), both read along their first k columns.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize, b: &Tensor, ldb: usize, c: &Tensor, out: GemmOut, accumulate: bool) -> Result<Dispatch> {
+    ensure!(m > 0 && n > 0 && k > 0, "gemm with an empty dimension ({m}, {n}, {k})");
+    ensure!(lda >= k && ldb >= k, "gemm: leading dimensions ({lda}, {ldb}) shorter than k = {k}");
+    ensure!(a.numel() >= (m - 1) * lda + k, "gemm: A holds {} values, needs ({m}, {lda})", a.numel());
+    ensure!(b.numel() >= (n - 1) * ldb + k, "gemm: B holds {} values, needs ({n}, {ldb})", b.numel());
+    ensure!(c.numel() >= m * n, "gemm: C holds {} values, needs {m} x {n}", c.numel());
+    let (mode, plane) = match out {
+        GemmOut::RowMajor => (0, 1),
+        GemmOut::Channels { plane } => {
+            ensure!(plane > 0 && n % plane == 0, "gemm: {n} columns are not whole images of {plane} pixels");
+            (1, plane)
+        }
+    };
+    let p = GemmParams { m: m as u32, n: n as u32, k: k as u32, lda: lda as u32, ldb: ldb as u32, accumulate: accumulate as u32, out_mode: mode, plane: plane as u32 };
+    let grid = e.grid_for((m.div_ceil(8) * n.div_ceil(4)) as u64)?;
+    let aligned = k % 4 == 0 && lda % 4 == 0 && ldb % 4 == 0 && a.offset % 4 == 0 && b.offset % 4 == 0;
+    if aligned {
+        e.dispatch("gemm", "gemm_nt_vec4", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
+    } else {
+        e.dispatch("gemm", "gemm_nt", &p, &[(1, a.binding()), (2, b.binding()), (3, c.binding())], grid)
+    }
 }
 
 // ---------------------------------------------------------------- batch norm

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use gangpu::kernels::{self, ConvGeom, ConvTGeom};
 use gangpu::reference as cpu;
+use gangpu::Engine;
 
 fn cg(n: usize, cin: usize, h: usize, w: usize, cout: usize, k: usize, s: usize, p: usize) -> ConvGeom {
     ConvGeom { n, cin, h, w, cout, kh: k, kw: k, stride: s, pad: p }
@@ -61,10 +62,11 @@ fn conv2d_gpu_matches_reference_on_many_shapes() {
         // dw starts from a known value to test accumulation.
         let dw0 = f32_round(&rand_vec(wt.len(), 40 + i as u64, -1.0, 1.0));
         let dw = upload(e, &g.w_shape(), &dw0, "dw");
-        let d1 = kernels::conv2d_forward(e, &g, &xt, &wtt, &y).unwrap();
-        let d2 = kernels::conv2d_backward_input(e, &g, &dyt, &wtt, &dx).unwrap();
-        let d3 = kernels::conv2d_backward_weight(e, &g, &xt, &dyt, &dw, true).unwrap();
-        e.run(&[&d1, &d2, &d3]).unwrap();
+        let ws = kernels::ConvWorkspace::new(e, &[g]).unwrap();
+        let d1 = kernels::conv2d_forward(e, &ws, &g, &xt, &wtt, &y).unwrap();
+        let d2 = kernels::conv2d_backward_input(e, &ws, &g, &dyt, &wtt, &dx).unwrap();
+        let d3 = kernels::conv2d_backward_weight(e, &ws, &g, &xt, &dyt, &dw, true).unwrap();
+        e.run(&Engine::flat(&[&d1, &d2, &d3])).unwrap();
         let what = format!("shape #{i} {g:?}");
         assert_close(&download(e, &y), &cpu::conv2d(&g, &x, &wt), tol(cin * k * k), 1e-5, &format!("conv2d forward, {what}"));
         assert_close(&download(e, &dx), &cpu::conv2d_backward_input(&g, &dy, &wt), tol(cout * k * k), 1e-5, &format!("conv2d input-grad, {what}"));
@@ -85,10 +87,11 @@ fn conv_transpose2d_gpu_matches_reference_on_many_shapes() {
         let y = zeros(e, &g.y_shape(), "y");
         let dx = zeros(e, &g.x_shape(), "dx");
         let dw = zeros(e, &g.w_shape(), "dw");
-        let d1 = kernels::conv_transpose2d_forward(e, &g, &xt, &wtt, &y).unwrap();
-        let d2 = kernels::conv_transpose2d_backward_input(e, &g, &dyt, &wtt, &dx).unwrap();
-        let d3 = kernels::conv_transpose2d_backward_weight(e, &g, &xt, &dyt, &dw, false).unwrap();
-        e.run(&[&d1, &d2, &d3]).unwrap();
+        let ws = kernels::ConvWorkspace::new(e, &[g.as_conv()]).unwrap();
+        let d1 = kernels::conv_transpose2d_forward(e, &ws, &g, &xt, &wtt, &y).unwrap();
+        let d2 = kernels::conv_transpose2d_backward_input(e, &ws, &g, &dyt, &wtt, &dx).unwrap();
+        let d3 = kernels::conv_transpose2d_backward_weight(e, &ws, &g, &xt, &dyt, &dw, false).unwrap();
+        e.run(&Engine::flat(&[&d1, &d2, &d3])).unwrap();
         let what = format!("shape #{i} {g:?}");
         let (want_dx, want_dw) = cpu::conv_transpose2d_backward(&g, &x, &wt, &dy);
         assert_close(&download(e, &y), &cpu::conv_transpose2d(&g, &x, &wt), tol(cin * k * k), 1e-5, &format!("conv_transpose2d forward, {what}"));
@@ -149,9 +152,15 @@ fn conv_shape_mismatch_is_caught_before_dispatch() {
     let x = zeros(e, &[2, 3, 8, 9], "x");
     let w = zeros(e, &g.w_shape(), "w");
     let y = zeros(e, &g.y_shape(), "y");
-    let err = kernels::conv2d_forward(e, &g, &x, &w, &y).err().expect("mismatched input must be refused");
+    let ws = kernels::ConvWorkspace::new(e, &[g]).unwrap();
+    let err = kernels::conv2d_forward(e, &ws, &g, &x, &w, &y).err().expect("mismatched input must be refused");
     assert!(err.to_string().contains("conv2d input"), "unexpected error: {err}");
     let bad = cg(1, 1, 2, 2, 1, 5, 1, 0);
     let err = bad.validate().err().expect("kernel larger than input must be refused");
     assert!(err.to_string().contains("larger than padded input"), "unexpected error: {err}");
+    // a workspace built for a smaller layer is refused, not overrun
+    let big = cg(4, 8, 16, 16, 8, 3, 1, 1);
+    let (xb, wb, yb) = (zeros(e, &big.x_shape(), "x"), zeros(e, &big.w_shape(), "w"), zeros(e, &big.y_shape(), "y"));
+    let err = kernels::conv2d_forward(e, &ws, &big, &xb, &wb, &yb).err().expect("small workspace must be refused");
+    assert!(err.to_string().contains("workspace too small"), "unexpected error: {err}");
 }

@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use gangpu::kernels::{self, Act, BnConfig, ConvGeom, ConvTGeom, LossKind, OptParams};
+use gangpu::Engine;
 use serde_json::Value;
 
 struct T {
@@ -33,12 +34,13 @@ fn conv2d_matches_pytorch() {
     let g = ConvGeom { n: x.shape[0], cin: x.shape[1], h: x.shape[2], w: x.shape[3], cout: w.shape[0], kh: w.shape[2], kw: w.shape[3], stride: s, pad: p };
     let (xt, wt, dyt) = (upload(e, &x.shape, &x.data, "x"), upload(e, &w.shape, &w.data, "w"), upload(e, &dy.shape, &dy.data, "dy"));
     let (yt, dxt, dwt) = (zeros(e, &y.shape, "y"), zeros(e, &dx.shape, "dx"), zeros(e, &dw.shape, "dw"));
+    let ws = kernels::ConvWorkspace::new(e, &[g]).unwrap();
     let ds = [
-        kernels::conv2d_forward(e, &g, &xt, &wt, &yt).unwrap(),
-        kernels::conv2d_backward_input(e, &g, &dyt, &wt, &dxt).unwrap(),
-        kernels::conv2d_backward_weight(e, &g, &xt, &dyt, &dwt, false).unwrap(),
+        kernels::conv2d_forward(e, &ws, &g, &xt, &wt, &yt).unwrap(),
+        kernels::conv2d_backward_input(e, &ws, &g, &dyt, &wt, &dxt).unwrap(),
+        kernels::conv2d_backward_weight(e, &ws, &g, &xt, &dyt, &dwt, false).unwrap(),
     ];
-    e.run(&ds.iter().collect::<Vec<_>>()).unwrap();
+    e.run(&Engine::flat(&[&ds[0], &ds[1], &ds[2]])).unwrap();
     assert_close(&download(e, &yt), &y.data, 1e-4, 1e-4, "conv2d forward vs PyTorch");
     assert_close(&download(e, &dxt), &dx.data, 1e-4, 1e-4, "conv2d input-grad vs PyTorch");
     assert_close(&download(e, &dwt), &dw.data, 1e-4, 1e-4, "conv2d weight-grad vs PyTorch");
@@ -55,12 +57,13 @@ fn conv_transpose2d_stride2_matches_pytorch() {
     assert_eq!(g.y_shape().to_vec(), y.shape, "geometry");
     let (xt, wt, dyt) = (upload(e, &x.shape, &x.data, "x"), upload(e, &w.shape, &w.data, "w"), upload(e, &dy.shape, &dy.data, "dy"));
     let (yt, dxt, dwt) = (zeros(e, &y.shape, "y"), zeros(e, &dx.shape, "dx"), zeros(e, &dw.shape, "dw"));
+    let ws = kernels::ConvWorkspace::new(e, &[g.as_conv()]).unwrap();
     let ds = [
-        kernels::conv_transpose2d_forward(e, &g, &xt, &wt, &yt).unwrap(),
-        kernels::conv_transpose2d_backward_input(e, &g, &dyt, &wt, &dxt).unwrap(),
-        kernels::conv_transpose2d_backward_weight(e, &g, &xt, &dyt, &dwt, false).unwrap(),
+        kernels::conv_transpose2d_forward(e, &ws, &g, &xt, &wt, &yt).unwrap(),
+        kernels::conv_transpose2d_backward_input(e, &ws, &g, &dyt, &wt, &dxt).unwrap(),
+        kernels::conv_transpose2d_backward_weight(e, &ws, &g, &xt, &dyt, &dwt, false).unwrap(),
     ];
-    e.run(&ds.iter().collect::<Vec<_>>()).unwrap();
+    e.run(&Engine::flat(&[&ds[0], &ds[1], &ds[2]])).unwrap();
     assert_close(&download(e, &yt), &y.data, 1e-4, 1e-4, "conv_transpose2d forward vs PyTorch");
     assert_close(&download(e, &dxt), &dx.data, 1e-4, 1e-4, "conv_transpose2d input-grad vs PyTorch");
     assert_close(&download(e, &dwt), &dw.data, 1e-4, 1e-4, "conv_transpose2d weight-grad vs PyTorch");

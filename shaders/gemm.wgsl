@@ -1,0 +1,120 @@
+// The hot kernel: C[i, j] (+)= sum_k A[i, k] * B[j, k], both operands K-contiguous ("NT" form).
+// Every convolution pass is one of these between cheap layout kernels (layout.wgsl).
+// An invocation computes an 8 x 4 block of C: 8 independent vec4 accumulator chains, the sweet
+// spot measured on CPU adapters (no barriers: they are very costly there), and plenty of
+// parallelism for GPUs.
+//
+// Output placement (out_mode):
+//   0: row-major, out[i * N + j]
+//   1: channel-major image, i = channel, j = (image, pixel): out[(j / plane * M + i) * plane + j % plane]
+
+struct GemmParams {
+    m: u32, n: u32, k: u32, lda: u32,
+    ldb: u32, accumulate: u32, out_mode: u32, plane: u32,
+};
+
+@group(0) @binding(0) var<uniform> P: GemmParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;         // (M, lda), first K of each row used
+@group(0) @binding(2) var<storage, read> b: array<f32>;         // (N, ldb), first K of each row used
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;   // (M, N) placed by out_mode
+
+fn out_index(i: u32, j: u32) -> u32 {
+    if (P.out_mode == 1u) {
+        return ((j / P.plane) * P.m + i) * P.plane + (j % P.plane);
+    }
+    return i * P.n + j;
+}
+
+fn put(i: u32, j: u32, v: f32) {
+    if (i < P.m && j < P.n) {
+        let o = out_index(i, j);
+        c[o] = select(0.0, c[o], P.accumulate != 0u) + v;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn gemm_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let nb = (P.n + 3u) / 4u;
+    let total = ((P.m + 7u) / 8u) * nb;
+    let t = flat_id(wid, nwg, lid);
+    if (t >= total) { return; }
+    // Neighbouring invocations share the same 8 rows of A (weights) and walk along B.
+    let j0 = (t % nb) * 4u;
+    let i0 = (t / nb) * 8u;
+    let mm = P.m - 1u;
+    let nn = P.n - 1u;
+    let ra0 = min(i0, mm) * P.lda;      let ra1 = min(i0 + 1u, mm) * P.lda;
+    let ra2 = min(i0 + 2u, mm) * P.lda; let ra3 = min(i0 + 3u, mm) * P.lda;
+    let ra4 = min(i0 + 4u, mm) * P.lda; let ra5 = min(i0 + 5u, mm) * P.lda;
+    let ra6 = min(i0 + 6u, mm) * P.lda; let ra7 = min(i0 + 7u, mm) * P.lda;
+    let rb0 = min(j0, nn) * P.ldb;      let rb1 = min(j0 + 1u, nn) * P.ldb;
+    let rb2 = min(j0 + 2u, nn) * P.ldb; let rb3 = min(j0 + 3u, nn) * P.ldb;
+    var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    for (var k = 0u; k < P.k; k++) {
+        let bv = vec4<f32>(b[rb0 + k], b[rb1 + k], b[rb2 + k], b[rb3 + k]);
+        c0 += a[ra0 + k] * bv;
+        c1 += a[ra1 + k] * bv;
+        c2 += a[ra2 + k] * bv;
+        c3 += a[ra3 + k] * bv;
+        c4 += a[ra4 + k] * bv;
+        c5 += a[ra5 + k] * bv;
+        c6 += a[ra6 + k] * bv;
+        c7 += a[ra7 + k] * bv;
+    }
+    for (var q = 0u; q < 4u; q++) {
+        let j = j0 + q;
+        put(i0, j, c0[q]); put(i0 + 1u, j, c1[q]); put(i0 + 2u, j, c2[q]); put(i0 + 3u, j, c3[q]);
+        put(i0 + 4u, j, c4[q]); put(i0 + 5u, j, c5[q]); put(i0 + 6u, j, c6[q]); put(i0 + 7u, j, c7[q]);
+    }
+}
+
+// Same product with vec4 loads along k: needs K, lda and ldb multiples of 4 (the host checks).
+@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;  // (M, lda / 4)
+@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;  // (N, ldb / 4)
+
+fn fma_block(acc: vec4<f32>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    // acc[q] += dot(a, b_q): four independent dot products, one per output column.
+    return acc + vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
+}
+
+@compute @workgroup_size(WG)
+fn gemm_nt_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let nb = (P.n + 3u) / 4u;
+    let total = ((P.m + 7u) / 8u) * nb;
+    let t = flat_id(wid, nwg, lid);
+    if (t >= total) { return; }
+    let j0 = (t % nb) * 4u;
+    let i0 = (t / nb) * 8u;
+    let mm = P.m - 1u;
+    let nn = P.n - 1u;
+    let la = P.lda / 4u;
+    let lb = P.ldb / 4u;
+    let ra0 = min(i0, mm) * la;      let ra1 = min(i0 + 1u, mm) * la;
+    let ra2 = min(i0 + 2u, mm) * la; let ra3 = min(i0 + 3u, mm) * la;
+    let ra4 = min(i0 + 4u, mm) * la; let ra5 = min(i0 + 5u, mm) * la;
+    let ra6 = min(i0 + 6u, mm) * la; let ra7 = min(i0 + 7u, mm) * la;
+    let rb0 = min(j0, nn) * lb;      let rb1 = min(j0 + 1u, nn) * lb;
+    let rb2 = min(j0 + 2u, nn) * lb; let rb3 = min(j0 + 3u, nn) * lb;
+    var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    let k4 = P.k / 4u;
+    for (var k = 0u; k < k4; k++) {
+        let b0 = b4[rb0 + k]; let b1 = b4[rb1 + k]; let b2 = b4[rb2 + k]; let b3 = b4[rb3 + k];
+        c0 = fma_block(c0, a4[ra0 + k], b0, b1, b2, b3);
+        c1 = fma_block(c1, a4[ra1 + k], b0, b1, b2, b3);
+        c2 = fma_block(c2, a4[ra2 + k], b0, b1, b2, b3);
+        c3 = fma_block(c3, a4[ra3 + k], b0, b1, b2, b3);
+        c4 = fma_block(c4, a4[ra4 + k], b0, b1, b2, b3);
+        c5 = fma_block(c5, a4[ra5 + k], b0, b1, b2, b3);
+        c6 = fma_block(c6, a4[ra6 + k], b0, b1, b2, b3);
+        c7 = fma_block(c7, a4[ra7 + k], b0, b1, b2, b3);
+    }
+    for (var q = 0u; q < 4u; q++) {
+        let j = j0 + q;
+        put(i0, j, c0[q]); put(i0 + 1u, j, c1[q]); put(i0 + 2u, j, c2[q]); put(i0 + 3u, j, c3[q]);
+        put(i0 + 4u, j, c4[q]); put(i0 + 5u, j, c5[q]); put(i0 + 6u, j, c6[q]); put(i0 + 7u, j, c7[q]);
+    }
+}
