@@ -1,6 +1,6 @@
 // The hot kernel: C[i, j] (+)= sum_k A[i, k] * B[j, k], both operands K-contiguous ("NT" form).
 // Every convolution pass is one of these between cheap layout kernels (layout.wgsl).
-// An invocation computes an 8 x 4 block of C: 8 independent vec4 accumulator chains, the sweet
+// An invocation computes an 8 x 4 block of C (grid: x over column blocks, y over row blocks): 8 independent vec4 accumulator chains, the sweet
 // spot measured on CPU adapters (no barriers: they are very costly there), and plenty of
 // parallelism for GPUs.
 //
@@ -35,13 +35,13 @@ fn put(i: u32, j: u32, v: f32) {
 @compute @workgroup_size(WG)
 fn gemm_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
+    // The 8 rows of A are uniform across the workgroup (y), so CPU adapters load them once
+    // per SIMD batch instead of gathering per lane; invocations walk along B (x).
     let nb = (P.n + 3u) / 4u;
-    let total = ((P.m + 7u) / 8u) * nb;
-    let t = flat_id(wid, nwg, lid);
-    if (t >= total) { return; }
-    // Neighbouring invocations share the same 8 rows of A (weights) and walk along B.
-    let j0 = (t % nb) * 4u;
-    let i0 = (t / nb) * 8u;
+    let jb = wid.x * WG + lid;
+    if (jb >= nb) { return; }
+    let j0 = jb * 4u;
+    let i0 = wid.y * 8u;
     let mm = P.m - 1u;
     let nn = P.n - 1u;
     let ra0 = min(i0, mm) * P.lda;      let ra1 = min(i0 + 1u, mm) * P.lda;
@@ -82,12 +82,13 @@ fn fma_block(acc: vec4<f32>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: ve
 @compute @workgroup_size(WG)
 fn gemm_nt_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
+    // The 8 rows of A are uniform across the workgroup (y), so CPU adapters load them once
+    // per SIMD batch instead of gathering per lane; invocations walk along B (x).
     let nb = (P.n + 3u) / 4u;
-    let total = ((P.m + 7u) / 8u) * nb;
-    let t = flat_id(wid, nwg, lid);
-    if (t >= total) { return; }
-    let j0 = (t % nb) * 4u;
-    let i0 = (t / nb) * 8u;
+    let jb = wid.x * WG + lid;
+    if (jb >= nb) { return; }
+    let j0 = jb * 4u;
+    let i0 = wid.y * 8u;
     let mm = P.m - 1u;
     let nn = P.n - 1u;
     let la = P.lda / 4u;

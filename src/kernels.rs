@@ -342,7 +342,11 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
         }
     };
     let p = GemmParams { m: m as u32, n: n as u32, k: k as u32, lda: lda as u32, ldb: ldb as u32, accumulate: accumulate as u32, out_mode: mode, plane: plane as u32 };
-    let grid = e.grid_for((m.div_ceil(8) * n.div_ceil(4)) as u64)?;
+    let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
+    let gx = n.div_ceil(4).div_ceil(e.workgroup_size as usize);
+    let gy = m.div_ceil(8);
+    ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
+    let grid = [gx as u32, gy as u32, 1];
     let aligned = k % 4 == 0 && lda % 4 == 0 && ldb % 4 == 0 && a.offset % 4 == 0 && b.offset % 4 == 0;
     if aligned {
         e.dispatch("gemm", "gemm_nt_vec4", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)

@@ -1,1 +1,262 @@
-fn main(){}
+//! The `gangpu` command line: devices, train, sample.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use gangpu::checkpoint::RawCheckpoint;
+use gangpu::models::ModelConfig;
+use gangpu::train::{self, GLoss, Gan, Outcome, TrainConfig};
+use gangpu::{imageout, Engine, Gpu, GpuOptions};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "gangpu", version, about = "GAN training on any GPU (Vulkan, Metal, DX12, GL) with hand-written WGSL kernels")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct DeviceArgs {
+    /// wgpu backend: vulkan, metal, dx12 or gl (default: all; also WGPU_BACKEND)
+    #[arg(long)]
+    backend: Option<String>,
+    /// Adapter name substring (also WGPU_ADAPTER_NAME)
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+impl DeviceArgs {
+    fn opts(&self) -> GpuOptions {
+        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters and the one that would be used.
+    Devices {
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Train a DCGAN (default: dcgan28 on the built-in MNIST digits).
+    Train(TrainArgs),
+    /// Generate images from a checkpoint.
+    Sample {
+        /// Checkpoint file (checkpoint.safetensors in a run folder)
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Number of images
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        /// Noise seed
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        /// A .png file (one grid) or a folder (one PNG per sample)
+        #[arg(long, default_value = "samples.png")]
+        out: PathBuf,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// `mnist` (built in), an IDX image file (raw or .gz), or a folder of images (searched recursively)
+    #[arg(long, default_value = "mnist")]
+    data: String,
+    /// Image size: 28 (dcgan28) or 16, 32, 64, 128
+    #[arg(long, default_value_t = 28)]
+    image_size: usize,
+    /// Image channels: 1 or 3
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    /// Noise dimension
+    #[arg(long, default_value_t = 100)]
+    nz: usize,
+    /// Generator width
+    #[arg(long, default_value_t = 64)]
+    ngf: usize,
+    /// Discriminator width
+    #[arg(long, default_value_t = 64)]
+    ndf: usize,
+    /// Batch size
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Training iterations (one D step + one G step each)
+    #[arg(long, default_value_t = 2000)]
+    steps: u64,
+    /// Adam learning rate
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// Adam beta1
+    #[arg(long, default_value_t = 0.5)]
+    beta1: f64,
+    /// Adam beta2
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f64,
+    /// Generator loss: nonsaturating (-log D(G(z))) or minimax (log(1 - D(G(z))), the lecture's form)
+    #[arg(long, value_enum, default_value_t = GLoss::Nonsaturating)]
+    g_loss: GLoss,
+    /// Seed for initialisation, noise and batch draws
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    /// Run folder
+    #[arg(long, default_value = "runs/dcgan")]
+    out: PathBuf,
+    /// Sample grid every N steps (besides the milestones 100, 1000, 5000, 50000)
+    #[arg(long, default_value_t = 500)]
+    sample_every: u64,
+    /// Checkpoint every N steps (and at the end, and on Ctrl-C)
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Read the losses back every N steps
+    #[arg(long, default_value_t = 50)]
+    log_every: u64,
+    /// Continue from a checkpoint (its settings are used; --steps sets the new total)
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+fn devices(args: &DeviceArgs) -> Result<()> {
+    let (list, chosen) = gangpu::gpu::list_adapters(&args.opts())?;
+    if list.is_empty() {
+        bail!(
+            "no GPU adapter found. On Linux without a GPU: `apt-get install mesa-vulkan-drivers` (Vulkan lavapipe), \
+             or WGPU_BACKEND=gl for Mesa's llvmpipe over EGL."
+        );
+    }
+    for (i, a) in list.iter().enumerate() {
+        let mark = if Some(i) == chosen { "*" } else { " " };
+        println!("{mark} {}  backend={}  type={}  driver={}", a.name, a.backend, a.device_type, a.driver);
+    }
+    match chosen {
+        Some(i) => println!("\nwould use: {}", list[i]),
+        None => println!("\nno adapter matches the --adapter / WGPU_ADAPTER_NAME filter"),
+    }
+    Ok(())
+}
+
+fn train_cmd(a: TrainArgs) -> Result<()> {
+    let mut cfg = TrainConfig {
+        model: ModelConfig { image_size: a.image_size, channels: a.channels, nz: a.nz, ngf: a.ngf, ndf: a.ndf, batch: a.batch },
+        data: a.data.clone(),
+        steps: a.steps,
+        lr: a.lr,
+        beta1: a.beta1,
+        beta2: a.beta2,
+        eps: 1e-8,
+        g_loss: a.g_loss,
+        seed: a.seed,
+        sample_every: a.sample_every,
+        checkpoint_every: a.checkpoint_every,
+        log_every: a.log_every,
+        out: a.out.clone(),
+    };
+    let raw = match &a.resume {
+        Some(p) => {
+            let raw = RawCheckpoint::read(p)?;
+            let saved = train::checkpoint_config(&raw)?;
+            // The checkpoint's settings win; the run continues to the new --steps in its folder.
+            let out = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+            cfg = TrainConfig { steps: a.steps, out, ..saved };
+            Some(raw)
+        }
+        None => None,
+    };
+    cfg.validate()?;
+    let data = gangpu::data::load(&cfg.data, cfg.model.image_size, cfg.model.channels)?;
+    if !data.skipped.is_empty() {
+        eprintln!("warning: {} file(s) could not be decoded and were skipped", data.skipped.len());
+    }
+    let e = Engine::new(Gpu::new(&a.device.opts())?);
+    eprintln!("adapter: {}", e.gpu.adapter);
+    eprintln!("model: {} ({} images from {})", cfg.model.name(), data.count, data.source);
+    let mut gan = Gan::new(&e, cfg.clone(), Some(&data))?;
+    if let Some(raw) = &raw {
+        gan.load_checkpoint(&e, raw)?;
+        eprintln!("resumed from {} at step {}", raw.path, gan.step);
+        if gan.step >= cfg.steps {
+            bail!("the checkpoint is already at step {} and --steps is {}: pass a larger --steps to continue", gan.step, cfg.steps);
+        }
+    }
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    let config_json = serde_json::json!({
+        "config": &cfg,
+        "model": cfg.model.name(),
+        "adapter": &e.gpu.adapter,
+        "data_source": data.source,
+        "data_count": data.count,
+        "skipped_files": data.skipped,
+        "gangpu_version": env!("CARGO_PKG_VERSION"),
+    });
+    std::fs::write(cfg.out.join("config.json"), serde_json::to_string_pretty(&config_json)?).context("writing config.json")?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    let mut progress: Box<dyn train::Progress> = if std::io::stderr().is_terminal() { Box::new(train::BarProgress::new()) } else { Box::new(train::PlainProgress) };
+    let t0 = std::time::Instant::now();
+    let outcome = train::train(&e, &mut gan, progress.as_mut(), &stop)?;
+    let secs = t0.elapsed().as_secs_f64();
+    match outcome {
+        Outcome::Finished => eprintln!(
+            "done: {} steps in {:.1} s; run folder {} (timeline.png, samples/, checkpoint.safetensors)",
+            gan.step,
+            secs,
+            cfg.out.display()
+        ),
+        Outcome::Interrupted => eprintln!("stopped at step {}; resume with --resume {}", gan.step, cfg.out.join("checkpoint.safetensors").display()),
+    }
+    Ok(())
+}
+
+fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, device: &DeviceArgs) -> Result<()> {
+    if n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let raw = RawCheckpoint::read(checkpoint)?;
+    let cfg = train::checkpoint_config(&raw)?;
+    let e = Engine::new(Gpu::new(&device.opts())?);
+    let mut gan = Gan::new(&e, cfg.clone(), None)?;
+    gan.load_checkpoint(&e, &raw)?;
+    let mc = &cfg.model;
+    let per = mc.channels * mc.image_size * mc.image_size;
+    let mut values = Vec::with_capacity(n * per);
+    let mut batch = 0u32;
+    while values.len() < n * per {
+        let v = gan.sample_seeded(&e, seed, batch)?;
+        let take = (n * per - values.len()).min(v.len());
+        values.extend_from_slice(&v[..take]);
+        batch += 1;
+    }
+    let is_png = out.extension().map(|x| x.eq_ignore_ascii_case("png")).unwrap_or(false);
+    if is_png {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        imageout::save_grid(out, &values, n, mc.channels, mc.image_size)?;
+        eprintln!("wrote a grid of {n} samples to {}", out.display());
+    } else {
+        imageout::save_each(out, &values, n, mc.channels, mc.image_size)?;
+        eprintln!("wrote {n} samples to {}/", out.display());
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Devices { device } => devices(&device),
+        Command::Train(a) => train_cmd(a),
+        Command::Sample { checkpoint, n, seed, out, device } => sample_cmd(&checkpoint, n, seed, &out, &device),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

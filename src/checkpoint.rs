@@ -1,0 +1,170 @@
+//! Checkpoints in safetensors. Network tensors carry PyTorch `nn.Sequential` state_dict names
+//! and layouts under `netG.` / `netD.` (e.g. `netG.main.0.weight`), so a checkpoint loads into
+//! PyTorch (scripts/check_checkpoint.py). Optimizer moments are stored as flat buffers; the
+//! step, Adam step counts, RNG state and the whole config go in the metadata. Writes are atomic:
+//! a temp file, fsync, rename.
+
+use crate::nn::{Net, Which};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use safetensors::tensor::{Dtype, TensorView};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+pub const FORMAT: &str = "gangpu-checkpoint-1";
+
+/// Host copy of a network's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetState {
+    pub params: Vec<f32>,
+    pub bn_state: Vec<f32>,
+    /// Optimizer slots (Adam: exp_avg, exp_avg_sq), flat in the params layout.
+    pub opt: Vec<Vec<f32>>,
+    pub opt_steps: u64,
+    pub bn_batches: u64,
+}
+
+/// Everything a run needs to continue exactly.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub step: u64,
+    pub config_json: String,
+    pub g: NetState,
+    pub d: NetState,
+    pub extra_meta: HashMap<String, String>,
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    bytemuck::cast_slice(v).to_vec()
+}
+
+fn net_tensors(prefix: &str, net: &Net, s: &NetState, out: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>) -> Result<()> {
+    ensure!(s.params.len() == net.params.layout.len, "{prefix}: state does not match the network layout");
+    for (name, which, offset, shape) in net.export_names() {
+        let n: usize = shape.iter().product();
+        let src = match which {
+            Which::Params => &s.params,
+            Which::BnState => &s.bn_state,
+        };
+        out.push((format!("{prefix}.{name}"), Dtype::F32, shape, f32_bytes(&src[offset..offset + n])));
+    }
+    for bi in net.bn_module_indices() {
+        out.push((format!("{prefix}.main.{bi}.num_batches_tracked"), Dtype::I64, vec![], (s.bn_batches as i64).to_le_bytes().to_vec()));
+    }
+    for (k, slot) in s.opt.iter().enumerate() {
+        let name = ["exp_avg", "exp_avg_sq"].get(k).copied().unwrap_or("state");
+        out.push((format!("optim.{prefix}.{name}"), Dtype::F32, vec![slot.len()], f32_bytes(slot)));
+    }
+    Ok(())
+}
+
+/// Serialises and writes `ck` atomically to `path`.
+pub fn save(path: &Path, ck: &Checkpoint, g: &Net, d: &Net) -> Result<()> {
+    let mut tensors = Vec::new();
+    net_tensors("netG", g, &ck.g, &mut tensors)?;
+    net_tensors("netD", d, &ck.d, &mut tensors)?;
+    let mut meta = ck.extra_meta.clone();
+    meta.insert("format".into(), FORMAT.into());
+    meta.insert("step".into(), ck.step.to_string());
+    meta.insert("config".into(), ck.config_json.clone());
+    meta.insert("netG.opt_steps".into(), ck.g.opt_steps.to_string());
+    meta.insert("netD.opt_steps".into(), ck.d.opt_steps.to_string());
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, dt, shape, bytes)| Ok((n.clone(), TensorView::new(*dt, shape.clone(), bytes)?)))
+        .collect::<Result<_, safetensors::SafeTensorError>>()
+        .map_err(|e| anyhow!("building checkpoint tensors: {e}"))?;
+    let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| anyhow!("serialising checkpoint: {e}"))?;
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    let tmp = path.with_extension("safetensors.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(&bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("moving {} into place as {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// Parsed checkpoint file, before it is matched against a network.
+pub struct RawCheckpoint {
+    bytes: Vec<u8>,
+    pub meta: HashMap<String, String>,
+    pub path: String,
+}
+
+impl RawCheckpoint {
+    pub fn read(path: &Path) -> Result<RawCheckpoint> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+        let what = path.display().to_string();
+        let (_, md) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| anyhow!("{what} is not a valid safetensors checkpoint ({e}); it may be truncated or corrupt"))?;
+        let meta = md.metadata().clone().unwrap_or_default();
+        // validate the whole file now, so a truncated tail is caught before anything is used
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("{what} is corrupt: {e}"))?;
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            bail!("{what} is a safetensors file but not a gangpu checkpoint (no '{FORMAT}' format tag)");
+        }
+        Ok(RawCheckpoint { bytes, meta, path: what })
+    }
+
+    pub fn config_json(&self) -> Result<&str> {
+        self.meta.get("config").map(String::as_str).ok_or_else(|| anyhow!("{}: checkpoint has no config", self.path))
+    }
+
+    pub fn step(&self) -> Result<u64> {
+        self.meta.get("step").and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("{}: checkpoint has no step", self.path))
+    }
+
+    /// Rebuilds a network's state, checking every tensor's presence and shape against `net`.
+    pub fn net_state(&self, prefix: &str, net: &Net) -> Result<NetState> {
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| anyhow!("{}: {e}", self.path))?;
+        let mut params = vec![0f32; net.params.layout.len];
+        let mut bn_state = vec![0f32; net.bn_state.layout.len];
+        for (name, which, offset, shape) in net.export_names() {
+            let full = format!("{prefix}.{name}");
+            let t = st.tensor(&full).map_err(|_| {
+                anyhow!("{}: tensor {full} is missing: the checkpoint was made for a different architecture", self.path)
+            })?;
+            if t.shape() != shape.as_slice() || t.dtype() != Dtype::F32 {
+                bail!(
+                    "{}: tensor {full} has shape {:?} ({:?}) but this model needs {:?} (f32): the checkpoint was made for a different architecture",
+                    self.path,
+                    t.shape(),
+                    t.dtype(),
+                    shape
+                );
+            }
+            let vals: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let dst = match which {
+                Which::Params => &mut params,
+                Which::BnState => &mut bn_state,
+            };
+            dst[offset..offset + vals.len()].copy_from_slice(&vals);
+        }
+        let mut opt = Vec::new();
+        for name in ["exp_avg", "exp_avg_sq"] {
+            if let Ok(t) = st.tensor(&format!("optim.{prefix}.{name}")) {
+                ensure!(t.shape() == [net.params.layout.len], "{}: optimizer state optim.{prefix}.{name} does not match this model", self.path);
+                opt.push(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+            }
+        }
+        let bn_batches = net
+            .bn_module_indices()
+            .first()
+            .and_then(|bi| st.tensor(&format!("{prefix}.main.{bi}.num_batches_tracked")).ok())
+            .and_then(|t| t.data().try_into().ok().map(i64::from_le_bytes))
+            .unwrap_or(0) as u64;
+        let opt_steps = self.meta.get(&format!("{prefix}.opt_steps")).and_then(|s| s.parse().ok()).unwrap_or(0);
+        for v in [&params, &bn_state] {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                bail!("{}: {prefix} holds a non-finite value at flat index {i}; the checkpoint is unusable", self.path);
+            }
+        }
+        Ok(NetState { params, bn_state, opt, opt_steps, bn_batches })
+    }
+}

@@ -1,0 +1,155 @@
+//! PNG output: sample grids, one-image-per-sample folders, and the labelled timeline of
+//! milestone grids.
+
+use anyhow::{ensure, Context, Result};
+use std::path::Path;
+
+/// An RGB canvas.
+pub struct Canvas {
+    pub w: usize,
+    pub h: usize,
+    pub px: Vec<[u8; 3]>,
+}
+
+impl Canvas {
+    pub fn new(w: usize, h: usize, bg: [u8; 3]) -> Canvas {
+        Canvas { w, h, px: vec![bg; w * h] }
+    }
+    pub fn set(&mut self, x: usize, y: usize, c: [u8; 3]) {
+        if x < self.w && y < self.h {
+            self.px[y * self.w + x] = c;
+        }
+    }
+    pub fn blit(&mut self, other: &Canvas, x0: usize, y0: usize) {
+        for y in 0..other.h {
+            for x in 0..other.w {
+                self.set(x0 + x, y0 + y, other.px[y * other.w + x]);
+            }
+        }
+    }
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let raw: Vec<u8> = self.px.iter().flat_map(|p| p.iter().copied()).collect();
+        let img = image::RgbImage::from_raw(self.w as u32, self.h as u32, raw).context("building the PNG")?;
+        img.save(path).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn to_byte(v: f32) -> u8 {
+    (((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round()) as u8
+}
+
+/// One image from (C, S, S) values in [-1, 1].
+pub fn image_canvas(values: &[f32], channels: usize, size: usize) -> Canvas {
+    let mut c = Canvas::new(size, size, [0, 0, 0]);
+    let plane = size * size;
+    for p in 0..plane {
+        let px = if channels == 1 {
+            let g = to_byte(values[p]);
+            [g, g, g]
+        } else {
+            [to_byte(values[p]), to_byte(values[plane + p]), to_byte(values[2 * plane + p])]
+        };
+        c.px[p] = px;
+    }
+    c
+}
+
+/// A grid of `count` images from (count, C, S, S) values, `cols` per row, 2-pixel gaps.
+pub fn grid_canvas(values: &[f32], count: usize, channels: usize, size: usize, cols: usize) -> Canvas {
+    let cols = cols.max(1).min(count.max(1));
+    let rows = count.div_ceil(cols);
+    let gap = 2;
+    let mut g = Canvas::new(cols * (size + gap) + gap, rows * (size + gap) + gap, [40, 40, 40]);
+    let v = channels * size * size;
+    for i in 0..count {
+        let img = image_canvas(&values[i * v..(i + 1) * v], channels, size);
+        g.blit(&img, gap + (i % cols) * (size + gap), gap + (i / cols) * (size + gap));
+    }
+    g
+}
+
+pub fn save_grid(path: &Path, values: &[f32], count: usize, channels: usize, size: usize) -> Result<()> {
+    ensure!(values.len() >= count * channels * size * size, "grid: not enough values for {count} images");
+    let cols = (count as f64).sqrt().ceil() as usize;
+    grid_canvas(values, count, channels, size, cols).save(path)
+}
+
+/// One PNG per sample into `dir` (sample_0000.png, ...).
+pub fn save_each(dir: &Path, values: &[f32], count: usize, channels: usize, size: usize) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let v = channels * size * size;
+    for i in 0..count {
+        image_canvas(&values[i * v..(i + 1) * v], channels, size).save(&dir.join(format!("sample_{i:04}.png")))?;
+    }
+    Ok(())
+}
+
+// 3x5 bitmap font: enough for "step 1,000".
+fn glyph(ch: char) -> [u8; 5] {
+    match ch {
+        '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
+        '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
+        '2' => [0b111, 0b001, 0b111, 0b100, 0b111],
+        '3' => [0b111, 0b001, 0b111, 0b001, 0b111],
+        '4' => [0b101, 0b101, 0b111, 0b001, 0b001],
+        '5' => [0b111, 0b100, 0b111, 0b001, 0b111],
+        '6' => [0b111, 0b100, 0b111, 0b101, 0b111],
+        '7' => [0b111, 0b001, 0b010, 0b010, 0b010],
+        '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
+        '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
+        's' => [0b000, 0b111, 0b110, 0b011, 0b111],
+        't' => [0b010, 0b111, 0b010, 0b010, 0b011],
+        'e' => [0b000, 0b111, 0b111, 0b100, 0b111],
+        'p' => [0b000, 0b111, 0b101, 0b111, 0b100],
+        ',' => [0b000, 0b000, 0b000, 0b010, 0b100],
+        _ => [0; 5],
+    }
+}
+
+/// Draws `text` at (x, y) with pixel scale `s`.
+pub fn draw_text(c: &mut Canvas, text: &str, x: usize, y: usize, s: usize, color: [u8; 3]) {
+    for (i, ch) in text.chars().enumerate() {
+        let g = glyph(ch);
+        for (row, bits) in g.iter().enumerate() {
+            for col in 0..3 {
+                if bits & (0b100 >> col) != 0 {
+                    for dy in 0..s {
+                        for dx in 0..s {
+                            c.set(x + (i * 4 + col) * s + dx, y + row * s + dy, color);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The milestone grids side by side, each labelled "step N".
+pub fn save_timeline(path: &Path, frames: &[(u64, Canvas)]) -> Result<()> {
+    ensure!(!frames.is_empty(), "timeline with no frames");
+    let scale = 3;
+    let label_h = 5 * scale + 10;
+    let gap = 8;
+    let w = frames.iter().map(|(_, c)| c.w + gap).sum::<usize>() + gap;
+    let h = frames.iter().map(|(_, c)| c.h).max().unwrap_or(0) + label_h + gap;
+    let mut t = Canvas::new(w, h, [255, 255, 255]);
+    let mut x = gap;
+    for (step, c) in frames {
+        draw_text(&mut t, &format!("step {}", thousands(*step)), x, 5, scale, [0, 0, 0]);
+        t.blit(c, x, label_h);
+        x += c.w + gap;
+    }
+    t.save(path)
+}

@@ -1,0 +1,107 @@
+//! DCGAN generator and discriminator layouts (../shared/docs/models.md): dcgan28 for 28x28
+//! MNIST, and the general DCGAN for 16, 32, 64 and 128 pixels (one stride-2 layer per doubling
+//! from 4x4).
+
+use crate::kernels::{Act, ConvGeom, ConvTGeom};
+use crate::nn::{BlockSpec, ConvKind};
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub image_size: usize,
+    pub channels: usize,
+    pub nz: usize,
+    pub ngf: usize,
+    pub ndf: usize,
+    pub batch: usize,
+}
+
+pub const SUPPORTED_SIZES: &[usize] = &[16, 28, 32, 64, 128];
+
+impl ModelConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !SUPPORTED_SIZES.contains(&self.image_size) {
+            bail!(
+                "--image-size {} cannot be made by a DCGAN: use 28 (the dcgan28 MNIST model) or a power of two from 16 to 128 (16, 32, 64, 128)",
+                self.image_size
+            );
+        }
+        if self.channels != 1 && self.channels != 3 {
+            bail!("--channels must be 1 (grayscale) or 3 (RGB), got {}", self.channels);
+        }
+        if self.nz == 0 || self.ngf == 0 || self.ndf == 0 {
+            bail!("--nz, --ngf and --ndf must be positive");
+        }
+        if self.batch < 2 {
+            bail!("--batch must be at least 2 (batch norm needs more than one sample), got {}", self.batch);
+        }
+        Ok(())
+    }
+
+    pub fn name(&self) -> String {
+        if self.image_size == 28 {
+            "dcgan28".into()
+        } else {
+            format!("dcgan{}", self.image_size)
+        }
+    }
+
+    fn convt(&self, cin: usize, h: usize, cout: usize, k: usize, s: usize, p: usize) -> ConvKind {
+        ConvKind::ConvT(ConvTGeom { n: self.batch, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p })
+    }
+    fn conv(&self, cin: usize, h: usize, cout: usize, k: usize, s: usize, p: usize) -> ConvKind {
+        ConvKind::Conv(ConvGeom { n: self.batch, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p })
+    }
+
+    /// Generator: z (B, nz, 1, 1) -> image (B, C, S, S) in [-1, 1].
+    pub fn generator(&self) -> Result<Vec<BlockSpec>> {
+        self.validate()?;
+        let b = |conv, bn, act| BlockSpec { conv, batch_norm: bn, act };
+        let (nz, ngf, nc) = (self.nz, self.ngf, self.channels);
+        if self.image_size == 28 {
+            return Ok(vec![
+                b(self.convt(nz, 1, 4 * ngf, 7, 1, 0), true, Act::Relu),
+                b(self.convt(4 * ngf, 7, 2 * ngf, 4, 2, 1), true, Act::Relu),
+                b(self.convt(2 * ngf, 14, nc, 4, 2, 1), false, Act::Tanh),
+            ]);
+        }
+        let ups = self.image_size.trailing_zeros() as usize - 2; // stride-2 layers after 4x4
+        let mut mult = 1 << (ups - 1);
+        let mut v = vec![b(self.convt(nz, 1, ngf * mult, 4, 1, 0), true, Act::Relu)];
+        let mut size = 4;
+        for _ in 0..ups - 1 {
+            v.push(b(self.convt(ngf * mult, size, ngf * mult / 2, 4, 2, 1), true, Act::Relu));
+            mult /= 2;
+            size *= 2;
+        }
+        v.push(b(self.convt(ngf, size, nc, 4, 2, 1), false, Act::Tanh));
+        Ok(v)
+    }
+
+    /// Discriminator: image (B, C, S, S) -> one logit per sample (B, 1, 1, 1).
+    pub fn discriminator(&self) -> Result<Vec<BlockSpec>> {
+        self.validate()?;
+        let b = |conv, bn, act| BlockSpec { conv, batch_norm: bn, act };
+        let (ndf, nc) = (self.ndf, self.channels);
+        let lrelu = Act::LeakyRelu(0.2);
+        if self.image_size == 28 {
+            return Ok(vec![
+                b(self.conv(nc, 28, ndf, 4, 2, 1), false, lrelu),
+                b(self.conv(ndf, 14, 2 * ndf, 4, 2, 1), true, lrelu),
+                b(self.conv(2 * ndf, 7, 1, 7, 1, 0), false, Act::Identity),
+            ]);
+        }
+        let downs = self.image_size.trailing_zeros() as usize - 2;
+        let mut size = self.image_size / 2;
+        let mut v = vec![b(self.conv(nc, self.image_size, ndf, 4, 2, 1), false, lrelu)];
+        let mut mult = 1;
+        for _ in 0..downs - 1 {
+            v.push(b(self.conv(ndf * mult, size, ndf * mult * 2, 4, 2, 1), true, lrelu));
+            mult *= 2;
+            size /= 2;
+        }
+        v.push(b(self.conv(ndf * mult, 4, 1, 4, 1, 0), false, Act::Identity));
+        Ok(v)
+    }
+}

@@ -1,0 +1,385 @@
+//! Layers as forward/backward pairs over GPU tensors. All parameters of a network live in one
+//! flat buffer (and its gradients in another), so one optimizer dispatch updates a whole
+//! network. Every dispatch a network needs is built once, here, and replayed by the trainer.
+
+use crate::engine::{Dispatch, Engine};
+use crate::kernels::{self, Act, BnConfig, ConvGeom, ConvTGeom, ConvWorkspace};
+use crate::tensor::{alloc_buffer, Tensor, ALIGN_ELEMS};
+use anyhow::{ensure, Result};
+use std::sync::Arc;
+
+/// One named parameter (or buffer) inside a flat buffer.
+#[derive(Clone, Debug)]
+pub struct ParamSlot {
+    /// PyTorch state_dict name, e.g. `main.0.weight`.
+    pub name: String,
+    pub offset: usize,
+    pub shape: Vec<usize>,
+}
+
+impl ParamSlot {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Lays out parameters in one flat buffer, each aligned for binding.
+#[derive(Default, Clone, Debug)]
+pub struct FlatLayout {
+    pub slots: Vec<ParamSlot>,
+    pub len: usize,
+}
+
+impl FlatLayout {
+    pub fn add(&mut self, name: &str, shape: &[usize]) -> usize {
+        let offset = self.len;
+        let n: usize = shape.iter().product();
+        self.slots.push(ParamSlot { name: name.to_string(), offset, shape: shape.to_vec() });
+        self.len = (offset + n).div_ceil(ALIGN_ELEMS) * ALIGN_ELEMS;
+        self.slots.len() - 1
+    }
+    pub fn view(&self, buffer: &Arc<wgpu::Buffer>, slot: usize) -> Tensor {
+        let s = &self.slots[slot];
+        Tensor { buffer: buffer.clone(), offset: s.offset, shape: s.shape.clone() }
+    }
+}
+
+/// A flat buffer with its layout.
+pub struct Flat {
+    pub layout: FlatLayout,
+    pub buffer: Arc<wgpu::Buffer>,
+}
+
+impl Flat {
+    pub fn new(e: &Engine, layout: FlatLayout, label: &str) -> Result<Flat> {
+        kernels_check_len(e, layout.len, label)?;
+        let buffer = alloc_buffer(&e.gpu, layout.len, label)?;
+        Ok(Flat { layout, buffer })
+    }
+    pub fn view(&self, slot: usize) -> Tensor {
+        self.layout.view(&self.buffer, slot)
+    }
+    pub fn all(&self) -> Tensor {
+        Tensor { buffer: self.buffer.clone(), offset: 0, shape: vec![self.layout.len] }
+    }
+}
+
+fn kernels_check_len(e: &Engine, len: usize, label: &str) -> Result<()> {
+    crate::tensor::check_binding(&e.gpu, len, label)
+}
+
+/// The convolution of a block.
+#[derive(Clone, Copy, Debug)]
+pub enum ConvKind {
+    Conv(ConvGeom),
+    ConvT(ConvTGeom),
+}
+
+impl ConvKind {
+    pub fn in_shape(&self) -> [usize; 4] {
+        match self {
+            ConvKind::Conv(g) => g.x_shape(),
+            ConvKind::ConvT(g) => g.x_shape(),
+        }
+    }
+    pub fn out_shape(&self) -> [usize; 4] {
+        match self {
+            ConvKind::Conv(g) => g.y_shape(),
+            ConvKind::ConvT(g) => g.y_shape(),
+        }
+    }
+    pub fn w_shape(&self) -> [usize; 4] {
+        match self {
+            ConvKind::Conv(g) => g.w_shape(),
+            ConvKind::ConvT(g) => g.w_shape(),
+        }
+    }
+    /// The geometry its kernels run in (for the workspace).
+    pub fn conv_geom(&self) -> ConvGeom {
+        match self {
+            ConvKind::Conv(g) => *g,
+            ConvKind::ConvT(g) => g.as_conv(),
+        }
+    }
+    pub fn macs(&self) -> u64 {
+        self.conv_geom().macs()
+    }
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+        match self {
+            ConvKind::Conv(g) => kernels::conv2d_forward(e, ws, g, x, w, y),
+            ConvKind::ConvT(g) => kernels::conv_transpose2d_forward(e, ws, g, x, w, y),
+        }
+    }
+    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+        match self {
+            ConvKind::Conv(g) => kernels::conv2d_backward_input(e, ws, g, dy, w, dx),
+            ConvKind::ConvT(g) => kernels::conv_transpose2d_backward_input(e, ws, g, dy, w, dx),
+        }
+    }
+    fn backward_weight(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, acc: bool) -> Result<Vec<Dispatch>> {
+        match self {
+            ConvKind::Conv(g) => kernels::conv2d_backward_weight(e, ws, g, x, dy, dw, acc),
+            ConvKind::ConvT(g) => kernels::conv_transpose2d_backward_weight(e, ws, g, x, dy, dw, acc),
+        }
+    }
+}
+
+/// conv (no bias) -> optional batch norm -> activation, as in DCGAN.
+#[derive(Clone, Debug)]
+pub struct BlockSpec {
+    pub conv: ConvKind,
+    pub batch_norm: bool,
+    pub act: Act,
+}
+
+/// Parameter slots of one block in the flat layout.
+#[derive(Clone, Debug)]
+struct BlockSlots {
+    weight: usize,
+    affine: Option<usize>,
+}
+
+/// Where a network keeps its per-block state on the GPU.
+pub struct Net {
+    pub specs: Vec<BlockSpec>,
+    pub params: Flat,
+    pub grads: Flat,
+    /// Batch-norm running statistics ((2, C) per BN block: mean then var), separate from the
+    /// parameters so no dispatch reads and writes one buffer.
+    pub bn_state: Flat,
+    slots: Vec<BlockSlots>,
+    bn_slots: Vec<Option<usize>>,
+    /// PyTorch module index of each block's conv and BN inside `main`.
+    pub torch_index: Vec<(usize, Option<usize>)>,
+    pub bn: BnConfig,
+}
+
+/// Activations of one pass through a network (allocated once per distinct use).
+pub struct Activations {
+    /// Conv outputs (pre-normalisation) per block.
+    pub pre: Vec<Tensor>,
+    /// Block outputs (after BN and activation); equals `pre` for a bare conv.
+    pub out: Vec<Tensor>,
+    /// Gradients with respect to `pre` and `out`.
+    pub d_pre: Vec<Tensor>,
+    pub d_out: Vec<Tensor>,
+    /// Batch statistics saved by the forward pass for the backward pass.
+    pub saved: Vec<Option<Tensor>>,
+}
+
+impl Net {
+    /// Lays out a network's parameters with PyTorch `nn.Sequential` names (module `main`, with
+    /// activations counted as modules).
+    pub fn new(e: &Engine, specs: Vec<BlockSpec>, bn: BnConfig, label: &str) -> Result<Net> {
+        let mut layout = FlatLayout::default();
+        let mut bn_layout = FlatLayout::default();
+        let mut slots = Vec::new();
+        let mut bn_slots = Vec::new();
+        let mut torch_index = Vec::new();
+        let mut idx = 0;
+        for s in &specs {
+            let conv_i = idx;
+            let weight = layout.add(&format!("main.{conv_i}.weight"), &s.conv.w_shape());
+            idx += 1;
+            let (affine, bn_i) = if s.batch_norm {
+                let c = s.conv.out_shape()[1];
+                let a = layout.add(&format!("main.{idx}.affine"), &[2, c]);
+                bn_slots.push(Some(bn_layout.add(&format!("main.{idx}.running"), &[2, c])));
+                idx += 1;
+                (Some(a), Some(idx - 1))
+            } else {
+                bn_slots.push(None);
+                (None, None)
+            };
+            if s.act != Act::Identity {
+                idx += 1;
+            }
+            slots.push(BlockSlots { weight, affine });
+            torch_index.push((conv_i, bn_i));
+        }
+        for w in specs.windows(2) {
+            ensure!(w[0].conv.out_shape() == w[1].conv.in_shape(), "{label}: block output {:?} does not feed the next block's input {:?}", w[0].conv.out_shape(), w[1].conv.in_shape());
+        }
+        let params = Flat::new(e, layout.clone(), &format!("{label} parameters"))?;
+        let grads = Flat::new(e, layout, &format!("{label} gradients"))?;
+        let bn_state = Flat::new(e, bn_layout, &format!("{label} batch-norm statistics"))?;
+        Ok(Net { specs, params, grads, bn_state, slots, bn_slots, torch_index, bn })
+    }
+
+    pub fn in_shape(&self) -> [usize; 4] {
+        self.specs[0].conv.in_shape()
+    }
+    pub fn out_shape(&self) -> [usize; 4] {
+        self.specs[self.specs.len() - 1].conv.out_shape()
+    }
+    pub fn conv_geoms(&self) -> Vec<ConvGeom> {
+        self.specs.iter().map(|s| s.conv.conv_geom()).collect()
+    }
+    /// Multiply-adds of one forward pass.
+    pub fn macs(&self) -> u64 {
+        self.specs.iter().map(|s| s.conv.macs()).sum()
+    }
+
+    /// Host-side initial parameters (DCGAN: conv weights ~ N(0, 0.02), BN gamma ~ N(1, 0.02),
+    /// beta 0) and running statistics (mean 0, var 1), drawn from the counter-based generator.
+    pub fn init_values(&self, seed: u32, stream: u32) -> (Vec<f32>, Vec<f32>) {
+        let mut p = vec![0f32; self.params.layout.len];
+        let mut counter = 0u32;
+        let mut normal = |n: usize, mean: f64, std: f64, out: &mut [f32]| {
+            for (i, v) in out.iter_mut().enumerate().take(n) {
+                *v = (mean + std * crate::reference::rng_normal(seed, stream, counter, i as u32)) as f32;
+            }
+            counter += 1;
+        };
+        for s in &self.slots {
+            let ws = &self.params.layout.slots[s.weight];
+            let n = ws.numel();
+            normal(n, 0.0, 0.02, &mut p[ws.offset..ws.offset + n]);
+            if let Some(a) = s.affine {
+                let a = &self.params.layout.slots[a];
+                let c = a.shape[1];
+                normal(c, 1.0, 0.02, &mut p[a.offset..a.offset + c]);
+            }
+        }
+        let mut r = vec![0f32; self.bn_state.layout.len];
+        for s in &self.bn_state.layout.slots {
+            let c = s.shape[1];
+            r[s.offset + c..s.offset + 2 * c].fill(1.0);
+        }
+        (p, r)
+    }
+
+    pub fn upload_init(&self, e: &Engine, seed: u32, stream: u32) -> Result<()> {
+        let (p, r) = self.init_values(seed, stream);
+        self.params.all().write(&e.gpu, &p)?;
+        self.bn_state.all().write(&e.gpu, &r)?;
+        Ok(())
+    }
+
+    /// Allocates activations and gradients for one use of the network with input `x`.
+    pub fn activations(&self, e: &Engine, label: &str) -> Result<Activations> {
+        let mut a = Activations { pre: vec![], out: vec![], d_pre: vec![], d_out: vec![], saved: vec![] };
+        for (i, s) in self.specs.iter().enumerate() {
+            let shape = s.conv.out_shape();
+            let pre = Tensor::zeros(&e.gpu, &shape, &format!("{label} block {i} conv output"))?;
+            let d_pre = Tensor::zeros(&e.gpu, &shape, &format!("{label} block {i} conv output grad"))?;
+            let separate = s.batch_norm || s.act != Act::Identity;
+            let (out, d_out) = if separate {
+                (
+                    Tensor::zeros(&e.gpu, &shape, &format!("{label} block {i} output"))?,
+                    Tensor::zeros(&e.gpu, &shape, &format!("{label} block {i} output grad"))?,
+                )
+            } else {
+                (pre.clone(), d_pre.clone())
+            };
+            a.saved.push(if s.batch_norm { Some(Tensor::zeros(&e.gpu, &[2, shape[1]], &format!("{label} block {i} batch stats"))?) } else { None });
+            a.pre.push(pre);
+            a.out.push(out);
+            a.d_pre.push(d_pre);
+            a.d_out.push(d_out);
+        }
+        Ok(a)
+    }
+
+    /// Dispatches of a forward pass from `x` through `acts`. `momentum` 0 leaves the running
+    /// statistics untouched (sampling); `train` false uses them instead of batch statistics.
+    pub fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, acts: &Activations, train: bool, momentum: f32) -> Result<Vec<Dispatch>> {
+        x.expect_shape(&self.in_shape(), "network input")?;
+        let mut out = Vec::new();
+        for (i, s) in self.specs.iter().enumerate() {
+            let input = if i == 0 { x } else { &acts.out[i - 1] };
+            let w = self.params.view(self.slots[i].weight);
+            out.extend(s.conv.forward(e, ws, input, &w, &acts.pre[i])?);
+            if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
+                let cfg = BnConfig { momentum, act: s.act, ..self.bn };
+                let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;
+                out.push(kernels::batchnorm_forward(e, &cfg, train, &acts.pre[i], &self.params.view(a), &acts.out[i], &self.bn_state.view(st), saved)?);
+            } else if s.act != Act::Identity {
+                out.push(kernels::activation_forward(e, s.act, &acts.pre[i], &acts.out[i])?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Dispatches of a backward pass, starting from `acts.d_out[last]`. With `param_grads` the
+    /// parameter gradients are written (or accumulated with `accumulate`); without, the network is
+    /// frozen and only input gradients flow. `dx` receives the gradient of the input, if wanted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        e: &Engine,
+        ws: &ConvWorkspace,
+        x: &Tensor,
+        acts: &Activations,
+        dx: Option<&Tensor>,
+        param_grads: bool,
+        accumulate: bool,
+    ) -> Result<Vec<Dispatch>> {
+        let mut out = Vec::new();
+        for i in (0..self.specs.len()).rev() {
+            let s = &self.specs[i];
+            if let (Some(a), Some(_)) = (self.slots[i].affine, self.bn_slots[i]) {
+                let cfg = BnConfig { act: s.act, ..self.bn };
+                let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;
+                out.push(kernels::batchnorm_backward(
+                    e,
+                    &cfg,
+                    &acts.pre[i],
+                    &acts.out[i],
+                    &acts.d_out[i],
+                    &self.params.view(a),
+                    saved,
+                    &acts.d_pre[i],
+                    &self.grads.view(a),
+                    accumulate,
+                    param_grads,
+                )?);
+            } else if s.act != Act::Identity {
+                out.push(kernels::activation_backward(e, s.act, &acts.out[i], &acts.d_out[i], &acts.d_pre[i])?);
+            }
+            let input = if i == 0 { x } else { &acts.out[i - 1] };
+            let w = self.params.view(self.slots[i].weight);
+            if param_grads {
+                out.extend(s.conv.backward_weight(e, ws, input, &acts.d_pre[i], &self.grads.view(self.slots[i].weight), accumulate)?);
+            }
+            let target = if i == 0 { dx } else { Some(&acts.d_out[i - 1]) };
+            if let Some(t) = target {
+                out.extend(s.conv.backward_input(e, ws, &acts.d_pre[i], &w, t)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Names, offsets and shapes of every exported tensor: parameters as PyTorch names them
+    /// (BN affine split into weight and bias), then running statistics.
+    pub fn export_names(&self) -> Vec<(String, Which, usize, Vec<usize>)> {
+        let mut v = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            let (ci, bi) = self.torch_index[i];
+            let w = &self.params.layout.slots[s.weight];
+            v.push((format!("main.{ci}.weight"), Which::Params, w.offset, w.shape.clone()));
+            if let (Some(a), Some(bi), Some(st)) = (s.affine, bi, self.bn_slots[i]) {
+                let a = &self.params.layout.slots[a];
+                let c = a.shape[1];
+                v.push((format!("main.{bi}.weight"), Which::Params, a.offset, vec![c]));
+                v.push((format!("main.{bi}.bias"), Which::Params, a.offset + c, vec![c]));
+                let r = &self.bn_state.layout.slots[st];
+                v.push((format!("main.{bi}.running_mean"), Which::BnState, r.offset, vec![c]));
+                v.push((format!("main.{bi}.running_var"), Which::BnState, r.offset + c, vec![c]));
+            }
+        }
+        v
+    }
+
+    /// PyTorch module indices of the batch-norm layers (for num_batches_tracked).
+    pub fn bn_module_indices(&self) -> Vec<usize> {
+        self.torch_index.iter().filter_map(|(_, b)| *b).collect()
+    }
+}
+
+/// Which flat buffer an exported tensor lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Params,
+    BnState,
+}

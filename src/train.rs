@@ -1,0 +1,710 @@
+//! The DCGAN trainer: each iteration one D step (G frozen: real batch labelled 1, fake batch
+//! labelled 0) then one G step (D frozen) on the same fake batch. Each step is one command
+//! buffer and one submit, recorded from dispatches built once; the only reads from the GPU are
+//! the losses (at log steps, without stalling) and sample images at milestones.
+
+use crate::checkpoint::{self, Checkpoint, NetState, RawCheckpoint};
+use crate::data::Dataset;
+use crate::engine::{Dispatch, Engine};
+use crate::imageout;
+use crate::kernels::{self, BnConfig, ConvWorkspace, LossKind, OptParams, RngParams};
+use crate::models::ModelConfig;
+use crate::nn::{Activations, Net};
+use crate::tensor::Tensor;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The generator's objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GLoss {
+    /// -E[log D(G(z))]: BCE of fakes labelled real (standard in DCGAN).
+    Nonsaturating,
+    /// E[log(1 - D(G(z)))]: the lecture's minimax form (saturates early).
+    Minimax,
+}
+
+/// Every setting of a run (written to config.json and into checkpoints).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    pub data: String,
+    pub steps: u64,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub g_loss: GLoss,
+    pub seed: u32,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    pub log_every: u64,
+    pub out: PathBuf,
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        if self.steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        for (name, b) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                bail!("{name} must be in [0, 1), got {b}");
+            }
+        }
+        if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
+            bail!("--log-every, --sample-every and --checkpoint-every must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The lecture's milestones: samples after 100, 1000, 5000 and 50000 updates.
+pub const MILESTONES: &[u64] = &[100, 1000, 5000, 50000];
+
+// RNG streams: one per purpose, so draws never collide.
+const STREAM_REAL: u32 = 1;
+const STREAM_NOISE: u32 = 2;
+const STREAM_FIXED: u32 = 3;
+const STREAM_INIT_G: u32 = 4;
+const STREAM_INIT_D: u32 = 5;
+
+// Slots of the stats buffer: [loss, mean D output] for the real pass, the fake pass (D step)
+// and the fake pass (G step).
+const SLOT_REAL: usize = 0;
+const SLOT_FAKE: usize = 2;
+const SLOT_GEN: usize = 4;
+const STATS_LEN: usize = 8;
+
+/// One logged row.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Metrics {
+    pub step: u64,
+    pub loss_d: f32,
+    pub loss_g: f32,
+    pub d_x: f32,
+    pub d_g_z1: f32,
+    pub d_g_z2: f32,
+    pub steps_per_s: f64,
+}
+
+impl Metrics {
+    fn from_stats(step: u64, s: &[f32], steps_per_s: f64) -> Metrics {
+        Metrics {
+            step,
+            loss_d: s[SLOT_REAL] + s[SLOT_FAKE],
+            loss_g: s[SLOT_GEN],
+            d_x: s[SLOT_REAL + 1],
+            d_g_z1: s[SLOT_FAKE + 1],
+            d_g_z2: s[SLOT_GEN + 1],
+            steps_per_s,
+        }
+    }
+    pub fn finite(&self) -> bool {
+        [self.loss_d, self.loss_g, self.d_x, self.d_g_z1, self.d_g_z2].iter().all(|v| v.is_finite())
+    }
+}
+
+struct Adam {
+    m: Tensor,
+    v: Tensor,
+    dispatch: Dispatch,
+    steps: u64,
+    len: usize,
+}
+
+/// A staging buffer for a non-blocking read of the stats.
+struct Pending {
+    step: u64,
+    buffer: wgpu::Buffer,
+    ready: Arc<AtomicBool>,
+    steps_per_s: f64,
+}
+
+/// Everything on the GPU for one GAN, with the dispatch lists of both steps.
+pub struct Gan {
+    pub cfg: TrainConfig,
+    pub g: Net,
+    pub d: Net,
+    ws: ConvWorkspace,
+    real: Tensor,
+    g_acts: Activations,
+    stats: Tensor,
+    adam_g: Adam,
+    adam_d: Adam,
+    noise: Dispatch,
+    gather: Dispatch,
+    d_step: Vec<Dispatch>,
+    g_step: Vec<Dispatch>,
+    sample_fixed: Vec<Dispatch>,
+    sample_noise: Dispatch,
+    sample_forward: Vec<Dispatch>,
+    pub step: u64,
+    bn_batches_g: u64,
+    bn_batches_d: u64,
+    gather_params: RngParams,
+    noise_params: RngParams,
+}
+
+fn new_adam(e: &Engine, net: &Net, cfg: &TrainConfig, label: &str) -> Result<Adam> {
+    let len = net.params.layout.len;
+    let m = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg"))?;
+    let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg_sq"))?;
+    let dispatch = kernels::adam(e, OptParams::adam(len, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, 1), &net.params.all(), &net.grads.all(), &m, &v)?;
+    Ok(Adam { m, v, dispatch, steps: 0, len })
+}
+
+impl Gan {
+    /// Builds both networks, uploads the data set once, and records every dispatch.
+    pub fn new(e: &Engine, cfg: TrainConfig, data: Option<&Dataset>) -> Result<Gan> {
+        cfg.validate()?;
+        let mc = &cfg.model;
+        let bn = BnConfig { eps: 1e-5, momentum: 0.1, act: kernels::Act::Identity };
+        let g = Net::new(e, mc.generator()?, bn, "G")?;
+        let d = Net::new(e, mc.discriminator()?, bn, "D")?;
+        let mut geoms = g.conv_geoms();
+        geoms.extend(d.conv_geoms());
+        let ws = ConvWorkspace::new(e, &geoms)?;
+        let b = mc.batch;
+        let img = [b, mc.channels, mc.image_size, mc.image_size];
+        let z = Tensor::zeros(&e.gpu, &[b, mc.nz, 1, 1], "noise z")?;
+        let fixed_z = Tensor::zeros(&e.gpu, &[b, mc.nz, 1, 1], "fixed noise")?;
+        let real = Tensor::zeros(&e.gpu, &img, "real batch")?;
+        let g_acts = g.activations(e, "G")?;
+        let d_acts = d.activations(e, "D")?;
+        let stats = Tensor::zeros(&e.gpu, &[STATS_LEN], "loss stats")?;
+        let ones = Tensor::from_slice(&e.gpu, &[b], &vec![1.0; b], "targets 1")?;
+        let zeros = Tensor::zeros(&e.gpu, &[b], "targets 0")?;
+
+        // Data set on the GPU as packed bytes (a dummy word when sampling only).
+        let (data_buf, real_count) = match data {
+            Some(ds) => {
+                if ds.channels != mc.channels || ds.size != mc.image_size {
+                    bail!(
+                        "data set is {}x{}x{} but the model expects {}x{}x{} (--channels, --image-size)",
+                        ds.channels, ds.size, ds.size, mc.channels, mc.image_size, mc.image_size
+                    );
+                }
+                let bytes = ds.packed_words();
+                let limit = e.gpu.max_binding_bytes();
+                if bytes.len() as u64 > limit {
+                    bail!(
+                        "the data set needs {} bytes on the GPU, more than this adapter can bind in one buffer ({} bytes, \
+                         max_storage_buffer_binding_size); use fewer images or a smaller --image-size",
+                        bytes.len(),
+                        limit
+                    );
+                }
+                let buf = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("data set"),
+                    size: bytes.len() as u64,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                e.gpu.queue.write_buffer(&buf, 0, &bytes);
+                (buf, ds.count)
+            }
+            None => {
+                let words = (mc.channels * mc.image_size * mc.image_size).div_ceil(4);
+                let buf = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("no data"),
+                    size: (words * 4) as u64,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                });
+                (buf, 1)
+            }
+        };
+        let picked = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("picked indices"),
+            size: (b * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let values = mc.channels * mc.image_size * mc.image_size;
+        let gather = kernels::gather_batch(e, &data_buf, real_count, values, &real.reshape(&[b, values])?, &picked, cfg.seed, STREAM_REAL, 0)?;
+        let gather_params = RngParams {
+            len: (b * values) as u32,
+            seed: cfg.seed,
+            stream: STREAM_REAL,
+            counter: 0,
+            count: real_count as u32,
+            words: values.div_ceil(4) as u32,
+            values: values as u32,
+            _p0: 0,
+        };
+        let noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
+        let noise_params = RngParams { len: (b * mc.nz) as u32, seed: cfg.seed, stream: STREAM_NOISE, counter: 0, ..Default::default() };
+
+        let fake = g_acts.out[g_acts.out.len() - 1].clone();
+        let d_fake_grad = g_acts.d_out[g_acts.d_out.len() - 1].clone();
+        let last = d_acts.out.len() - 1;
+        let logits = d_acts.out[last].reshape(&[b])?;
+        let dlogits = d_acts.d_out[last].reshape(&[b])?;
+        let adam_g = new_adam(e, &g, &cfg, "G")?;
+        let adam_d = new_adam(e, &d, &cfg, "D")?;
+
+        // D step: G(z) with G frozen; D on real (label 1) then on fake (label 0), grads summed.
+        let mut d_step = vec![];
+        d_step.extend(g.forward(e, &ws, &z, &g_acts, true, bn.momentum)?);
+        d_step.extend(d.forward(e, &ws, &real, &d_acts, true, bn.momentum)?);
+        d_step.push(kernels::loss(e, LossKind::BceLogits, 1.0, &logits, &ones, &dlogits, &stats, SLOT_REAL)?);
+        d_step.extend(d.backward(e, &ws, &real, &d_acts, None, true, false)?);
+        d_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
+        d_step.push(kernels::loss(e, LossKind::BceLogits, 1.0, &logits, &zeros, &dlogits, &stats, SLOT_FAKE)?);
+        d_step.extend(d.backward(e, &ws, &fake, &d_acts, None, true, true)?);
+
+        // G step: D frozen (no weight-gradient kernels), gradient flows to the fake batch, then G.
+        let mut g_step = vec![];
+        g_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
+        let (targets, scale) = match cfg.g_loss {
+            GLoss::Nonsaturating => (&ones, 1.0),
+            GLoss::Minimax => (&zeros, -1.0),
+        };
+        g_step.push(kernels::loss(e, LossKind::BceLogits, scale, &logits, targets, &dlogits, &stats, SLOT_GEN)?);
+        g_step.extend(d.backward(e, &ws, &fake, &d_acts, Some(&d_fake_grad), false, false)?);
+        g_step.extend(g.backward(e, &ws, &z, &g_acts, None, true, false)?);
+
+        // Samples: G on the fixed noise with batch statistics, running statistics untouched.
+        let mut sample_fixed = vec![kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?];
+        sample_fixed.extend(g.forward(e, &ws, &fixed_z, &g_acts, true, 0.0)?);
+        let sample_noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
+        let sample_forward = g.forward(e, &ws, &z, &g_acts, true, 0.0)?;
+
+        let gan = Gan {
+            cfg,
+            g,
+            d,
+            ws,
+            real,
+            g_acts,
+            stats,
+            adam_g,
+            adam_d,
+            noise,
+            gather,
+            d_step,
+            g_step,
+            sample_fixed,
+            sample_noise,
+            sample_forward,
+            step: 0,
+            bn_batches_g: 0,
+            bn_batches_d: 0,
+            gather_params,
+            noise_params,
+        };
+        gan.g.upload_init(e, gan.cfg.seed, STREAM_INIT_G)?;
+        gan.d.upload_init(e, gan.cfg.seed, STREAM_INIT_D)?;
+        e.gpu.check("building the GAN")?;
+        Ok(gan)
+    }
+
+    /// Bytes of every GPU buffer this GAN allocated (parameters, gradients, optimizer state,
+    /// activations, workspace, data set excluded).
+    pub fn conv_workspace_bytes(&self) -> u64 {
+        self.ws.bytes()
+    }
+
+    /// Records and submits one iteration (D step, then G step): two submits. With `read_stats`,
+    /// the G step also copies the losses into `staging`.
+    pub fn submit_iteration(&mut self, e: &Engine, staging: Option<&wgpu::Buffer>) -> wgpu::SubmissionIndex {
+        let counter = self.step as u32;
+        self.gather.set_params(&e.gpu, &RngParams { counter, ..self.gather_params });
+        self.noise.set_params(&e.gpu, &RngParams { counter, ..self.noise_params });
+        self.adam_d.steps += 1;
+        let a = &self.adam_d;
+        a.dispatch.set_params(&e.gpu, &OptParams::adam(a.len, self.cfg.lr, self.cfg.beta1, self.cfg.beta2, self.cfg.eps, a.steps));
+        let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("D step") });
+        let mut list: Vec<&Dispatch> = vec![&self.gather, &self.noise];
+        list.extend(self.d_step.iter());
+        list.push(&self.adam_d.dispatch);
+        e.record(&mut enc, &list);
+        e.gpu.queue.submit(Some(enc.finish()));
+
+        self.adam_g.steps += 1;
+        let a = &self.adam_g;
+        a.dispatch.set_params(&e.gpu, &OptParams::adam(a.len, self.cfg.lr, self.cfg.beta1, self.cfg.beta2, self.cfg.eps, a.steps));
+        let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("G step") });
+        let mut list: Vec<&Dispatch> = self.g_step.iter().collect();
+        list.push(&self.adam_g.dispatch);
+        e.record(&mut enc, &list);
+        if let Some(st) = staging {
+            enc.copy_buffer_to_buffer(&self.stats.buffer, 0, st, 0, (STATS_LEN * 4) as u64);
+        }
+        let idx = e.gpu.queue.submit(Some(enc.finish()));
+        self.step += 1;
+        self.bn_batches_g += 1;
+        self.bn_batches_d += 3;
+        idx
+    }
+
+    /// Blocking read of the current stats (for checkpoints and tests).
+    pub fn read_metrics(&self, e: &Engine) -> Result<Metrics> {
+        let s = self.stats.read(&e.gpu)?;
+        Ok(Metrics::from_stats(self.step, &s, 0.0))
+    }
+
+    /// G on the fixed noise batch: (B, C, S, S) values in [-1, 1].
+    pub fn sample_fixed(&self, e: &Engine) -> Result<Vec<f32>> {
+        e.run(&self.sample_fixed.iter().collect::<Vec<_>>())?;
+        self.g_acts.out[self.g_acts.out.len() - 1].read(&e.gpu)
+    }
+
+    /// G on noise batch `batch_index` of `seed` (for `gangpu sample`).
+    pub fn sample_seeded(&self, e: &Engine, seed: u32, batch_index: u32) -> Result<Vec<f32>> {
+        let mc = &self.cfg.model;
+        self.sample_noise.set_params(&e.gpu, &RngParams { len: (mc.batch * mc.nz) as u32, seed, stream: STREAM_NOISE, counter: batch_index, ..Default::default() });
+        let mut list: Vec<&Dispatch> = vec![&self.sample_noise];
+        list.extend(self.sample_forward.iter());
+        e.run(&list)?;
+        self.g_acts.out[self.g_acts.out.len() - 1].read(&e.gpu)
+    }
+
+    /// One real batch as the trainer sees it (drawn with counter `u32::MAX`, outside training's draws).
+    pub fn real_batch(&self, e: &Engine) -> Result<Vec<f32>> {
+        self.gather.set_params(&e.gpu, &RngParams { counter: u32::MAX, ..self.gather_params });
+        e.run(&[&self.gather])?;
+        self.real.read(&e.gpu)
+    }
+
+    fn net_state(&self, e: &Engine, net: &Net, adam: &Adam, bn_batches: u64) -> Result<NetState> {
+        Ok(NetState {
+            params: net.params.all().read(&e.gpu)?,
+            bn_state: net.bn_state.all().read(&e.gpu)?,
+            opt: vec![adam.m.read(&e.gpu)?, adam.v.read(&e.gpu)?],
+            opt_steps: adam.steps,
+            bn_batches,
+        })
+    }
+
+    /// Reads the whole training state back (blocking).
+    pub fn checkpoint(&self, e: &Engine) -> Result<Checkpoint> {
+        e.gpu.wait()?;
+        let mut extra = std::collections::HashMap::new();
+        extra.insert("rng".into(), format!("{{\"seed\": {}, \"counter\": {}}}", self.cfg.seed, self.step));
+        extra.insert("adapter".into(), e.gpu.adapter.to_string());
+        Ok(Checkpoint {
+            step: self.step,
+            config_json: serde_json::to_string(&self.cfg)?,
+            g: self.net_state(e, &self.g, &self.adam_g, self.bn_batches_g)?,
+            d: self.net_state(e, &self.d, &self.adam_d, self.bn_batches_d)?,
+            extra_meta: extra,
+        })
+    }
+
+    /// Saves a checkpoint atomically, refusing to overwrite a good one with non-finite state.
+    pub fn save_checkpoint(&self, e: &Engine, path: &Path) -> Result<()> {
+        let ck = self.checkpoint(e)?;
+        for (name, v) in [("G", &ck.g.params), ("D", &ck.d.params)] {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                bail!("{name}'s parameters hold a non-finite value (flat index {i}) at step {}: not overwriting {}", self.step, path.display());
+            }
+        }
+        checkpoint::save(path, &ck, &self.g, &self.d)
+    }
+
+    /// Restores state from a checkpoint made with the same architecture.
+    pub fn load_checkpoint(&mut self, e: &Engine, raw: &RawCheckpoint) -> Result<()> {
+        let g = raw.net_state("netG", &self.g)?;
+        let d = raw.net_state("netD", &self.d)?;
+        self.g.params.all().write(&e.gpu, &g.params)?;
+        self.g.bn_state.all().write(&e.gpu, &g.bn_state)?;
+        self.d.params.all().write(&e.gpu, &d.params)?;
+        self.d.bn_state.all().write(&e.gpu, &d.bn_state)?;
+        for (adam, st) in [(&mut self.adam_g, &g), (&mut self.adam_d, &d)] {
+            if st.opt.len() == 2 {
+                adam.m.write(&e.gpu, &st.opt[0])?;
+                adam.v.write(&e.gpu, &st.opt[1])?;
+            }
+            adam.steps = st.opt_steps;
+        }
+        self.bn_batches_g = g.bn_batches;
+        self.bn_batches_d = d.bn_batches;
+        self.step = raw.step()?;
+        e.gpu.wait()
+    }
+
+    /// Multiply-adds of one iteration's convolutions (for GFLOP/s): D fwd x3, D backward
+    /// (weight+input) x2 minus D's first-layer input gradient, D input-only backward, G fwd,
+    /// G backward.
+    pub fn iteration_macs(&self) -> u64 {
+        let (g, d) = (self.g.macs(), self.d.macs());
+        let d_first = self.d.specs[0].conv.macs();
+        // D: 3 forwards; real & fake backward: weight grads (1x) + input grads except layer 0;
+        // G step D backward: input grads (all layers). G: forward + weight + input (except layer 0).
+        let g_first = self.g.specs[0].conv.macs();
+        3 * d + 2 * (d + d - d_first) + d + g + g + (g - g_first)
+    }
+}
+
+/// Resolves the run folder layout.
+pub struct RunPaths {
+    pub root: PathBuf,
+}
+
+impl RunPaths {
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint.safetensors")
+    }
+    pub fn samples(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+    pub fn sample(&self, step: u64) -> PathBuf {
+        self.samples().join(format!("step_{step:06}.png"))
+    }
+}
+
+/// What the caller hears about while training runs.
+pub trait Progress {
+    fn start(&mut self, _from: u64, _to: u64) {}
+    fn log(&mut self, m: &Metrics);
+    fn note(&mut self, msg: &str);
+    fn finish(&mut self) {}
+}
+
+/// Plain log lines (not a terminal).
+pub struct PlainProgress;
+
+impl Progress for PlainProgress {
+    fn log(&mut self, m: &Metrics) {
+        eprintln!(
+            "[{}] Loss_D: {:.4} Loss_G: {:.4} D(x): {:.4} D(G(z)): {:.4} / {:.4} ({:.2} steps/s)",
+            m.step, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
+        );
+    }
+    fn note(&mut self, msg: &str) {
+        eprintln!("{msg}");
+    }
+}
+
+/// A progress bar with the current losses and speed (terminal).
+pub struct BarProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl BarProgress {
+    pub fn new() -> BarProgress {
+        BarProgress { bar: None }
+    }
+}
+
+impl Default for BarProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for BarProgress {
+    fn start(&mut self, from: u64, to: u64) {
+        let bar = indicatif::ProgressBar::new(to);
+        bar.set_position(from);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}") {
+            bar.set_style(style);
+        }
+        self.bar = Some(bar);
+    }
+    fn log(&mut self, m: &Metrics) {
+        if let Some(b) = &self.bar {
+            b.set_position(m.step);
+            b.set_message(format!(
+                "Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3} {:.2} it/s",
+                m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
+            ));
+        }
+    }
+    fn note(&mut self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
+}
+
+/// How a training run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    Interrupted,
+}
+
+fn write_json_line(path: &Path, m: &Metrics) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("appending to {}", path.display()))
+}
+
+fn save_timeline(paths: &RunPaths, last: u64) -> Result<()> {
+    let mut steps: Vec<u64> = MILESTONES.iter().copied().filter(|s| *s <= last).collect();
+    if !steps.contains(&last) {
+        steps.push(last);
+    }
+    let mut frames = Vec::new();
+    for s in steps {
+        let p = paths.sample(s);
+        if let Ok(img) = image::open(&p) {
+            let rgb = img.to_rgb8();
+            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+            let px = rgb.pixels().map(|p| p.0).collect();
+            frames.push((s, imageout::Canvas { w, h, px }));
+        }
+    }
+    if frames.is_empty() {
+        return Ok(());
+    }
+    imageout::save_timeline(&paths.root.join("timeline.png"), &frames)
+}
+
+/// Trains to `gan.cfg.steps`, writing the run folder. Stops cleanly (with a checkpoint) when
+/// `stop` is raised; stops with an error (keeping the last good checkpoint) on non-finite losses.
+pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &AtomicBool) -> Result<Outcome> {
+    let cfg = gan.cfg.clone();
+    let paths = RunPaths { root: cfg.out.clone() };
+    std::fs::create_dir_all(paths.samples()).with_context(|| format!("creating the run folder {}", paths.root.display()))?;
+    let metrics_path = paths.root.join("metrics.jsonl");
+    let mc = &cfg.model;
+    let save_samples = |gan: &Gan, step: u64| -> Result<()> {
+        let v = gan.sample_fixed(e)?;
+        imageout::save_grid(&paths.sample(step), &v, mc.batch.min(64), mc.channels, mc.image_size)?;
+        save_timeline(&paths, step)
+    };
+    if gan.step == 0 {
+        let real = gan.real_batch(e)?;
+        imageout::save_grid(&paths.root.join("real_samples.png"), &real, mc.batch.min(64), mc.channels, mc.image_size)?;
+    }
+    progress.start(gan.step, cfg.steps);
+    // staging ring for non-blocking loss reads
+    let ring: Vec<wgpu::Buffer> = (0..4)
+        .map(|i| {
+            e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("stats staging {i}")),
+                size: (STATS_LEN * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+        .collect();
+    let mut free: Vec<wgpu::Buffer> = ring;
+    let mut pending: std::collections::VecDeque<Pending> = Default::default();
+    let mut in_flight: std::collections::VecDeque<wgpu::SubmissionIndex> = Default::default();
+    let mut window = (Instant::now(), gan.step);
+    let last_good_ckpt: std::cell::Cell<Option<u64>> = std::cell::Cell::new(None);
+
+    let drain = |pending: &mut std::collections::VecDeque<Pending>, free: &mut Vec<wgpu::Buffer>, block: bool, progress: &mut dyn Progress| -> Result<()> {
+        while let Some(p) = pending.front() {
+            if !p.ready.load(Ordering::Acquire) {
+                if !block {
+                    break;
+                }
+                e.gpu.wait()?;
+                if !p.ready.load(Ordering::Acquire) {
+                    bail!("a loss read-back never completed");
+                }
+            }
+            let p = pending.pop_front().ok_or_else(|| anyhow!("pending read vanished"))?;
+            let vals: Vec<f32> = {
+                let view = p.buffer.get_mapped_range(..).map_err(|e| anyhow!("reading losses: {e}"))?;
+                bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            };
+            p.buffer.unmap();
+            free.push(p.buffer);
+            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s);
+            if !m.finite() {
+                bail!(
+                    "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \
+                     {}. Try a lower --lr (e.g. half), a different --seed, or --g-loss nonsaturating.",
+                    m.step,
+                    m.loss_d,
+                    m.loss_g,
+                    match last_good_ckpt.get() {
+                        Some(s) => format!("{} (step {s})", paths.checkpoint().display()),
+                        None => "not written yet (no checkpoint was saved before the failure)".into(),
+                    }
+                );
+            }
+            write_json_line(&metrics_path, &m)?;
+            progress.log(&m);
+        }
+        Ok(())
+    };
+
+    while gan.step < cfg.steps {
+        if stop.load(Ordering::Relaxed) {
+            drain(&mut pending, &mut free, true, progress)?;
+            gan.save_checkpoint(e, &paths.checkpoint())?;
+            progress.note(&format!("interrupted at step {}: checkpoint saved to {}", gan.step, paths.checkpoint().display()));
+            progress.finish();
+            return Ok(Outcome::Interrupted);
+        }
+        let next = gan.step + 1;
+        let log_now = next % cfg.log_every == 0 || next == cfg.steps;
+        let staging = if log_now {
+            if free.is_empty() {
+                drain(&mut pending, &mut free, true, progress)?;
+            }
+            free.pop()
+        } else {
+            None
+        };
+        let idx = gan.submit_iteration(e, staging.as_ref());
+        if let Some(buf) = staging {
+            let ready = Arc::new(AtomicBool::new(false));
+            let r = ready.clone();
+            buf.map_async(wgpu::MapMode::Read, .., move |res| {
+                if res.is_ok() {
+                    r.store(true, Ordering::Release);
+                }
+            });
+            let now = Instant::now();
+            let sps = (gan.step - window.1) as f64 / now.duration_since(window.0).as_secs_f64().max(1e-9);
+            window = (now, gan.step);
+            pending.push_back(Pending { step: gan.step, buffer: buf, ready, steps_per_s: sps });
+        }
+        // Keep at most two iterations in flight: bounded memory, never a full stall.
+        in_flight.push_back(idx);
+        if in_flight.len() > 2 {
+            if let Some(old) = in_flight.pop_front() {
+                e.gpu
+                    .device
+                    .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
+                    .map_err(|err| anyhow!("waiting for the GPU: {err}"))?;
+            }
+        } else {
+            let _ = e.gpu.device.poll(wgpu::PollType::Poll);
+        }
+        e.gpu.check("training")?;
+        drain(&mut pending, &mut free, false, progress)?;
+
+        let s = gan.step;
+        if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
+            drain(&mut pending, &mut free, true, progress)?;
+            save_samples(gan, s)?;
+        }
+        if s % cfg.checkpoint_every == 0 || s == cfg.steps {
+            drain(&mut pending, &mut free, true, progress)?;
+            gan.save_checkpoint(e, &paths.checkpoint())?;
+            last_good_ckpt.set(Some(s));
+        }
+    }
+    drain(&mut pending, &mut free, true, progress)?;
+    progress.finish();
+    Ok(Outcome::Finished)
+}
+
+/// Parses a checkpoint's config and checks it matches `model` (for --resume).
+pub fn checkpoint_config(raw: &RawCheckpoint) -> Result<TrainConfig> {
+    serde_json::from_str(raw.config_json()?).with_context(|| format!("{}: unreadable config in checkpoint", raw.path))
+}
