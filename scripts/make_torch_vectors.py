@@ -67,7 +67,7 @@ def bce():
     targets = (torch.rand(64) > 0.5).float()
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
     loss.backward()
-    save("bce_logits", {"logits": t(logits), "targets": t(targets), "loss": float(loss), "grad": t(logits.grad),
+    save("bce_logits", {"logits": t(logits), "targets": t(targets), "loss": loss.item(), "grad": t(logits.grad),
                         "mean_sigmoid": float(torch.sigmoid(logits).mean())})
 
 
@@ -86,9 +86,64 @@ def adam():
                   "p": t(p), "m": t(st["exp_avg"]), "v": t(st["exp_avg_sq"])})
 
 
+def dcgan_step():
+    """One full DCGAN iteration of a small dcgan28 (ngf = ndf = 4, nz = 8, batch 4), exactly as
+    the PyTorch DCGAN example runs it: D on real (label 1) + D on fake (label 0), optD.step();
+    then G with the non-saturating loss on the same fake batch, optG.step()."""
+    nz, ngf, ndf, nc, b = 8, 4, 4, 1, 4
+    nn = torch.nn
+    G = nn.Sequential(
+        nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(2 * ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+    D = nn.Sequential(
+        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False))
+    for net in (G, D):
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+    init = {("netG.main." + k): t(v) for k, v in G.state_dict().items() if "num_batches" not in k}
+    init.update({("netD.main." + k): t(v) for k, v in D.state_dict().items() if "num_batches" not in k})
+    real = torch.rand(b, nc, 28, 28) * 2 - 1
+    z = torch.randn(b, nz, 1, 1)
+    crit = nn.BCEWithLogitsLoss()
+    optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    D.zero_grad()
+    out = D(real).view(-1)
+    errD_real = crit(out, torch.ones(b))
+    errD_real.backward()
+    D_x = torch.sigmoid(out).mean().item()
+    fake = G(z)
+    out = D(fake.detach()).view(-1)
+    errD_fake = crit(out, torch.zeros(b))
+    errD_fake.backward()
+    D_G_z1 = torch.sigmoid(out).mean().item()
+    optD.step()
+    G.zero_grad()
+    out = D(fake).view(-1)
+    errG = crit(out, torch.ones(b))
+    errG.backward()
+    D_G_z2 = torch.sigmoid(out).mean().item()
+    optG.step()
+    final = {("netG.main." + k): t(v) for k, v in G.state_dict().items() if "num_batches" not in k}
+    final.update({("netD.main." + k): t(v) for k, v in D.state_dict().items() if "num_batches" not in k})
+    save("dcgan_step", {
+        "nz": nz, "ngf": ngf, "ndf": ndf, "batch": b, "real": t(real), "z": t(z), "init": init, "final": final,
+        "errD_real": errD_real.item(), "errD_fake": errD_fake.item(), "errG": errG.item(),
+        "D_x": D_x, "D_G_z1": D_G_z1, "D_G_z2": D_G_z2,
+    })
+
+
 conv2d()
 conv_transpose2d()
 batchnorm()
 bce()
 adam()
+dcgan_step()
 print("wrote", sorted(os.listdir(OUT)))

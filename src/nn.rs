@@ -371,6 +371,29 @@ impl Net {
         v
     }
 
+    fn named(&self, name: &str) -> Result<Tensor> {
+        let (_, which, offset, shape) = self
+            .export_names()
+            .into_iter()
+            .find(|(n, ..)| n == name)
+            .ok_or_else(|| anyhow::anyhow!("this network has no tensor named {name}"))?;
+        let buffer = match which {
+            Which::Params => self.params.buffer.clone(),
+            Which::BnState => self.bn_state.buffer.clone(),
+        };
+        Ok(Tensor { buffer, offset, shape })
+    }
+
+    /// Writes one tensor by its PyTorch name (e.g. `main.1.running_var`).
+    pub fn write_named(&self, e: &Engine, name: &str, values: &[f32]) -> Result<()> {
+        self.named(name)?.write(&e.gpu, values)
+    }
+
+    /// Reads one tensor by its PyTorch name.
+    pub fn read_named(&self, e: &Engine, name: &str) -> Result<Vec<f32>> {
+        self.named(name)?.read(&e.gpu)
+    }
+
     /// PyTorch module indices of the batch-norm layers (for num_batches_tracked).
     pub fn bn_module_indices(&self) -> Vec<usize> {
         self.torch_index.iter().filter_map(|(_, b)| *b).collect()

@@ -135,7 +135,12 @@ pub struct Gan {
     pub g: Net,
     pub d: Net,
     ws: ConvWorkspace,
-    real: Tensor,
+    /// The noise batch of the current iteration (B, nz, 1, 1).
+    pub z: Tensor,
+    /// The real batch of the current iteration (B, C, S, S).
+    pub real: Tensor,
+    /// When false, iterations use `z` and `real` as they are (tests feed them directly).
+    pub draw_inputs: bool,
     g_acts: Activations,
     stats: Tensor,
     adam_g: Adam,
@@ -284,7 +289,9 @@ impl Gan {
             g,
             d,
             ws,
+            z,
             real,
+            draw_inputs: true,
             g_acts,
             stats,
             adam_g,
@@ -324,7 +331,7 @@ impl Gan {
         let a = &self.adam_d;
         a.dispatch.set_params(&e.gpu, &OptParams::adam(a.len, self.cfg.lr, self.cfg.beta1, self.cfg.beta2, self.cfg.eps, a.steps));
         let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("D step") });
-        let mut list: Vec<&Dispatch> = vec![&self.gather, &self.noise];
+        let mut list: Vec<&Dispatch> = if self.draw_inputs { vec![&self.gather, &self.noise] } else { vec![] };
         list.extend(self.d_step.iter());
         list.push(&self.adam_d.dispatch);
         e.record(&mut enc, &list);
