@@ -261,3 +261,31 @@ fn models_have_the_documented_shapes() {
     let bad = ModelConfig { image_size: 48, ..m };
     assert!(bad.generator().unwrap_err().to_string().contains("cannot be made"));
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tmpdir("sigint");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gangpu"))
+        .args(["train", "--steps", "100000", "--ngf", "8", "--ndf", "8", "--nz", "16", "--batch", "16", "--log-every", "1", "--out"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start gangpu");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    // wait until training is under way
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("[3]") {
+            break;
+        }
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "gangpu must exit cleanly on Ctrl-C: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted at step")), "no interruption message in {rest:?}");
+    let raw = RawCheckpoint::read(&dir.join("checkpoint.safetensors")).expect("a checkpoint must be written on Ctrl-C");
+    assert!(raw.step().unwrap() >= 3);
+}
