@@ -119,3 +119,61 @@ fn gemm_nt_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         put(i0 + 4u, j, c4[q]); put(i0 + 5u, j, c5[q]); put(i0 + 6u, j, c6[q]); put(i0 + 7u, j, c7[q]);
     }
 }
+
+// GPU variant: 64 x 64 tiles of C per workgroup of 16 x 16 invocations (4 x 4 each), operands
+// staged through workgroup memory in K-slices of 16. Barriers are cheap on GPUs and tiling
+// turns 64-fold reuse of each loaded value into on-chip reads. Same operands and output placement
+// as gemm_nt_vec4 (K, lda, ldb multiples of 4). Grid: (ceil(N / 64), ceil(M / 64)).
+const TILE: u32 = 64u;
+const TK4: u32 = 4u;  // K-slice of 16 floats as 4 vec4
+var<workgroup> tile_a: array<array<vec4<f32>, 16>, 16>;  // [k][row / 4] -> 4 rows' values at k
+var<workgroup> tile_b: array<array<vec4<f32>, 16>, 16>;  // [k][col / 4]
+
+@compute @workgroup_size(16, 16)
+fn gemm_nt_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let row0 = wid.y * TILE;
+    let col0 = wid.x * TILE;
+    let tx = lid3.x;
+    let ty = lid3.y;
+    let la = P.lda / 4u;
+    let lb = P.ldb / 4u;
+    let k4n = P.k / 4u;
+    // loader mapping: 256 invocations load 64 rows x 4 vec4 of each operand per slice
+    let lr = lid / 4u;      // 0..63: row of the tile
+    let lk = lid % 4u;      // 0..3: vec4 within the K-slice
+    let arow = min(row0 + lr, P.m - 1u) * la;
+    let brow = min(col0 + lr, P.n - 1u) * lb;
+    var acc: array<vec4<f32>, 4>;
+    acc[0] = vec4<f32>(0.0); acc[1] = vec4<f32>(0.0); acc[2] = vec4<f32>(0.0); acc[3] = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < k4n; k0 += TK4) {
+        let kk = k0 + lk;
+        let ok = kk < k4n;
+        let av = select(vec4<f32>(0.0), a4[arow + min(kk, k4n - 1u)], ok);
+        let bv = select(vec4<f32>(0.0), b4[brow + min(kk, k4n - 1u)], ok);
+        // transpose into k-major slices: element e of the vec4 is k = 4*lk + e
+        tile_a[4u * lk][lr / 4u][lr % 4u] = av.x;
+        tile_a[4u * lk + 1u][lr / 4u][lr % 4u] = av.y;
+        tile_a[4u * lk + 2u][lr / 4u][lr % 4u] = av.z;
+        tile_a[4u * lk + 3u][lr / 4u][lr % 4u] = av.w;
+        tile_b[4u * lk][lr / 4u][lr % 4u] = bv.x;
+        tile_b[4u * lk + 1u][lr / 4u][lr % 4u] = bv.y;
+        tile_b[4u * lk + 2u][lr / 4u][lr % 4u] = bv.z;
+        tile_b[4u * lk + 3u][lr / 4u][lr % 4u] = bv.w;
+        workgroupBarrier();
+        for (var k = 0u; k < 16u; k++) {
+            let a = tile_a[k][ty];
+            let b = tile_b[k][tx];
+            acc[0] += a.x * b;
+            acc[1] += a.y * b;
+            acc[2] += a.z * b;
+            acc[3] += a.w * b;
+        }
+        workgroupBarrier();
+    }
+    let i0 = row0 + ty * 4u;
+    let j0 = col0 + tx * 4u;
+    for (var r = 0u; r < 4u; r++) {
+        for (var q = 0u; q < 4u; q++) { put(i0 + r, j0 + q, acc[r][q]); }
+    }
+}

@@ -52,6 +52,10 @@ pub struct Engine {
     pub gpu: Gpu,
     /// Invocations per workgroup for the register-blocked and elementwise kernels.
     pub workgroup_size: u32,
+    /// GEMM variant: shared-memory tiles (GPUs, where barriers are cheap) or barrier-free
+    /// register blocks (CPU adapters, where a barrier costs more than the reuse it buys).
+    /// GANGPU_GEMM=tiled|register overrides the choice by adapter type.
+    pub gemm_tiled: bool,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
 }
@@ -59,9 +63,14 @@ pub struct Engine {
 impl Engine {
     pub fn new(gpu: Gpu) -> Engine {
         // CPU adapters run a workgroup as SIMD lanes of one thread: 64 keeps lanes full without
-        // long serial loops; GPUs like 64 too for these barrier-free kernels (2 warps / 1 wave).
-        let workgroup_size = if gpu.is_cpu { 64 } else { 64 };
-        Engine { gpu, workgroup_size, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+        // long serial loops; GPUs get 128 (4 warps / 2 waves) for the elementwise kernels.
+        let workgroup_size = if gpu.is_cpu { 64 } else { 128 };
+        let gemm_tiled = match std::env::var("GANGPU_GEMM").as_deref() {
+            Ok("tiled") => true,
+            Ok("register") => false,
+            _ => !gpu.is_cpu,
+        };
+        Engine { gpu, workgroup_size, gemm_tiled, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
     }
 
     /// Opens the default adapter (honouring WGPU_BACKEND / WGPU_ADAPTER_NAME).

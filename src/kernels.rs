@@ -348,7 +348,11 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
     ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
     let grid = [gx as u32, gy as u32, 1];
     let aligned = k % 4 == 0 && lda % 4 == 0 && ldb % 4 == 0 && a.offset % 4 == 0 && b.offset % 4 == 0;
-    if aligned {
+    if aligned && e.gemm_tiled {
+        let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
+        ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
+        e.dispatch("gemm", "gemm_nt_tiled", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
+    } else if aligned {
         e.dispatch("gemm", "gemm_nt_vec4", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else {
         e.dispatch("gemm", "gemm_nt", &p, &[(1, a.binding()), (2, b.binding()), (3, c.binding())], grid)

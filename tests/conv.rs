@@ -50,7 +50,16 @@ const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] 
 
 #[test]
 fn conv2d_gpu_matches_reference_on_many_shapes() {
-    let e = engine();
+    conv2d_shapes(engine());
+}
+
+#[test]
+fn conv2d_with_the_other_gemm_variant_matches_reference() {
+    conv2d_shapes(engine_other_gemm());
+}
+
+fn conv2d_shapes(e: &Engine) {
+    eprintln!("GEMM variant: {}", if e.gemm_tiled { "tiled" } else { "register" });
     for (i, &(n, cin, h, w, cout, k, s, p)) in CONV_SHAPES.iter().enumerate() {
         let g = cg(n, cin, h, w, cout, k, s, p);
         let x = f32_round(&rand_vec(n * cin * h * w, 10 + i as u64, -1.0, 1.0));
@@ -77,7 +86,15 @@ fn conv2d_gpu_matches_reference_on_many_shapes() {
 
 #[test]
 fn conv_transpose2d_gpu_matches_reference_on_many_shapes() {
-    let e = engine();
+    conv_transpose2d_shapes(engine());
+}
+
+#[test]
+fn conv_transpose2d_with_the_other_gemm_variant_matches_reference() {
+    conv_transpose2d_shapes(engine_other_gemm());
+}
+
+fn conv_transpose2d_shapes(e: &Engine) {
     for (i, &(n, cin, h, w, cout, k, s, p)) in CONVT_SHAPES.iter().enumerate() {
         let g = tg(n, cin, h, w, cout, k, s, p);
         let x = f32_round(&rand_vec(n * cin * h * w, 50 + i as u64, -1.0, 1.0));

@@ -21,6 +21,17 @@ pub fn engine() -> &'static Engine {
     })
 }
 
+/// A second engine using the other GEMM variant than the adapter's default (shared-memory tiles
+/// vs register blocks), so both are verified on whatever adapter runs the tests.
+pub fn engine_other_gemm() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut e = Engine::open_default().unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
+        e.gemm_tiled = !engine().gemm_tiled;
+        e
+    })
+}
+
 /// Deterministic uniform values in [lo, hi) (xorshift), so failures reproduce.
 pub fn rand_vec(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
     let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
