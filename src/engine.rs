@@ -153,7 +153,7 @@ impl Engine {
         groups: [u32; 3],
     ) -> Result<Dispatch> {
         let pipeline = self.pipeline(family, entry)?;
-        let params_buf = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        let params_buf = self.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some(entry),
             size: std::mem::size_of::<P>().max(16) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,

@@ -48,6 +48,7 @@ pub struct Gpu {
     /// True for CPU (software) adapters such as lavapipe or llvmpipe: kernels pick barrier-free variants.
     pub is_cpu: bool,
     errors: Arc<Mutex<Vec<String>>>,
+    allocated: std::sync::atomic::AtomicU64,
 }
 
 fn parse_backends(s: &str) -> Result<wgpu::Backends> {
@@ -159,7 +160,7 @@ impl Gpu {
             || info.name.to_lowercase().contains("llvmpipe")
             || info.name.to_lowercase().contains("lavapipe")
             || info.name.to_lowercase().contains("swiftshader");
-        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, errors })
+        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, errors, allocated: Default::default() })
     }
 
     /// Returns the first wgpu validation error raised since the last check, as an error.
@@ -179,6 +180,17 @@ impl Gpu {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| anyhow!("waiting for the GPU: {e}"))?;
         self.check("running GPU work")
+    }
+
+    /// Creates a buffer, counting its bytes toward `allocated_bytes`.
+    pub fn create_buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
+        self.allocated.fetch_add(desc.size, std::sync::atomic::Ordering::Relaxed);
+        self.device.create_buffer(desc)
+    }
+
+    /// Bytes of every buffer created through `create_buffer` so far.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The largest storage buffer a single kernel may bind, in bytes.

@@ -33,7 +33,7 @@ pub fn alloc_buffer(gpu: &Gpu, elems: usize, label: &str) -> Result<Arc<wgpu::Bu
             gpu.limits.max_buffer_size
         );
     }
-    let buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+    let buf = gpu.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes,
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
@@ -134,7 +134,7 @@ pub fn check_binding(gpu: &Gpu, elems: usize, label: &str) -> Result<()> {
 /// Blocking copy of a buffer range to the host.
 pub fn read_buffer(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<f32>> {
     let size = size.div_ceil(4) * 4;
-    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+    let staging = gpu.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
         size,
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,

@@ -208,7 +208,7 @@ impl Gan {
                         limit
                     );
                 }
-                let buf = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                let buf = e.gpu.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("data set"),
                     size: bytes.len() as u64,
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
@@ -219,7 +219,7 @@ impl Gan {
             }
             None => {
                 let words = (mc.channels * mc.image_size * mc.image_size).div_ceil(4);
-                let buf = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                let buf = e.gpu.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("no data"),
                     size: (words * 4) as u64,
                     usage: wgpu::BufferUsages::STORAGE,
@@ -228,7 +228,7 @@ impl Gan {
                 (buf, 1)
             }
         };
-        let picked = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        let picked = e.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some("picked indices"),
             size: (b * 4) as u64,
             usage: wgpu::BufferUsages::STORAGE,
@@ -352,6 +352,21 @@ impl Gan {
         self.bn_batches_g += 1;
         self.bn_batches_d += 3;
         idx
+    }
+
+    /// Every dispatch of one iteration, in order (for profiling).
+    pub fn iteration_dispatches(&self) -> Vec<&Dispatch> {
+        let mut v: Vec<&Dispatch> = vec![&self.gather, &self.noise];
+        v.extend(self.d_step.iter());
+        v.push(&self.adam_d.dispatch);
+        v.extend(self.g_step.iter());
+        v.push(&self.adam_g.dispatch);
+        v
+    }
+
+    /// Copies the stats into a MAP_READ buffer (as the trainer does at log steps).
+    pub fn stats_buffer(&self) -> &wgpu::Buffer {
+        &self.stats.buffer
     }
 
     /// Blocking read of the current stats (for checkpoints and tests).
@@ -596,7 +611,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     // staging ring for non-blocking loss reads
     let ring: Vec<wgpu::Buffer> = (0..4)
         .map(|i| {
-            e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            e.gpu.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&format!("stats staging {i}")),
                 size: (STATS_LEN * 4) as u64,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,

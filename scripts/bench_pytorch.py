@@ -1,0 +1,111 @@
+"""The same DCGAN training iteration as `cargo bench --bench train_step`, in PyTorch eager.
+
+    pip install torch && python3 scripts/bench_pytorch.py [--threads N] [--iters N]
+
+Same work on both sides: dcgan28 and dcgan64 of models.md at batch 64; one iteration is a D step
+(real batch labelled 1, fake batch labelled 0, grads summed, Adam) then a G step on the same fake
+batch (non-saturating BCE on logits, D frozen so its weight gradients are not computed, Adam).
+Losses are read back every 50 iterations, as gangpu's trainer does. Uses CUDA when present.
+"""
+import argparse
+import resource
+import time
+
+import torch
+import torch.nn as nn
+
+
+def dcgan(size, nc, nz=100, ngf=64, ndf=64):
+    if size == 28:
+        G = nn.Sequential(
+            nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(2 * ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+        D = nn.Sequential(
+            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False))
+        return G, D
+    G = nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+    D = nn.Sequential(
+        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False))
+    return G, D
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
+    ap.add_argument("--iters", type=int, default=0, help="timed iterations (default: 20 on CPU, 200 on CUDA)")
+    args = ap.parse_args()
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name = torch.cuda.get_device_name() if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"PyTorch {torch.__version__} on {name}")
+    print(f"{'model':<10} {'iters':>6} {'ms/iter':>12} {'iter/s':>10} {'GFLOP/iter':>12} {'GFLOP/s':>12} {'peak MiB':>10}")
+    b, nz = 64, 100
+    for size, nc in [(28, 1), (64, 3)]:
+        torch.manual_seed(0)
+        G, D = dcgan(size, nc)
+        G.to(dev)
+        D.to(dev)
+        crit = nn.BCEWithLogitsLoss()
+        optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        real = torch.rand(b, nc, size, size, device=dev) * 2 - 1
+        ones = torch.ones(b, device=dev)
+        zeros = torch.zeros(b, device=dev)
+
+        def step(read):
+            D.requires_grad_(True)
+            D.zero_grad(set_to_none=True)
+            errD_real = crit(D(real).view(-1), ones)
+            errD_real.backward()
+            z = torch.randn(b, nz, 1, 1, device=dev)
+            fake = G(z)
+            errD_fake = crit(D(fake.detach()).view(-1), zeros)
+            errD_fake.backward()
+            optD.step()
+            D.requires_grad_(False)  # D frozen: no weight gradients in the G step (as gangpu)
+            G.zero_grad(set_to_none=True)
+            errG = crit(D(fake).view(-1), ones)
+            errG.backward()
+            optG.step()
+            if read:
+                return (errD_real + errD_fake).item(), errG.item()
+            return None
+
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as fc:
+            step(True)
+        gflop = fc.get_total_flops() / 1e9
+        for _ in range(2):
+            step(True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        iters = args.iters or (200 if dev.type == "cuda" else (20 if size == 28 else 4))
+        t = time.perf_counter()
+        for i in range(iters):
+            step((i + 1) % 50 == 0 or i + 1 == iters)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        secs = (time.perf_counter() - t) / iters
+        if dev.type == "cuda":
+            peak = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS
+        print(f"{'dcgan%d' % size:<10} {iters:>6} {secs * 1e3:>12.1f} {1 / secs:>10.2f} {gflop:>12.2f} {gflop / secs:>12.2f} {peak:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
