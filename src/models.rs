@@ -3,7 +3,7 @@
 //! from 4x4).
 
 use crate::kernels::{Act, ConvGeom, ConvTGeom};
-use crate::nn::{BlockSpec, ConvKind};
+use crate::nn::{BlockSpec, LayerKind};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -47,17 +47,17 @@ impl ModelConfig {
         }
     }
 
-    fn convt(&self, cin: usize, h: usize, cout: usize, k: usize, s: usize, p: usize) -> ConvKind {
-        ConvKind::ConvT(ConvTGeom { n: self.batch, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p })
+    fn convt(&self, cin: usize, h: usize, cout: usize, k: usize, s: usize, p: usize) -> LayerKind {
+        LayerKind::ConvT(ConvTGeom { n: self.batch, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p })
     }
-    fn conv(&self, cin: usize, h: usize, cout: usize, k: usize, s: usize, p: usize) -> ConvKind {
-        ConvKind::Conv(ConvGeom { n: self.batch, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p })
+    fn conv(&self, cin: usize, h: usize, cout: usize, k: usize, s: usize, p: usize) -> LayerKind {
+        LayerKind::Conv(ConvGeom { n: self.batch, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p })
     }
 
     /// Generator: z (B, nz, 1, 1) -> image (B, C, S, S) in [-1, 1].
     pub fn generator(&self) -> Result<Vec<BlockSpec>> {
         self.validate()?;
-        let b = |conv, bn, act| BlockSpec { conv, batch_norm: bn, act };
+        let b = |conv, bn, act| BlockSpec { layer: conv, batch_norm: bn, act };
         let (nz, ngf, nc) = (self.nz, self.ngf, self.channels);
         if self.image_size == 28 {
             return Ok(vec![
@@ -82,7 +82,7 @@ impl ModelConfig {
     /// Discriminator: image (B, C, S, S) -> one logit per sample (B, 1, 1, 1).
     pub fn discriminator(&self) -> Result<Vec<BlockSpec>> {
         self.validate()?;
-        let b = |conv, bn, act| BlockSpec { conv, batch_norm: bn, act };
+        let b = |conv, bn, act| BlockSpec { layer: conv, batch_norm: bn, act };
         let (ndf, nc) = (self.ndf, self.channels);
         let lrelu = Act::LeakyRelu(0.2);
         if self.image_size == 28 {

@@ -45,6 +45,7 @@ impl FlatLayout {
 }
 
 /// A flat buffer with its layout.
+#[derive(Clone)]
 pub struct Flat {
     pub layout: FlatLayout,
     pub buffer: Arc<wgpu::Buffer>,
@@ -68,66 +69,105 @@ fn kernels_check_len(e: &Engine, len: usize, label: &str) -> Result<()> {
     crate::tensor::check_binding(&e.gpu, len, label)
 }
 
-/// The convolution of a block.
-#[derive(Clone, Copy, Debug)]
-pub enum ConvKind {
-    Conv(ConvGeom),
-    ConvT(ConvTGeom),
+/// A fully connected layer on (N, in) -> (N, out), weight (out, in) as in PyTorch, with bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearGeom {
+    pub n: usize,
+    pub din: usize,
+    pub dout: usize,
 }
 
-impl ConvKind {
-    pub fn in_shape(&self) -> [usize; 4] {
+/// The weighted layer of a block.
+#[derive(Clone, Copy, Debug)]
+pub enum LayerKind {
+    Conv(ConvGeom),
+    ConvT(ConvTGeom),
+    Linear(LinearGeom),
+}
+
+impl LayerKind {
+    pub fn in_shape(&self) -> Vec<usize> {
         match self {
-            ConvKind::Conv(g) => g.x_shape(),
-            ConvKind::ConvT(g) => g.x_shape(),
+            LayerKind::Conv(g) => g.x_shape().to_vec(),
+            LayerKind::ConvT(g) => g.x_shape().to_vec(),
+            LayerKind::Linear(g) => vec![g.n, g.din],
         }
     }
-    pub fn out_shape(&self) -> [usize; 4] {
+    pub fn out_shape(&self) -> Vec<usize> {
         match self {
-            ConvKind::Conv(g) => g.y_shape(),
-            ConvKind::ConvT(g) => g.y_shape(),
+            LayerKind::Conv(g) => g.y_shape().to_vec(),
+            LayerKind::ConvT(g) => g.y_shape().to_vec(),
+            LayerKind::Linear(g) => vec![g.n, g.dout],
         }
     }
-    pub fn w_shape(&self) -> [usize; 4] {
+    pub fn w_shape(&self) -> Vec<usize> {
         match self {
-            ConvKind::Conv(g) => g.w_shape(),
-            ConvKind::ConvT(g) => g.w_shape(),
+            LayerKind::Conv(g) => g.w_shape().to_vec(),
+            LayerKind::ConvT(g) => g.w_shape().to_vec(),
+            LayerKind::Linear(g) => vec![g.dout, g.din],
         }
     }
-    /// The geometry its kernels run in (for the workspace).
-    pub fn conv_geom(&self) -> ConvGeom {
+    /// Output features (channels for convolutions).
+    pub fn out_features(&self) -> usize {
+        self.out_shape()[1]
+    }
+    /// The geometry its convolution kernels run in (for the workspace); None for linear layers.
+    pub fn conv_geom(&self) -> Option<ConvGeom> {
         match self {
-            ConvKind::Conv(g) => *g,
-            ConvKind::ConvT(g) => g.as_conv(),
+            LayerKind::Conv(g) => Some(*g),
+            LayerKind::ConvT(g) => Some(g.as_conv()),
+            LayerKind::Linear(_) => None,
         }
     }
     pub fn macs(&self) -> u64 {
-        self.conv_geom().macs()
-    }
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
         match self {
-            ConvKind::Conv(g) => kernels::conv2d_forward(e, ws, g, x, w, y),
-            ConvKind::ConvT(g) => kernels::conv_transpose2d_forward(e, ws, g, x, w, y),
+            LayerKind::Linear(g) => (g.n * g.din * g.dout) as u64,
+            _ => self.conv_geom().map_or(0, |g| g.macs()),
+        }
+    }
+    /// The same layer at another batch size.
+    pub fn with_batch(&self, n: usize) -> LayerKind {
+        match *self {
+            LayerKind::Conv(g) => LayerKind::Conv(ConvGeom { n, ..g }),
+            LayerKind::ConvT(g) => LayerKind::ConvT(ConvTGeom { n, ..g }),
+            LayerKind::Linear(g) => LayerKind::Linear(LinearGeom { n, ..g }),
+        }
+    }
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor) -> Result<Vec<Dispatch>> {
+        match self {
+            LayerKind::Conv(g) => kernels::conv2d_forward(e, ws, g, x, w, y),
+            LayerKind::ConvT(g) => kernels::conv_transpose2d_forward(e, ws, g, x, w, y),
+            LayerKind::Linear(_) => Ok(vec![kernels::linear_forward(e, x, w, b, y)?]),
         }
     }
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
         match self {
-            ConvKind::Conv(g) => kernels::conv2d_backward_input(e, ws, g, dy, w, dx),
-            ConvKind::ConvT(g) => kernels::conv_transpose2d_backward_input(e, ws, g, dy, w, dx),
+            LayerKind::Conv(g) => kernels::conv2d_backward_input(e, ws, g, dy, w, dx),
+            LayerKind::ConvT(g) => kernels::conv_transpose2d_backward_input(e, ws, g, dy, w, dx),
+            LayerKind::Linear(_) => Ok(vec![kernels::linear_backward_input(e, dy, w, dx)?]),
         }
     }
-    fn backward_weight(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, acc: bool) -> Result<Vec<Dispatch>> {
+    #[allow(clippy::too_many_arguments)]
+    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
         match self {
-            ConvKind::Conv(g) => kernels::conv2d_backward_weight(e, ws, g, x, dy, dw, acc),
-            ConvKind::ConvT(g) => kernels::conv_transpose2d_backward_weight(e, ws, g, x, dy, dw, acc),
+            LayerKind::Conv(g) => kernels::conv2d_backward_weight(e, ws, g, x, dy, dw, acc),
+            LayerKind::ConvT(g) => kernels::conv_transpose2d_backward_weight(e, ws, g, x, dy, dw, acc),
+            LayerKind::Linear(_) => {
+                let mut v = vec![kernels::linear_backward_weight(e, x, dy, dw, acc)?];
+                if let Some(db) = db {
+                    v.push(kernels::sum_rows(e, dy, db, acc)?);
+                }
+                Ok(v)
+            }
         }
     }
 }
 
-/// conv (no bias) -> optional batch norm -> activation, as in DCGAN.
+/// layer -> optional batch norm -> activation: conv (no bias) blocks as in DCGAN, or linear
+/// (with bias) blocks for MLPs.
 #[derive(Clone, Debug)]
 pub struct BlockSpec {
-    pub conv: ConvKind,
+    pub layer: LayerKind,
     pub batch_norm: bool,
     pub act: Act,
 }
@@ -136,10 +176,12 @@ pub struct BlockSpec {
 #[derive(Clone, Debug)]
 struct BlockSlots {
     weight: usize,
+    bias: Option<usize>,
     affine: Option<usize>,
 }
 
 /// Where a network keeps its per-block state on the GPU.
+#[derive(Clone)]
 pub struct Net {
     pub specs: Vec<BlockSpec>,
     pub params: Flat,
@@ -179,10 +221,14 @@ impl Net {
         let mut idx = 0;
         for s in &specs {
             let conv_i = idx;
-            let weight = layout.add(&format!("main.{conv_i}.weight"), &s.conv.w_shape());
+            let weight = layout.add(&format!("main.{conv_i}.weight"), &s.layer.w_shape());
+            let bias = match s.layer {
+                LayerKind::Linear(g) => Some(layout.add(&format!("main.{conv_i}.bias"), &[g.dout])),
+                _ => None,
+            };
             idx += 1;
             let (affine, bn_i) = if s.batch_norm {
-                let c = s.conv.out_shape()[1];
+                let c = s.layer.out_features();
                 let a = layout.add(&format!("main.{idx}.affine"), &[2, c]);
                 bn_slots.push(Some(bn_layout.add(&format!("main.{idx}.running"), &[2, c])));
                 idx += 1;
@@ -194,11 +240,16 @@ impl Net {
             if s.act != Act::Identity {
                 idx += 1;
             }
-            slots.push(BlockSlots { weight, affine });
+            slots.push(BlockSlots { weight, bias, affine });
             torch_index.push((conv_i, bn_i));
         }
         for w in specs.windows(2) {
-            ensure!(w[0].conv.out_shape() == w[1].conv.in_shape(), "{label}: block output {:?} does not feed the next block's input {:?}", w[0].conv.out_shape(), w[1].conv.in_shape());
+            ensure!(
+                w[0].layer.out_shape() == w[1].layer.in_shape(),
+                "{label}: block output {:?} does not feed the next block's input {:?}",
+                w[0].layer.out_shape(),
+                w[1].layer.in_shape()
+            );
         }
         let params = Flat::new(e, layout.clone(), &format!("{label} parameters"))?;
         let grads = Flat::new(e, layout, &format!("{label} gradients"))?;
@@ -206,39 +257,66 @@ impl Net {
         Ok(Net { specs, params, grads, bn_state, slots, bn_slots, torch_index, bn })
     }
 
-    pub fn in_shape(&self) -> [usize; 4] {
-        self.specs[0].conv.in_shape()
+    pub fn in_shape(&self) -> Vec<usize> {
+        self.specs[0].layer.in_shape()
     }
-    pub fn out_shape(&self) -> [usize; 4] {
-        self.specs[self.specs.len() - 1].conv.out_shape()
+    pub fn out_shape(&self) -> Vec<usize> {
+        self.specs[self.specs.len() - 1].layer.out_shape()
     }
     pub fn conv_geoms(&self) -> Vec<ConvGeom> {
-        self.specs.iter().map(|s| s.conv.conv_geom()).collect()
+        self.specs.iter().filter_map(|s| s.layer.conv_geom()).collect()
     }
     /// Multiply-adds of one forward pass.
     pub fn macs(&self) -> u64 {
-        self.specs.iter().map(|s| s.conv.macs()).sum()
+        self.specs.iter().map(|s| s.layer.macs()).sum()
+    }
+
+    /// The same network (sharing parameters, gradients and statistics) at another batch size,
+    /// e.g. to evaluate it on a grid of inputs.
+    pub fn with_batch(&self, n: usize) -> Net {
+        let mut net = self.clone();
+        for s in &mut net.specs {
+            s.layer = s.layer.with_batch(n);
+        }
+        net
     }
 
     /// Host-side initial parameters (DCGAN: conv weights ~ N(0, 0.02), BN gamma ~ N(1, 0.02),
     /// beta 0) and running statistics (mean 0, var 1), drawn from the counter-based generator.
     pub fn init_values(&self, seed: u32, stream: u32) -> (Vec<f32>, Vec<f32>) {
         let mut p = vec![0f32; self.params.layout.len];
+        // each tensor draws from its own counter of (seed, stream)
         let mut counter = 0u32;
-        let mut normal = |n: usize, mean: f64, std: f64, out: &mut [f32]| {
-            for (i, v) in out.iter_mut().enumerate().take(n) {
-                *v = (mean + std * crate::reference::rng_normal(seed, stream, counter, i as u32)) as f32;
-            }
+        let mut next = || {
             counter += 1;
+            counter - 1
+        };
+        let normal = |c: u32, mean: f64, std: f64, out: &mut [f32]| {
+            for (i, v) in out.iter_mut().enumerate() {
+                *v = (mean + std * crate::reference::rng_normal(seed, stream, c, i as u32)) as f32;
+            }
         };
         for s in &self.slots {
             let ws = &self.params.layout.slots[s.weight];
             let n = ws.numel();
-            normal(n, 0.0, 0.02, &mut p[ws.offset..ws.offset + n]);
+            if let Some(b) = s.bias {
+                // linear layers: PyTorch's default, U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
+                let bound = 1.0 / (ws.shape[1] as f64).sqrt();
+                let bs = &self.params.layout.slots[b];
+                for (off, len) in [(ws.offset, n), (bs.offset, bs.numel())] {
+                    let c = next();
+                    for (i, v) in p[off..off + len].iter_mut().enumerate() {
+                        *v = ((2.0 * crate::reference::rng_unit(seed, stream, c, i as u32) - 1.0) * bound) as f32;
+                    }
+                }
+            } else {
+                // convolutions: DCGAN's N(0, 0.02)
+                normal(next(), 0.0, 0.02, &mut p[ws.offset..ws.offset + n]);
+            }
             if let Some(a) = s.affine {
                 let a = &self.params.layout.slots[a];
                 let c = a.shape[1];
-                normal(c, 1.0, 0.02, &mut p[a.offset..a.offset + c]);
+                normal(next(), 1.0, 0.02, &mut p[a.offset..a.offset + c]);
             }
         }
         let mut r = vec![0f32; self.bn_state.layout.len];
@@ -260,7 +338,7 @@ impl Net {
     pub fn activations(&self, e: &Engine, label: &str) -> Result<Activations> {
         let mut a = Activations { pre: vec![], out: vec![], d_pre: vec![], d_out: vec![], saved: vec![] };
         for (i, s) in self.specs.iter().enumerate() {
-            let shape = s.conv.out_shape();
+            let shape = s.layer.out_shape();
             let pre = Tensor::zeros(&e.gpu, &shape, &format!("{label} block {i} conv output"))?;
             let d_pre = Tensor::zeros(&e.gpu, &shape, &format!("{label} block {i} conv output grad"))?;
             let separate = s.batch_norm || s.act != Act::Identity;
@@ -289,7 +367,8 @@ impl Net {
         for (i, s) in self.specs.iter().enumerate() {
             let input = if i == 0 { x } else { &acts.out[i - 1] };
             let w = self.params.view(self.slots[i].weight);
-            out.extend(s.conv.forward(e, ws, input, &w, &acts.pre[i])?);
+            let b = self.slots[i].bias.map(|b| self.params.view(b));
+            out.extend(s.layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i])?);
             if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
                 let cfg = BnConfig { momentum, act: s.act, ..self.bn };
                 let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;
@@ -340,11 +419,12 @@ impl Net {
             let input = if i == 0 { x } else { &acts.out[i - 1] };
             let w = self.params.view(self.slots[i].weight);
             if param_grads {
-                out.extend(s.conv.backward_weight(e, ws, input, &acts.d_pre[i], &self.grads.view(self.slots[i].weight), accumulate)?);
+                let db = self.slots[i].bias.map(|b| self.grads.view(b));
+                out.extend(s.layer.backward_params(e, ws, input, &acts.d_pre[i], &self.grads.view(self.slots[i].weight), db.as_ref(), accumulate)?);
             }
             let target = if i == 0 { dx } else { Some(&acts.d_out[i - 1]) };
             if let Some(t) = target {
-                out.extend(s.conv.backward_input(e, ws, &acts.d_pre[i], &w, t)?);
+                out.extend(s.layer.backward_input(e, ws, &acts.d_pre[i], &w, t)?);
             }
         }
         Ok(out)
@@ -358,6 +438,10 @@ impl Net {
             let (ci, bi) = self.torch_index[i];
             let w = &self.params.layout.slots[s.weight];
             v.push((format!("main.{ci}.weight"), Which::Params, w.offset, w.shape.clone()));
+            if let Some(b) = s.bias {
+                let b = &self.params.layout.slots[b];
+                v.push((format!("main.{ci}.bias"), Which::Params, b.offset, b.shape.clone()));
+            }
             if let (Some(a), Some(bi), Some(st)) = (s.affine, bi, self.bn_slots[i]) {
                 let a = &self.params.layout.slots[a];
                 let c = a.shape[1];

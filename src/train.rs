@@ -460,10 +460,10 @@ impl Gan {
     /// G backward.
     pub fn iteration_macs(&self) -> u64 {
         let (g, d) = (self.g.macs(), self.d.macs());
-        let d_first = self.d.specs[0].conv.macs();
+        let d_first = self.d.specs[0].layer.macs();
         // D: 3 forwards; real & fake backward: weight grads (1x) + input grads except layer 0;
         // G step D backward: input grads (all layers). G: forward + weight + input (except layer 0).
-        let g_first = self.g.specs[0].conv.macs();
+        let g_first = self.g.specs[0].layer.macs();
         3 * d + 2 * (d + d - d_first) + d + g + g + (g - g_first)
     }
 }

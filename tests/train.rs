@@ -245,18 +245,18 @@ fn sample_command_writes_a_grid_and_a_folder() {
 fn models_have_the_documented_shapes() {
     let m = ModelConfig { image_size: 64, channels: 3, nz: 100, ngf: 64, ndf: 64, batch: 64 };
     let g = m.generator().unwrap();
-    let outs: Vec<[usize; 4]> = g.iter().map(|b| b.conv.out_shape()).collect();
-    assert_eq!(outs, vec![[64, 512, 4, 4], [64, 256, 8, 8], [64, 128, 16, 16], [64, 64, 32, 32], [64, 3, 64, 64]]);
+    let outs: Vec<Vec<usize>> = g.iter().map(|b| b.layer.out_shape()).collect();
+    assert_eq!(outs, vec![vec![64, 512, 4, 4], vec![64, 256, 8, 8], vec![64, 128, 16, 16], vec![64, 64, 32, 32], vec![64, 3, 64, 64]]);
     let d = m.discriminator().unwrap();
-    let outs: Vec<[usize; 4]> = d.iter().map(|b| b.conv.out_shape()).collect();
-    assert_eq!(outs, vec![[64, 64, 32, 32], [64, 128, 16, 16], [64, 256, 8, 8], [64, 512, 4, 4], [64, 1, 1, 1]]);
+    let outs: Vec<Vec<usize>> = d.iter().map(|b| b.layer.out_shape()).collect();
+    assert_eq!(outs, vec![vec![64, 64, 32, 32], vec![64, 128, 16, 16], vec![64, 256, 8, 8], vec![64, 512, 4, 4], vec![64, 1, 1, 1]]);
     let m28 = ModelConfig { image_size: 28, channels: 1, nz: 100, ngf: 64, ndf: 64, batch: 64 };
-    let outs: Vec<[usize; 4]> = m28.generator().unwrap().iter().map(|b| b.conv.out_shape()).collect();
-    assert_eq!(outs, vec![[64, 256, 7, 7], [64, 128, 14, 14], [64, 1, 28, 28]]);
+    let outs: Vec<Vec<usize>> = m28.generator().unwrap().iter().map(|b| b.layer.out_shape()).collect();
+    assert_eq!(outs, vec![vec![64, 256, 7, 7], vec![64, 128, 14, 14], vec![64, 1, 28, 28]]);
     for s in [16, 32, 128] {
         let m = ModelConfig { image_size: s, ..m.clone() };
-        assert_eq!(m.generator().unwrap().last().unwrap().conv.out_shape(), [64, 3, s, s]);
-        assert_eq!(m.discriminator().unwrap().last().unwrap().conv.out_shape(), [64, 1, 1, 1]);
+        assert_eq!(m.generator().unwrap().last().unwrap().layer.out_shape(), vec![64, 3, s, s]);
+        assert_eq!(m.discriminator().unwrap().last().unwrap().layer.out_shape(), vec![64, 1, 1, 1]);
     }
     let bad = ModelConfig { image_size: 48, ..m };
     assert!(bad.generator().unwrap_err().to_string().contains("cannot be made"));
