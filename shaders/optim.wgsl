@@ -49,3 +49,13 @@ fn clip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= P.len) { return; }
     param[i] = clamp(param[i], -P.clip, P.clip);
 }
+
+// Plain gradient descent (torch.optim.SGD without momentum): the update is proportional to the
+// gradient, so a vanishing gradient shows as a stalled parameter.
+@compute @workgroup_size(WG)
+fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.len) { return; }
+    param[i] = param[i] - P.lr * grad[i];
+}

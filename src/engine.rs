@@ -20,6 +20,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("loss", include_str!("../shaders/loss.wgsl")),
     ("optim", include_str!("../shaders/optim.wgsl")),
     ("random", include_str!("../shaders/random.wgsl")),
+    ("lab", include_str!("../shaders/lab.wgsl")),
 ];
 
 /// The full source of a family as compiled (common prelude + family file).

@@ -84,46 +84,6 @@ pub fn save_each(dir: &Path, values: &[f32], count: usize, channels: usize, size
     Ok(())
 }
 
-// 3x5 bitmap font: enough for "step 1,000".
-fn glyph(ch: char) -> [u8; 5] {
-    match ch {
-        '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
-        '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
-        '2' => [0b111, 0b001, 0b111, 0b100, 0b111],
-        '3' => [0b111, 0b001, 0b111, 0b001, 0b111],
-        '4' => [0b101, 0b101, 0b111, 0b001, 0b001],
-        '5' => [0b111, 0b100, 0b111, 0b001, 0b111],
-        '6' => [0b111, 0b100, 0b111, 0b101, 0b111],
-        '7' => [0b111, 0b001, 0b010, 0b010, 0b010],
-        '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
-        '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
-        's' => [0b000, 0b111, 0b110, 0b011, 0b111],
-        't' => [0b010, 0b111, 0b010, 0b010, 0b011],
-        'e' => [0b000, 0b111, 0b111, 0b100, 0b111],
-        'p' => [0b000, 0b111, 0b101, 0b111, 0b100],
-        ',' => [0b000, 0b000, 0b000, 0b010, 0b100],
-        _ => [0; 5],
-    }
-}
-
-/// Draws `text` at (x, y) with pixel scale `s`.
-pub fn draw_text(c: &mut Canvas, text: &str, x: usize, y: usize, s: usize, color: [u8; 3]) {
-    for (i, ch) in text.chars().enumerate() {
-        let g = glyph(ch);
-        for (row, bits) in g.iter().enumerate() {
-            for col in 0..3 {
-                if bits & (0b100 >> col) != 0 {
-                    for dy in 0..s {
-                        for dx in 0..s {
-                            c.set(x + (i * 4 + col) * s + dx, y + row * s + dy, color);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -147,7 +107,7 @@ pub fn save_timeline(path: &Path, frames: &[(u64, Canvas)]) -> Result<()> {
     let mut t = Canvas::new(w, h, [255, 255, 255]);
     let mut x = gap;
     for (step, c) in frames {
-        draw_text(&mut t, &format!("step {}", thousands(*step)), x, 5, scale, [0, 0, 0]);
+        crate::plot::text(&mut t, &format!("step {}", thousands(*step)), x, 5, scale, [0, 0, 0]);
         t.blit(c, x, label_h);
         x += c.w + gap;
     }

@@ -756,6 +756,13 @@ pub fn rmsprop(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, v: &Tens
     e.dispatch("optim", "rmsprop", &p, &[(1, param.binding()), (2, grad.binding()), (4, v.binding())], e.grid_for(n as u64)?)
 }
 
+/// One plain gradient-descent step: param -= lr * grad.
+pub fn sgd(e: &Engine, lr: f64, param: &Tensor, grad: &Tensor) -> Result<Dispatch> {
+    let n = same_len(&[param, grad], "sgd")?;
+    let p = OptParams { len: n as u32, lr: lr as f32, ..Default::default() };
+    e.dispatch("optim", "sgd", &p, &[(1, param.binding()), (2, grad.binding())], e.grid_for(n as u64)?)
+}
+
 /// Clamps every value of `param` to [-c, c].
 pub fn clip(e: &Engine, c: f32, param: &Tensor) -> Result<Dispatch> {
     ensure!(c > 0.0, "clip value must be positive, got {c}");
@@ -823,4 +830,25 @@ pub fn gather_batch(
         &[(1, out.binding()), (2, bytes.as_entire_binding()), (3, picked.as_entire_binding())],
         e.grid_for((b * values) as u64)?,
     )
+}
+
+// ---------------------------------------------------------------- lab targets
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
+pub struct LabParams {
+    pub len: u32,
+    pub dim: u32,
+    pub dist: u32,
+    pub seed: u32,
+    pub stream: u32,
+    pub counter: u32,
+    pub _p: [u32; 2],
+}
+
+/// Fills `out` (B, dim) with draws of target distribution `dist` (see lab.wgsl).
+pub fn sample_target(e: &Engine, out: &Tensor, dist: u32, seed: u32, stream: u32, counter: u32) -> Result<Dispatch> {
+    ensure!(out.shape.len() == 2 && (out.shape[1] == 1 || out.shape[1] == 2), "lab samples must be (B, 1) or (B, 2), got {:?}", out.shape);
+    let p = LabParams { len: out.shape[0] as u32, dim: out.shape[1] as u32, dist, seed, stream, counter, _p: [0; 2] };
+    e.dispatch("lab", "sample_target", &p, &[(1, out.binding())], e.grid_for(out.shape[0] as u64)?)
 }

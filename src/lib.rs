@@ -18,3 +18,5 @@ pub mod imageout;
 pub mod models;
 pub mod nn;
 pub mod train;
+pub mod plot;
+pub mod lab;

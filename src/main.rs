@@ -43,6 +43,8 @@ enum Command {
     },
     /// Train a DCGAN (default: dcgan28 on the built-in MNIST digits).
     Train(TrainArgs),
+    /// The lecture's lab: 1-D and 2-D GANs (MLPs) that show P_G moving onto P_data.
+    Lab(LabArgs),
     /// Generate images from a checkpoint.
     Sample {
         /// Checkpoint file (checkpoint.safetensors in a run folder)
@@ -120,6 +122,113 @@ struct TrainArgs {
     resume: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
+}
+
+#[derive(clap::Args)]
+struct LabArgs {
+    /// Target distribution (1-D: gaussian, mixture, disjoint; 2-D: 8gaussians, 25gaussians, ring, swiss-roll)
+    #[arg(long, value_enum, default_value_t = gangpu::lab::Dist::Mixture)]
+    dist: gangpu::lab::Dist,
+    /// bce (Adam) or wgan (critic without sigmoid, weight clipping, RMSProp)
+    #[arg(long, value_enum, default_value_t = gangpu::lab::LabLoss::Bce)]
+    loss: gangpu::lab::LabLoss,
+    /// Generator loss with --loss bce [default: nonsaturating; minimax with --compare]
+    #[arg(long, value_enum)]
+    g_loss: Option<GLoss>,
+    /// Noise dimension
+    #[arg(long, default_value_t = 2)]
+    nz: usize,
+    /// Hidden units per layer (G and D)
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Hidden layers (G and D)
+    #[arg(long, default_value_t = 2)]
+    depth: usize,
+    /// Batch size
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Iterations [default: 2000 for bce, 1000 for wgan]
+    #[arg(long)]
+    steps: Option<u64>,
+    /// D (critic) steps per iteration [default: 1 for bce, 5 for wgan]
+    #[arg(long)]
+    d_steps: Option<usize>,
+    /// G steps per iteration
+    #[arg(long, default_value_t = 1)]
+    g_steps: usize,
+    /// D (critic) steps with G frozen before training [default: 0; 500 with --compare]
+    #[arg(long)]
+    d_warmup: Option<u64>,
+    /// Optimizer [default: adam for bce, rmsprop for wgan, sgd for both with --compare]
+    #[arg(long, value_enum)]
+    optimizer: Option<gangpu::lab::LabOpt>,
+    /// Learning rate [default: 1e-3 Adam for bce, 5e-4 RMSProp for wgan, 0.05 SGD with --compare]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// WGAN weight clipping bound
+    #[arg(long, default_value_t = 0.1)]
+    clip: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    /// Log measures every N iterations
+    #[arg(long, default_value_t = 50)]
+    log_every: u64,
+    /// Picture every N iterations (frames/ and run.gif)
+    #[arg(long, default_value_t = 100)]
+    frame_every: u64,
+    /// Run folder
+    #[arg(long, default_value = "runs/lab")]
+    out: PathBuf,
+    /// Train BCE and WGAN from the same start on --dist (default: disjoint) and write compare.png
+    #[arg(long)]
+    compare: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+fn lab_cmd(a: LabArgs) -> Result<()> {
+    use gangpu::lab::{self, Dist, LabConfig, LabLoss};
+    let dist = if a.compare && a.dist == Dist::Mixture && !std::env::args().any(|x| x.starts_with("--dist")) { Dist::Disjoint } else { a.dist };
+    let d = LabConfig::defaults(dist, if a.compare { LabLoss::Wgan } else { a.loss });
+    let optimizer = a.optimizer.unwrap_or(if a.compare { gangpu::lab::LabOpt::Sgd } else { d.optimizer });
+    let default_lr = match optimizer {
+        gangpu::lab::LabOpt::Adam => 1e-3,
+        gangpu::lab::LabOpt::Rmsprop => 5e-4,
+        gangpu::lab::LabOpt::Sgd => 0.05,
+    };
+    let cfg = LabConfig {
+        dist,
+        loss: a.loss,
+        g_loss: a.g_loss.unwrap_or(if a.compare { GLoss::Minimax } else { GLoss::Nonsaturating }),
+        nz: a.nz,
+        hidden: a.hidden,
+        depth: a.depth,
+        batch: a.batch,
+        steps: a.steps.unwrap_or(d.steps),
+        d_steps: a.d_steps.unwrap_or(d.d_steps),
+        g_steps: a.g_steps,
+        d_warmup: a.d_warmup.unwrap_or(if a.compare { 500 } else { 0 }),
+        optimizer,
+        lr: a.lr.unwrap_or(default_lr),
+        clip: a.clip,
+        seed: a.seed,
+        log_every: a.log_every,
+        frame_every: a.frame_every,
+        eval_samples: d.eval_samples,
+        out: a.out.clone(),
+    };
+    cfg.validate()?;
+    let e = Engine::new(Gpu::new(&a.device.opts())?);
+    eprintln!("adapter: {}", e.gpu.adapter);
+    if a.compare {
+        let s = lab::compare(&e, cfg, false)?;
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        eprintln!("wrote {}", a.out.join("compare.png").display());
+    } else {
+        lab::run(&e, cfg, false)?;
+        eprintln!("wrote {} (frames/, run.gif, measures.png, metrics.jsonl)", a.out.display());
+    }
+    Ok(())
 }
 
 fn devices(args: &DeviceArgs) -> Result<()> {
@@ -253,6 +362,7 @@ fn main() {
     let result = match cli.command {
         Command::Devices { device } => devices(&device),
         Command::Train(a) => train_cmd(a),
+        Command::Lab(a) => lab_cmd(a),
         Command::Sample { checkpoint, n, seed, out, device } => sample_cmd(&checkpoint, n, seed, &out, &device),
     };
     if let Err(err) = result {
