@@ -4,6 +4,8 @@
 // kind 0, BCE on logits with per-sample targets y:
 //     loss = max(l, 0) - l*y + log(1 + exp(-|l|)),   d/dl = sigmoid(l) - y,  stat = mean sigmoid(l)
 // kind 1, linear (Wasserstein critic): loss = l,  d/dl = 1,  stat = mean l
+// kind 2, squared (LSGAN; BGAN's G with y = 0): loss = 0.5 (l - y)^2,  d/dl = l - y,  stat = mean l
+// kind 3, hinge with y in {+1, -1}: loss = relu(1 - y l),  d/dl = -y [1 - y l > 0],  stat = mean l
 
 struct LossParams {
     n: u32, kind: u32, scale: f32, slot: u32,
@@ -38,10 +40,20 @@ fn loss_reduce(@builtin(local_invocation_index) lid: u32) {
             sl += max(l, 0.0) - l * y + log(1.0 + exp(-abs(l)));
             so += p;
             grad[i] = P.scale * (p - y) * inv_n;
-        } else {
+        } else if (P.kind == 1u) {
             sl += l;
             so += l;
             grad[i] = P.scale * inv_n;
+        } else if (P.kind == 2u) {
+            let d = l - y;
+            sl += 0.5 * d * d;
+            so += l;
+            grad[i] = P.scale * d * inv_n;
+        } else {
+            let margin = 1.0 - y * l;
+            sl += max(margin, 0.0);
+            so += l;
+            grad[i] = select(0.0, -P.scale * y * inv_n, margin > 0.0);
         }
     }
     red_a[lid] = sl;

@@ -18,8 +18,9 @@ pub const FORMAT: &str = "gangpu-checkpoint-1";
 pub struct NetState {
     pub params: Vec<f32>,
     pub bn_state: Vec<f32>,
-    /// Optimizer slots (Adam: exp_avg, exp_avg_sq), flat in the params layout.
+    /// Optimizer slots (Adam: exp_avg, exp_avg_sq; RMSProp: square_avg), flat in the params layout.
     pub opt: Vec<Vec<f32>>,
+    pub opt_names: Vec<String>,
     pub opt_steps: u64,
     pub bn_batches: u64,
 }
@@ -51,8 +52,8 @@ fn net_tensors(prefix: &str, net: &Net, s: &NetState, out: &mut Vec<(String, Dty
     for bi in net.bn_module_indices() {
         out.push((format!("{prefix}.main.{bi}.num_batches_tracked"), Dtype::I64, vec![], (s.bn_batches as i64).to_le_bytes().to_vec()));
     }
-    for (k, slot) in s.opt.iter().enumerate() {
-        let name = ["exp_avg", "exp_avg_sq"].get(k).copied().unwrap_or("state");
+    ensure!(s.opt.len() == s.opt_names.len(), "{prefix}: optimizer state and names disagree");
+    for (name, slot) in s.opt_names.iter().zip(&s.opt) {
         out.push((format!("optim.{prefix}.{name}"), Dtype::F32, vec![slot.len()], f32_bytes(slot)));
     }
     Ok(())
@@ -121,7 +122,7 @@ impl RawCheckpoint {
     }
 
     /// Rebuilds a network's state, checking every tensor's presence and shape against `net`.
-    pub fn net_state(&self, prefix: &str, net: &Net) -> Result<NetState> {
+    pub fn net_state(&self, prefix: &str, net: &Net, opt_names: &[String]) -> Result<NetState> {
         let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| anyhow!("{}: {e}", self.path))?;
         let mut params = vec![0f32; net.params.layout.len];
         let mut bn_state = vec![0f32; net.bn_state.layout.len];
@@ -147,7 +148,7 @@ impl RawCheckpoint {
             dst[offset..offset + vals.len()].copy_from_slice(&vals);
         }
         let mut opt = Vec::new();
-        for name in ["exp_avg", "exp_avg_sq"] {
+        for name in opt_names {
             if let Ok(t) = st.tensor(&format!("optim.{prefix}.{name}")) {
                 ensure!(t.shape() == [net.params.layout.len], "{}: optimizer state optim.{prefix}.{name} does not match this model", self.path);
                 opt.push(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
@@ -165,6 +166,6 @@ impl RawCheckpoint {
                 bail!("{}: {prefix} holds a non-finite value at flat index {i}; the checkpoint is unusable", self.path);
             }
         }
-        Ok(NetState { params, bn_state, opt, opt_steps, bn_batches })
+        Ok(NetState { params, bn_state, opt, opt_names: opt_names.to_vec(), opt_steps, bn_batches })
     }
 }

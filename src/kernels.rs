@@ -658,6 +658,10 @@ pub enum LossKind {
     BceLogits,
     /// The raw output (Wasserstein critic); stat = mean output.
     Linear,
+    /// 0.5 (l - y)^2 (LSGAN; BGAN's generator with y = 0); stat = mean output.
+    Squared,
+    /// relu(1 - y l) with y = +1 (real) or -1 (fake); stat = mean output.
+    Hinge,
 }
 
 /// grad = d(scale * mean loss)/d logits; stats[slot] = scale * mean loss, stats[slot+1] = mean output.
@@ -670,6 +674,8 @@ pub fn loss(e: &Engine, kind: LossKind, scale: f32, logits: &Tensor, targets: &T
     let code = match kind {
         LossKind::BceLogits => 0,
         LossKind::Linear => 1,
+        LossKind::Squared => 2,
+        LossKind::Hinge => 3,
     };
     let p = LossParams { n: n as u32, kind: code, scale, slot: slot as u32 };
     e.dispatch(

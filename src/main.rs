@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use gangpu::checkpoint::RawCheckpoint;
 use gangpu::models::ModelConfig;
-use gangpu::train::{self, GLoss, Gan, Outcome, TrainConfig};
+use gangpu::train::{self, GLoss, Gan, GanLoss, Optimizer, Outcome, TrainConfig};
 use gangpu::{imageout, Engine, Gpu, GpuOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -90,16 +90,30 @@ struct TrainArgs {
     /// Training iterations (one D step + one G step each)
     #[arg(long, default_value_t = 2000)]
     steps: u64,
-    /// Adam learning rate
-    #[arg(long, default_value_t = 2e-4)]
-    lr: f64,
-    /// Adam beta1
-    #[arg(long, default_value_t = 0.5)]
-    beta1: f64,
-    /// Adam beta2
-    #[arg(long, default_value_t = 0.999)]
-    beta2: f64,
-    /// Generator loss: nonsaturating (-log D(G(z))) or minimax (log(1 - D(G(z))), the lecture's form)
+    /// Objective. Published defaults apply unless overridden: bce, lsgan, hinge, bgan: Adam lr 2e-4,
+    /// betas (0.5, 0.999), 1 D step; wgan: RMSProp lr 5e-5, clip 0.01, 5 critic steps (100 for the
+    /// first 25 G steps and every 500th), critic with batch norm as in the original WGAN code
+    #[arg(long, value_enum, default_value_t = GanLoss::Bce)]
+    loss: GanLoss,
+    /// Learning rate [default: per --loss]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Adam beta1 [default: 0.5]
+    #[arg(long)]
+    beta1: Option<f64>,
+    /// Adam beta2 [default: 0.999]
+    #[arg(long)]
+    beta2: Option<f64>,
+    /// Optimizer for both networks [default: per --loss]
+    #[arg(long, value_enum)]
+    optimizer: Option<Optimizer>,
+    /// D (critic) steps per G step [default: per --loss; a fixed count turns off WGAN's 100-step schedule]
+    #[arg(long)]
+    critic_steps: Option<usize>,
+    /// Clip D's weights to [-C, C] before each D step [default: 0.01 for wgan, none otherwise]
+    #[arg(long)]
+    clip: Option<f32>,
+    /// Generator loss with --loss bce: nonsaturating (-log D(G(z))) or minimax (log(1 - D(G(z))), the lecture's form)
     #[arg(long, value_enum, default_value_t = GLoss::Nonsaturating)]
     g_loss: GLoss,
     /// Seed for initialisation, noise and batch draws
@@ -251,15 +265,21 @@ fn devices(args: &DeviceArgs) -> Result<()> {
 }
 
 fn train_cmd(a: TrainArgs) -> Result<()> {
+    let defaults = a.loss.defaults();
     let mut cfg = TrainConfig {
         model: ModelConfig { image_size: a.image_size, channels: a.channels, nz: a.nz, ngf: a.ngf, ndf: a.ndf, batch: a.batch },
         data: a.data.clone(),
         steps: a.steps,
-        lr: a.lr,
-        beta1: a.beta1,
-        beta2: a.beta2,
+        lr: a.lr.unwrap_or(defaults.lr),
+        beta1: a.beta1.unwrap_or(defaults.beta1),
+        beta2: a.beta2.unwrap_or(defaults.beta2),
         eps: 1e-8,
         g_loss: a.g_loss,
+        loss: a.loss,
+        optimizer: a.optimizer.unwrap_or(defaults.optimizer),
+        critic_steps: a.critic_steps.unwrap_or(defaults.critic_steps),
+        clip: a.clip.or(defaults.clip),
+        wgan_schedule: defaults.wgan_schedule && a.critic_steps.is_none(),
         seed: a.seed,
         sample_every: a.sample_every,
         checkpoint_every: a.checkpoint_every,

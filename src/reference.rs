@@ -315,3 +315,18 @@ pub fn rng_normal(seed: u32, stream: u32, counter: u32, index: u32) -> f64 {
     let u2 = rng_unit(seed, stream, counter, 2 * index + 1);
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
+
+/// Mean of the other losses on raw outputs: kind "squared" 0.5 (l - y)^2 and "hinge" relu(1 - y l);
+/// returns (mean loss, gradient of the mean).
+pub fn squared_loss(l: &[f64], y: &[f64]) -> (f64, Vec<f64>) {
+    let n = l.len() as f64;
+    (l.iter().zip(y).map(|(l, y)| 0.5 * (l - y).powi(2)).sum::<f64>() / n, l.iter().zip(y).map(|(l, y)| (l - y) / n).collect())
+}
+
+pub fn hinge_loss(l: &[f64], y: &[f64]) -> (f64, Vec<f64>) {
+    let n = l.len() as f64;
+    (
+        l.iter().zip(y).map(|(l, y)| (1.0 - y * l).max(0.0)).sum::<f64>() / n,
+        l.iter().zip(y).map(|(l, y)| if 1.0 - y * l > 0.0 { -y / n } else { 0.0 }).collect(),
+    )
+}

@@ -28,6 +28,35 @@ pub enum GLoss {
     Minimax,
 }
 
+/// The adversarial objective (published defaults in `TrainConfig::apply_loss_defaults`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GanLoss {
+    /// Binary cross-entropy on logits (the original GAN / DCGAN)
+    #[default]
+    Bce,
+    /// Wasserstein: critic without sigmoid, weight clipping, RMSProp, several critic steps
+    Wgan,
+    /// Least squares on D's raw output
+    Lsgan,
+    /// Hinge loss for D, -E[D(G(z))] for G
+    Hinge,
+    /// Boundary-seeking: D as in GAN, G minimises 0.5 E[logit^2]
+    Bgan,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    #[default]
+    Adam,
+    Rmsprop,
+}
+
+fn one() -> usize {
+    1
+}
+
 /// Every setting of a run (written to config.json and into checkpoints).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -39,6 +68,19 @@ pub struct TrainConfig {
     pub beta2: f64,
     pub eps: f64,
     pub g_loss: GLoss,
+    #[serde(default)]
+    pub loss: GanLoss,
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// D (critic) steps per G step.
+    #[serde(default = "one")]
+    pub critic_steps: usize,
+    /// Clip D's weights to [-clip, clip] before each D step (WGAN).
+    #[serde(default)]
+    pub clip: Option<f32>,
+    /// WGAN's original schedule: 100 critic steps for the first 25 G steps and every 500th.
+    #[serde(default)]
+    pub wgan_schedule: bool,
     pub seed: u32,
     pub sample_every: u64,
     pub checkpoint_every: u64,
@@ -46,9 +88,51 @@ pub struct TrainConfig {
     pub out: PathBuf,
 }
 
+/// What `--loss` sets when the user does not override it.
+pub struct LossDefaults {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub critic_steps: usize,
+    pub clip: Option<f32>,
+    pub wgan_schedule: bool,
+}
+
+impl GanLoss {
+    /// Published defaults (../shared/docs/models.md): WGAN: RMSProp 5e-5, clip 0.01, 5 critic
+    /// steps with the original 100-step schedule; the others: DCGAN's Adam 2e-4, betas (0.5, 0.999).
+    pub fn defaults(self) -> LossDefaults {
+        match self {
+            GanLoss::Wgan => LossDefaults { optimizer: Optimizer::Rmsprop, lr: 5e-5, beta1: 0.0, beta2: 0.99, critic_steps: 5, clip: Some(0.01), wgan_schedule: true },
+            _ => LossDefaults { optimizer: Optimizer::Adam, lr: 2e-4, beta1: 0.5, beta2: 0.999, critic_steps: 1, clip: None, wgan_schedule: false },
+        }
+    }
+}
+
 impl TrainConfig {
+    /// Critic steps before G step number `g_step` (0-based).
+    pub fn critic_steps_at(&self, g_step: u64) -> usize {
+        if self.wgan_schedule && (g_step < 25 || g_step % 500 == 0) {
+            100
+        } else {
+            self.critic_steps
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
+        if self.g_loss == GLoss::Minimax && self.loss != GanLoss::Bce {
+            bail!("--g-loss minimax is the BCE generator loss; it does not combine with --loss {:?}", self.loss);
+        }
+        if self.critic_steps == 0 {
+            bail!("--critic-steps must be at least 1");
+        }
+        if let Some(c) = self.clip {
+            if !(c > 0.0 && c.is_finite()) {
+                bail!("--clip must be a positive number, got {c}");
+            }
+        }
         if self.steps == 0 {
             bail!("--steps must be at least 1");
         }
@@ -93,12 +177,16 @@ pub struct Metrics {
     pub d_x: f32,
     pub d_g_z1: f32,
     pub d_g_z2: f32,
+    /// WGAN: the critic's estimate of the Earth Mover's distance, mean f(real) - mean f(fake).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub em_estimate: Option<f32>,
     pub steps_per_s: f64,
 }
 
 impl Metrics {
-    fn from_stats(step: u64, s: &[f32], steps_per_s: f64) -> Metrics {
+    fn from_stats(step: u64, s: &[f32], steps_per_s: f64, loss: GanLoss) -> Metrics {
         Metrics {
+            em_estimate: if loss == GanLoss::Wgan { Some(-(s[SLOT_REAL] + s[SLOT_FAKE])) } else { None },
             step,
             loss_d: s[SLOT_REAL] + s[SLOT_FAKE],
             loss_g: s[SLOT_GEN],
@@ -113,12 +201,30 @@ impl Metrics {
     }
 }
 
-struct Adam {
-    m: Tensor,
-    v: Tensor,
+/// One network's optimizer: Adam (exp_avg, exp_avg_sq) or RMSProp (square_avg), one dispatch.
+struct Optim {
+    kind: Optimizer,
+    state: Vec<Tensor>,
     dispatch: Dispatch,
     steps: u64,
     len: usize,
+}
+
+impl Optim {
+    fn names(&self) -> Vec<String> {
+        match self.kind {
+            Optimizer::Adam => vec!["exp_avg".into(), "exp_avg_sq".into()],
+            Optimizer::Rmsprop => vec!["square_avg".into()],
+        }
+    }
+    /// Advances the step count and updates the dispatch's parameters (Adam's bias correction).
+    fn step(&mut self, gpu: &crate::gpu::Gpu, cfg: &TrainConfig) -> &Dispatch {
+        self.steps += 1;
+        if self.kind == Optimizer::Adam {
+            self.dispatch.set_params(gpu, &OptParams::adam(self.len, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, self.steps));
+        }
+        &self.dispatch
+    }
 }
 
 /// A staging buffer for a non-blocking read of the stats.
@@ -143,8 +249,11 @@ pub struct Gan {
     pub draw_inputs: bool,
     g_acts: Activations,
     stats: Tensor,
-    adam_g: Adam,
-    adam_d: Adam,
+    adam_g: Optim,
+    adam_d: Optim,
+    clip_d: Option<Dispatch>,
+    /// D steps done so far (each draws its own real and fake batch).
+    pub d_count: u64,
     noise: Dispatch,
     gather: Dispatch,
     d_step: Vec<Dispatch>,
@@ -159,12 +268,22 @@ pub struct Gan {
     noise_params: RngParams,
 }
 
-fn new_adam(e: &Engine, net: &Net, cfg: &TrainConfig, label: &str) -> Result<Adam> {
+fn new_optim(e: &Engine, net: &Net, cfg: &TrainConfig, label: &str) -> Result<Optim> {
     let len = net.params.layout.len;
-    let m = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg"))?;
-    let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg_sq"))?;
-    let dispatch = kernels::adam(e, OptParams::adam(len, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, 1), &net.params.all(), &net.grads.all(), &m, &v)?;
-    Ok(Adam { m, v, dispatch, steps: 0, len })
+    match cfg.optimizer {
+        Optimizer::Adam => {
+            let m = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg"))?;
+            let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg_sq"))?;
+            let dispatch = kernels::adam(e, OptParams::adam(len, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, 1), &net.params.all(), &net.grads.all(), &m, &v)?;
+            Ok(Optim { kind: Optimizer::Adam, state: vec![m, v], dispatch, steps: 0, len })
+        }
+        Optimizer::Rmsprop => {
+            // torch.optim.RMSprop defaults: alpha 0.99, eps 1e-8
+            let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} rmsprop square_avg"))?;
+            let dispatch = kernels::rmsprop(e, OptParams::rmsprop(len, cfg.lr, 0.99, 1e-8), &net.params.all(), &net.grads.all(), &v)?;
+            Ok(Optim { kind: Optimizer::Rmsprop, state: vec![v], dispatch, steps: 0, len })
+        }
+    }
 }
 
 impl Gan {
@@ -254,27 +373,40 @@ impl Gan {
         let last = d_acts.out.len() - 1;
         let logits = d_acts.out[last].reshape(&[b])?;
         let dlogits = d_acts.d_out[last].reshape(&[b])?;
-        let adam_g = new_adam(e, &g, &cfg, "G")?;
-        let adam_d = new_adam(e, &d, &cfg, "D")?;
+        let adam_g = new_optim(e, &g, &cfg, "G")?;
+        let adam_d = new_optim(e, &d, &cfg, "D")?;
+        let clip_d = match cfg.clip {
+            Some(c) => Some(kernels::clip(e, c, &d.params.all())?),
+            None => None,
+        };
 
         // D step: G(z) with G frozen; D on real (label 1) then on fake (label 0), grads summed.
         let mut d_step = vec![];
         d_step.extend(g.forward(e, &ws, &z, &g_acts, true, bn.momentum)?);
         d_step.extend(d.forward(e, &ws, &real, &d_acts, true, bn.momentum)?);
-        d_step.push(kernels::loss(e, LossKind::BceLogits, 1.0, &logits, &ones, &dlogits, &stats, SLOT_REAL)?);
+        let minus_ones = Tensor::from_slice(&e.gpu, &[b], &vec![-1.0; b], "targets -1")?;
+        // (kind, target, scale) of the real pass, the fake pass, and G's loss.
+        let (real_loss, fake_loss, gen_loss) = match cfg.loss {
+            GanLoss::Bce | GanLoss::Bgan => ((LossKind::BceLogits, &ones, 1.0), (LossKind::BceLogits, &zeros, 1.0), match (cfg.loss, cfg.g_loss) {
+                (GanLoss::Bgan, _) => (LossKind::Squared, &zeros, 1.0), // 0.5 E[logit^2]
+                (_, GLoss::Nonsaturating) => (LossKind::BceLogits, &ones, 1.0),
+                (_, GLoss::Minimax) => (LossKind::BceLogits, &zeros, -1.0),
+            }),
+            // critic: mean f(fake) - mean f(real); G: -mean f(fake)
+            GanLoss::Wgan => ((LossKind::Linear, &ones, -1.0), (LossKind::Linear, &ones, 1.0), (LossKind::Linear, &ones, -1.0)),
+            GanLoss::Lsgan => ((LossKind::Squared, &ones, 1.0), (LossKind::Squared, &zeros, 1.0), (LossKind::Squared, &ones, 1.0)),
+            GanLoss::Hinge => ((LossKind::Hinge, &ones, 1.0), (LossKind::Hinge, &minus_ones, 1.0), (LossKind::Linear, &ones, -1.0)),
+        };
+        d_step.push(kernels::loss(e, real_loss.0, real_loss.2, &logits, real_loss.1, &dlogits, &stats, SLOT_REAL)?);
         d_step.extend(d.backward(e, &ws, &real, &d_acts, None, true, false)?);
         d_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
-        d_step.push(kernels::loss(e, LossKind::BceLogits, 1.0, &logits, &zeros, &dlogits, &stats, SLOT_FAKE)?);
+        d_step.push(kernels::loss(e, fake_loss.0, fake_loss.2, &logits, fake_loss.1, &dlogits, &stats, SLOT_FAKE)?);
         d_step.extend(d.backward(e, &ws, &fake, &d_acts, None, true, true)?);
 
         // G step: D frozen (no weight-gradient kernels), gradient flows to the fake batch, then G.
         let mut g_step = vec![];
         g_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
-        let (targets, scale) = match cfg.g_loss {
-            GLoss::Nonsaturating => (&ones, 1.0),
-            GLoss::Minimax => (&zeros, -1.0),
-        };
-        g_step.push(kernels::loss(e, LossKind::BceLogits, scale, &logits, targets, &dlogits, &stats, SLOT_GEN)?);
+        g_step.push(kernels::loss(e, gen_loss.0, gen_loss.2, &logits, gen_loss.1, &dlogits, &stats, SLOT_GEN)?);
         g_step.extend(d.backward(e, &ws, &fake, &d_acts, Some(&d_fake_grad), false, false)?);
         g_step.extend(g.backward(e, &ws, &z, &g_acts, None, true, false)?);
 
@@ -296,6 +428,8 @@ impl Gan {
             stats,
             adam_g,
             adam_d,
+            clip_d,
+            d_count: 0,
             noise,
             gather,
             d_step,
@@ -321,36 +455,39 @@ impl Gan {
         self.ws.bytes()
     }
 
-    /// Records and submits one iteration (D step, then G step): two submits. With `read_stats`,
-    /// the G step also copies the losses into `staging`.
+    /// Records and submits one iteration: the configured number of D (critic) steps, one submit
+    /// each, then one G step on the last fake batch. With `staging`, the G step also copies the
+    /// losses there.
     pub fn submit_iteration(&mut self, e: &Engine, staging: Option<&wgpu::Buffer>) -> wgpu::SubmissionIndex {
-        let counter = self.step as u32;
-        self.gather.set_params(&e.gpu, &RngParams { counter, ..self.gather_params });
-        self.noise.set_params(&e.gpu, &RngParams { counter, ..self.noise_params });
-        self.adam_d.steps += 1;
-        let a = &self.adam_d;
-        a.dispatch.set_params(&e.gpu, &OptParams::adam(a.len, self.cfg.lr, self.cfg.beta1, self.cfg.beta2, self.cfg.eps, a.steps));
-        let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("D step") });
-        let mut list: Vec<&Dispatch> = if self.draw_inputs { vec![&self.gather, &self.noise] } else { vec![] };
-        list.extend(self.d_step.iter());
-        list.push(&self.adam_d.dispatch);
-        e.record(&mut enc, &list);
-        e.gpu.queue.submit(Some(enc.finish()));
-
-        self.adam_g.steps += 1;
-        let a = &self.adam_g;
-        a.dispatch.set_params(&e.gpu, &OptParams::adam(a.len, self.cfg.lr, self.cfg.beta1, self.cfg.beta2, self.cfg.eps, a.steps));
+        for _ in 0..self.cfg.critic_steps_at(self.step) {
+            let counter = self.d_count as u32;
+            self.gather.set_params(&e.gpu, &RngParams { counter, ..self.gather_params });
+            self.noise.set_params(&e.gpu, &RngParams { counter, ..self.noise_params });
+            let opt = self.adam_d.step(&e.gpu, &self.cfg);
+            let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("D step") });
+            let mut list: Vec<&Dispatch> = self.clip_d.iter().collect();
+            if self.draw_inputs {
+                list.extend([&self.gather, &self.noise]);
+            }
+            list.extend(self.d_step.iter());
+            list.push(opt);
+            e.record(&mut enc, &list);
+            e.gpu.queue.submit(Some(enc.finish()));
+            self.d_count += 1;
+            self.bn_batches_g += 1;
+            self.bn_batches_d += 2;
+        }
+        let opt = self.adam_g.step(&e.gpu, &self.cfg);
         let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("G step") });
         let mut list: Vec<&Dispatch> = self.g_step.iter().collect();
-        list.push(&self.adam_g.dispatch);
+        list.push(opt);
         e.record(&mut enc, &list);
         if let Some(st) = staging {
             enc.copy_buffer_to_buffer(&self.stats.buffer, 0, st, 0, (STATS_LEN * 4) as u64);
         }
         let idx = e.gpu.queue.submit(Some(enc.finish()));
         self.step += 1;
-        self.bn_batches_g += 1;
-        self.bn_batches_d += 3;
+        self.bn_batches_d += 1;
         idx
     }
 
@@ -372,7 +509,7 @@ impl Gan {
     /// Blocking read of the current stats (for checkpoints and tests).
     pub fn read_metrics(&self, e: &Engine) -> Result<Metrics> {
         let s = self.stats.read(&e.gpu)?;
-        Ok(Metrics::from_stats(self.step, &s, 0.0))
+        Ok(Metrics::from_stats(self.step, &s, 0.0, self.cfg.loss))
     }
 
     /// G on the fixed noise batch: (B, C, S, S) values in [-1, 1].
@@ -398,12 +535,13 @@ impl Gan {
         self.real.read(&e.gpu)
     }
 
-    fn net_state(&self, e: &Engine, net: &Net, adam: &Adam, bn_batches: u64) -> Result<NetState> {
+    fn net_state(&self, e: &Engine, net: &Net, opt: &Optim, bn_batches: u64) -> Result<NetState> {
         Ok(NetState {
             params: net.params.all().read(&e.gpu)?,
             bn_state: net.bn_state.all().read(&e.gpu)?,
-            opt: vec![adam.m.read(&e.gpu)?, adam.v.read(&e.gpu)?],
-            opt_steps: adam.steps,
+            opt: opt.state.iter().map(|t| t.read(&e.gpu)).collect::<Result<_>>()?,
+            opt_names: opt.names(),
+            opt_steps: opt.steps,
             bn_batches,
         })
     }
@@ -414,6 +552,7 @@ impl Gan {
         let mut extra = std::collections::HashMap::new();
         extra.insert("rng".into(), format!("{{\"seed\": {}, \"counter\": {}}}", self.cfg.seed, self.step));
         extra.insert("adapter".into(), e.gpu.adapter.to_string());
+        extra.insert("d_steps_done".into(), self.d_count.to_string());
         Ok(Checkpoint {
             step: self.step,
             config_json: serde_json::to_string(&self.cfg)?,
@@ -436,22 +575,24 @@ impl Gan {
 
     /// Restores state from a checkpoint made with the same architecture.
     pub fn load_checkpoint(&mut self, e: &Engine, raw: &RawCheckpoint) -> Result<()> {
-        let g = raw.net_state("netG", &self.g)?;
-        let d = raw.net_state("netD", &self.d)?;
+        let g = raw.net_state("netG", &self.g, &self.adam_g.names())?;
+        let d = raw.net_state("netD", &self.d, &self.adam_d.names())?;
         self.g.params.all().write(&e.gpu, &g.params)?;
         self.g.bn_state.all().write(&e.gpu, &g.bn_state)?;
         self.d.params.all().write(&e.gpu, &d.params)?;
         self.d.bn_state.all().write(&e.gpu, &d.bn_state)?;
-        for (adam, st) in [(&mut self.adam_g, &g), (&mut self.adam_d, &d)] {
-            if st.opt.len() == 2 {
-                adam.m.write(&e.gpu, &st.opt[0])?;
-                adam.v.write(&e.gpu, &st.opt[1])?;
+        for (opt, st) in [(&mut self.adam_g, &g), (&mut self.adam_d, &d)] {
+            if st.opt.len() == opt.state.len() {
+                for (t, v) in opt.state.iter().zip(&st.opt) {
+                    t.write(&e.gpu, v)?;
+                }
             }
-            adam.steps = st.opt_steps;
+            opt.steps = st.opt_steps;
         }
         self.bn_batches_g = g.bn_batches;
         self.bn_batches_d = d.bn_batches;
         self.step = raw.step()?;
+        self.d_count = raw.meta.get("d_steps_done").and_then(|v| v.parse().ok()).unwrap_or(self.step);
         e.gpu.wait()
     }
 
@@ -643,7 +784,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             };
             p.buffer.unmap();
             free.push(p.buffer);
-            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s);
+            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, cfg.loss);
             if !m.finite() {
                 bail!(
                     "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \

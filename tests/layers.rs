@@ -210,6 +210,36 @@ fn losses_match_reference_and_finite_differences() {
 }
 
 #[test]
+fn squared_and_hinge_losses_match_reference_and_finite_differences() {
+    let e = engine();
+    let n = 150;
+    let l = f32_round(&rand_vec(n, 620, -3.0, 3.0));
+    let y01: Vec<f64> = (0..n).map(|k| (k % 2) as f64).collect();
+    let ypm: Vec<f64> = (0..n).map(|k| if k % 3 == 0 { 1.0 } else { -1.0 }).collect();
+    let lt = upload(e, &[n], &l, "l");
+    let (y1, y2) = (upload(e, &[n], &y01, "y01"), upload(e, &[n], &ypm, "ypm"));
+    let (g1, g2, stats) = (zeros(e, &[n], "g1"), zeros(e, &[n], "g2"), zeros(e, &[4], "stats"));
+    let d1 = kernels::loss(e, LossKind::Squared, 1.0, &lt, &y1, &g1, &stats, 0).unwrap();
+    let d2 = kernels::loss(e, LossKind::Hinge, 1.0, &lt, &y2, &g2, &stats, 2).unwrap();
+    e.run(&[&d1, &d2]).unwrap();
+    let s = download(e, &stats);
+    let mean_l = l.iter().sum::<f64>() / n as f64;
+    let (sq, sqg) = cpu::squared_loss(&l, &y01);
+    let (hi, hig) = cpu::hinge_loss(&l, &ypm);
+    assert_close(&s, &[sq, mean_l, hi, mean_l], 1e-5, 1e-5, "squared / hinge mean loss and mean output");
+    assert_close(&download(e, &g1), &sqg, 1e-7, 1e-5, "squared loss gradient");
+    assert_close(&download(e, &g2), &hig, 1e-7, 1e-5, "hinge loss gradient");
+    for j in 0..10 {
+        let f = |v: &[f64]| cpu::squared_loss(v, &y01).0;
+        assert_close(&[sqg[j]], &[fd(&f, &l, j, 1e-6)], 1e-9, 1e-6, &format!("squared dL/dl[{j}]"));
+        if (1.0 - ypm[j] * l[j]).abs() > 1e-3 {
+            let f = |v: &[f64]| cpu::hinge_loss(v, &ypm).0;
+            assert_close(&[hig[j]], &[fd(&f, &l, j, 1e-6)], 1e-9, 1e-6, &format!("hinge dL/dl[{j}]"));
+        }
+    }
+}
+
+#[test]
 fn adam_rmsprop_and_clip_match_reference() {
     let e = engine();
     let n = 4099;

@@ -1,0 +1,128 @@
+//! The GAN objectives of `--loss`: a short training run of each on MNIST at small widths, the
+//! published defaults, and checkpoints that remember the objective.
+
+mod common;
+use common::*;
+use gangpu::checkpoint::RawCheckpoint;
+use gangpu::data;
+use gangpu::models::ModelConfig;
+use gangpu::train::{self, GLoss, Gan, GanLoss, Metrics, Optimizer, TrainConfig};
+use std::sync::atomic::AtomicBool;
+
+struct Quiet;
+impl train::Progress for Quiet {
+    fn log(&mut self, _m: &Metrics) {}
+    fn note(&mut self, _msg: &str) {}
+}
+
+fn cfg(loss: GanLoss, name: &str, steps: u64) -> TrainConfig {
+    let d = loss.defaults();
+    let out = std::env::temp_dir().join(format!("gangpu-variant-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    TrainConfig {
+        model: ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16 },
+        data: "mnist".into(),
+        steps,
+        lr: d.lr,
+        beta1: d.beta1,
+        beta2: d.beta2,
+        eps: 1e-8,
+        g_loss: GLoss::Nonsaturating,
+        loss,
+        optimizer: d.optimizer,
+        critic_steps: d.critic_steps,
+        clip: d.clip,
+        // the 100-critic-step warm-up schedule is tested on its own below; keep the smoke run short
+        wgan_schedule: false,
+        seed: 3,
+        sample_every: 1000,
+        checkpoint_every: 1000,
+        log_every: 5,
+        out,
+    }
+}
+
+fn metrics(c: &TrainConfig) -> Vec<Metrics> {
+    std::fs::read_to_string(c.out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn every_loss_trains_on_mnist_without_nan_or_collapse() {
+    let e = engine();
+    let ds = data::load("mnist", 28, 1).unwrap();
+    for loss in [GanLoss::Bce, GanLoss::Wgan, GanLoss::Lsgan, GanLoss::Hinge, GanLoss::Bgan] {
+        let c = cfg(loss, &format!("{loss:?}"), 40);
+        let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
+        train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap_or_else(|err| panic!("{loss:?}: {err:#}"));
+        let m = metrics(&c);
+        assert_eq!(m.len(), 8, "{loss:?}: expected 8 log rows");
+        for r in &m {
+            assert!(r.finite(), "{loss:?}: non-finite metrics {r:?}");
+        }
+        let last = m.last().unwrap();
+        match loss {
+            // D has not won outright: its loss stays well above 0
+            GanLoss::Bce | GanLoss::Bgan => assert!(last.loss_d > 0.1, "{loss:?}: D collapsed to loss {}", last.loss_d),
+            GanLoss::Lsgan => assert!(last.loss_d > 0.01, "{loss:?}: D collapsed to loss {}", last.loss_d),
+            GanLoss::Hinge => assert!(last.loss_d > 0.1, "{loss:?}: D collapsed to loss {}", last.loss_d),
+            GanLoss::Wgan => {
+                let em = last.em_estimate.expect("WGAN logs the critic's EM estimate");
+                assert!((em + last.loss_d).abs() < 1e-6, "EM estimate is minus the critic loss");
+                assert!(em.is_finite() && em > 0.0, "the critic separates real from fake: EM estimate {em}");
+            }
+        }
+        // the critic's weights are clipped before each critic step (as in the WGAN code), so they
+        // leave the box by at most one RMSProp step: lr / sqrt(1 - alpha) = 5e-5 / 0.1
+        if loss == GanLoss::Wgan {
+            let w = gan.d.params.all().read(&e.gpu).unwrap();
+            let max = w.iter().fold(0f32, |a, v| a.max(v.abs()));
+            assert!(max <= 0.01 + 5e-4 + 1e-6, "critic weight {max} outside [-0.01, 0.01] by more than one step");
+            assert!(max > 0.009, "the clipping box is used: max |w| = {max}");
+            assert_eq!(gan.d_count, 40 * 5, "5 critic steps per G step");
+        }
+    }
+}
+
+#[test]
+fn published_defaults_and_the_wgan_schedule() {
+    let w = GanLoss::Wgan.defaults();
+    assert_eq!((w.optimizer, w.lr, w.critic_steps, w.clip, w.wgan_schedule), (Optimizer::Rmsprop, 5e-5, 5, Some(0.01), true));
+    for l in [GanLoss::Bce, GanLoss::Lsgan, GanLoss::Hinge, GanLoss::Bgan] {
+        let d = l.defaults();
+        assert_eq!((d.optimizer, d.lr, d.beta1, d.beta2, d.critic_steps, d.clip), (Optimizer::Adam, 2e-4, 0.5, 0.999, 1, None), "{l:?}");
+    }
+    let mut c = cfg(GanLoss::Wgan, "schedule", 1);
+    c.wgan_schedule = true;
+    let steps: Vec<usize> = [0u64, 24, 25, 26, 499, 500, 501, 1000].iter().map(|s| c.critic_steps_at(*s)).collect();
+    assert_eq!(steps, vec![100, 100, 5, 5, 5, 100, 5, 100]);
+    let mut bad = cfg(GanLoss::Hinge, "bad", 1);
+    bad.g_loss = GLoss::Minimax;
+    assert!(bad.validate().unwrap_err().to_string().contains("does not combine"));
+}
+
+#[test]
+fn checkpoints_remember_the_objective_and_resume_exactly() {
+    let e = engine();
+    let ds = data::load("mnist", 28, 1).unwrap();
+    let run = |c: &TrainConfig, resume: bool| {
+        let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
+        if resume {
+            let raw = RawCheckpoint::read(&c.out.join("checkpoint.safetensors")).unwrap();
+            let saved = train::checkpoint_config(&raw).unwrap();
+            assert_eq!((saved.loss, saved.optimizer, saved.clip), (GanLoss::Wgan, Optimizer::Rmsprop, Some(0.01)), "the checkpoint records the objective");
+            gan.load_checkpoint(e, &raw).unwrap();
+        }
+        train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
+    };
+    let mut a = cfg(GanLoss::Wgan, "ck-a", 10);
+    a.checkpoint_every = 5;
+    run(&a, false);
+    let mut b = cfg(GanLoss::Wgan, "ck-b", 5);
+    b.checkpoint_every = 5;
+    run(&b, false);
+    b.steps = 10;
+    run(&b, true);
+    let (ma, mb) = (metrics(&a), metrics(&b));
+    let pick = |m: &[Metrics]| m.iter().filter(|r| r.step > 5).map(|r| (r.step, r.loss_d, r.loss_g, r.em_estimate)).collect::<Vec<_>>();
+    assert_eq!(pick(&ma), pick(&mb), "WGAN resumed with RMSProp state must continue exactly");
+}
