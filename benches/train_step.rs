@@ -24,6 +24,7 @@ fn config(size: usize, channels: usize) -> TrainConfig {
         critic_steps: 1,
         clip: None,
         wgan_schedule: false,
+        spectral_norm: false,
         seed: 1,
         sample_every: 1_000_000,
         checkpoint_every: 1_000_000,

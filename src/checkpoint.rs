@@ -18,6 +18,8 @@ pub const FORMAT: &str = "gangpu-checkpoint-1";
 pub struct NetState {
     pub params: Vec<f32>,
     pub bn_state: Vec<f32>,
+    /// Spectral-norm vectors ([u | v | sigma] per weight), empty without spectral norm.
+    pub sn_state: Vec<f32>,
     /// Optimizer slots (Adam: exp_avg, exp_avg_sq; RMSProp: square_avg), flat in the params layout.
     pub opt: Vec<Vec<f32>>,
     pub opt_names: Vec<String>,
@@ -46,6 +48,7 @@ fn net_tensors(prefix: &str, net: &Net, s: &NetState, out: &mut Vec<(String, Dty
         let src = match which {
             Which::Params => &s.params,
             Which::BnState => &s.bn_state,
+            Which::SnState => &s.sn_state,
         };
         out.push((format!("{prefix}.{name}"), Dtype::F32, shape, f32_bytes(&src[offset..offset + n])));
     }
@@ -126,6 +129,7 @@ impl RawCheckpoint {
         let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| anyhow!("{}: {e}", self.path))?;
         let mut params = vec![0f32; net.params.layout.len];
         let mut bn_state = vec![0f32; net.bn_state.layout.len];
+        let mut sn_state = vec![0f32; net.sn.as_ref().map_or(0, |s| s.state.layout.len)];
         for (name, which, offset, shape) in net.export_names() {
             let full = format!("{prefix}.{name}");
             let t = st.tensor(&full).map_err(|_| {
@@ -144,6 +148,7 @@ impl RawCheckpoint {
             let dst = match which {
                 Which::Params => &mut params,
                 Which::BnState => &mut bn_state,
+                Which::SnState => &mut sn_state,
             };
             dst[offset..offset + vals.len()].copy_from_slice(&vals);
         }
@@ -166,6 +171,6 @@ impl RawCheckpoint {
                 bail!("{}: {prefix} holds a non-finite value at flat index {i}; the checkpoint is unusable", self.path);
             }
         }
-        Ok(NetState { params, bn_state, opt, opt_names: opt_names.to_vec(), opt_steps, bn_batches })
+        Ok(NetState { params, bn_state, sn_state, opt, opt_names: opt_names.to_vec(), opt_steps, bn_batches })
     }
 }

@@ -21,6 +21,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("optim", include_str!("../shaders/optim.wgsl")),
     ("random", include_str!("../shaders/random.wgsl")),
     ("lab", include_str!("../shaders/lab.wgsl")),
+    ("specnorm", include_str!("../shaders/specnorm.wgsl")),
 ];
 
 /// The full source of a family as compiled (common prelude + family file).

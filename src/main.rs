@@ -113,6 +113,9 @@ struct TrainArgs {
     /// Clip D's weights to [-C, C] before each D step [default: 0.01 for wgan, none otherwise]
     #[arg(long)]
     clip: Option<f32>,
+    /// Spectral normalisation of D's weights (power iteration on the GPU); the usual partner of --loss hinge
+    #[arg(long)]
+    spectral_norm: bool,
     /// Generator loss with --loss bce: nonsaturating (-log D(G(z))) or minimax (log(1 - D(G(z))), the lecture's form)
     #[arg(long, value_enum, default_value_t = GLoss::Nonsaturating)]
     g_loss: GLoss,
@@ -146,6 +149,9 @@ struct LabArgs {
     /// bce (Adam) or wgan (critic without sigmoid, weight clipping, RMSProp)
     #[arg(long, value_enum, default_value_t = gangpu::lab::LabLoss::Bce)]
     loss: gangpu::lab::LabLoss,
+    /// Spectral normalisation of D's weights (power iteration on the GPU); the usual partner of --loss hinge
+    #[arg(long)]
+    spectral_norm: bool,
     /// Generator loss with --loss bce [default: nonsaturating; minimax with --compare]
     #[arg(long, value_enum)]
     g_loss: Option<GLoss>,
@@ -280,6 +286,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         critic_steps: a.critic_steps.unwrap_or(defaults.critic_steps),
         clip: a.clip.or(defaults.clip),
         wgan_schedule: defaults.wgan_schedule && a.critic_steps.is_none(),
+        spectral_norm: a.spectral_norm,
         seed: a.seed,
         sample_every: a.sample_every,
         checkpoint_every: a.checkpoint_every,

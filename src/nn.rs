@@ -194,6 +194,17 @@ pub struct Net {
     /// PyTorch module index of each block's conv and BN inside `main`.
     pub torch_index: Vec<(usize, Option<usize>)>,
     pub bn: BnConfig,
+    /// Spectral normalisation of every weight, when enabled.
+    pub sn: Option<SpectralNorm>,
+}
+
+/// Spectral-norm state of a network: the normalised weights the layers use, their gradients,
+/// and per weight the persistent power-iteration vectors [u | v | sigma].
+#[derive(Clone)]
+pub struct SpectralNorm {
+    pub w_sn: Flat,
+    pub g_sn: Flat,
+    pub state: Flat,
 }
 
 /// Activations of one pass through a network (allocated once per distinct use).
@@ -254,7 +265,7 @@ impl Net {
         let params = Flat::new(e, layout.clone(), &format!("{label} parameters"))?;
         let grads = Flat::new(e, layout, &format!("{label} gradients"))?;
         let bn_state = Flat::new(e, bn_layout, &format!("{label} batch-norm statistics"))?;
-        Ok(Net { specs, params, grads, bn_state, slots, bn_slots, torch_index, bn })
+        Ok(Net { specs, params, grads, bn_state, slots, bn_slots, torch_index, bn, sn: None })
     }
 
     pub fn in_shape(&self) -> Vec<usize> {
@@ -279,6 +290,70 @@ impl Net {
             s.layer = s.layer.with_batch(n);
         }
         net
+    }
+
+    /// Turns on spectral normalisation of every weight (u starts as a normalised N(0, 1) draw).
+    pub fn enable_spectral_norm(&mut self, e: &Engine, seed: u32, stream: u32) -> Result<()> {
+        let mut layout = FlatLayout::default();
+        for (i, s) in self.slots.iter().enumerate() {
+            let w = &self.params.layout.slots[s.weight];
+            let rows = w.shape[0];
+            let cols = w.numel() / rows;
+            layout.add(&format!("block {i} spectral norm"), &[rows + cols + 1]);
+        }
+        let state = Flat::new(e, layout, "spectral norm state")?;
+        let mut init = vec![0f32; state.layout.len];
+        for (i, slot) in state.layout.slots.iter().enumerate() {
+            let rows = self.params.layout.slots[self.slots[i].weight].shape[0];
+            let u: Vec<f64> = (0..rows).map(|r| crate::reference::rng_normal(seed, stream, i as u32, r as u32)).collect();
+            let n = u.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            for (r, x) in u.iter().enumerate() {
+                init[slot.offset + r] = (x / n) as f32;
+            }
+        }
+        state.all().write(&e.gpu, &init)?;
+        let w_sn = Flat::new(e, self.params.layout.clone(), "spectrally normalised weights")?;
+        let g_sn = Flat::new(e, self.params.layout.clone(), "gradients of normalised weights")?;
+        self.sn = Some(SpectralNorm { w_sn, g_sn, state });
+        Ok(())
+    }
+
+    /// One power iteration per weight and the normalised weights: run before each use of the
+    /// network in a step (the weights change between steps).
+    pub fn sn_power(&self, e: &Engine) -> Result<Vec<Dispatch>> {
+        let Some(sn) = &self.sn else { return Ok(vec![]) };
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| kernels::spectral_norm_power(e, &self.params.view(s.weight), &sn.state.view(i), &sn.w_sn.view(s.weight)))
+            .collect()
+    }
+
+    /// Gradients of the raw weights from those of the normalised ones: run once after all the
+    /// backward passes of a step, before the optimizer.
+    pub fn sn_backward(&self, e: &Engine) -> Result<Vec<Dispatch>> {
+        let Some(sn) = &self.sn else { return Ok(vec![]) };
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| kernels::spectral_norm_backward(e, &sn.state.view(i), &sn.w_sn.view(s.weight), &sn.g_sn.view(s.weight), &self.grads.view(s.weight)))
+            .collect()
+    }
+
+    /// The weight a layer computes with: normalised under spectral norm.
+    fn weight(&self, i: usize) -> Tensor {
+        match &self.sn {
+            Some(sn) => sn.w_sn.view(self.slots[i].weight),
+            None => self.params.view(self.slots[i].weight),
+        }
+    }
+
+    /// Where a layer's weight gradient goes: the normalised weight's under spectral norm.
+    fn weight_grad(&self, i: usize) -> Tensor {
+        match &self.sn {
+            Some(sn) => sn.g_sn.view(self.slots[i].weight),
+            None => self.grads.view(self.slots[i].weight),
+        }
     }
 
     /// Host-side initial parameters (DCGAN: conv weights ~ N(0, 0.02), BN gamma ~ N(1, 0.02),
@@ -366,7 +441,7 @@ impl Net {
         let mut out = Vec::new();
         for (i, s) in self.specs.iter().enumerate() {
             let input = if i == 0 { x } else { &acts.out[i - 1] };
-            let w = self.params.view(self.slots[i].weight);
+            let w = self.weight(i);
             let b = self.slots[i].bias.map(|b| self.params.view(b));
             out.extend(s.layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i])?);
             if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
@@ -417,10 +492,10 @@ impl Net {
                 out.push(kernels::activation_backward(e, s.act, &acts.out[i], &acts.d_out[i], &acts.d_pre[i])?);
             }
             let input = if i == 0 { x } else { &acts.out[i - 1] };
-            let w = self.params.view(self.slots[i].weight);
+            let w = self.weight(i);
             if param_grads {
                 let db = self.slots[i].bias.map(|b| self.grads.view(b));
-                out.extend(s.layer.backward_params(e, ws, input, &acts.d_pre[i], &self.grads.view(self.slots[i].weight), db.as_ref(), accumulate)?);
+                out.extend(s.layer.backward_params(e, ws, input, &acts.d_pre[i], &self.weight_grad(i), db.as_ref(), accumulate)?);
             }
             let target = if i == 0 { dx } else { Some(&acts.d_out[i - 1]) };
             if let Some(t) = target {
@@ -437,7 +512,16 @@ impl Net {
         for (i, s) in self.slots.iter().enumerate() {
             let (ci, bi) = self.torch_index[i];
             let w = &self.params.layout.slots[s.weight];
-            v.push((format!("main.{ci}.weight"), Which::Params, w.offset, w.shape.clone()));
+            if let Some(sn) = &self.sn {
+                // torch.nn.utils.spectral_norm's names: weight_orig, weight_u, weight_v
+                v.push((format!("main.{ci}.weight_orig"), Which::Params, w.offset, w.shape.clone()));
+                let st = &sn.state.layout.slots[i];
+                let rows = w.shape[0];
+                v.push((format!("main.{ci}.weight_u"), Which::SnState, st.offset, vec![rows]));
+                v.push((format!("main.{ci}.weight_v"), Which::SnState, st.offset + rows, vec![w.numel() / rows]));
+            } else {
+                v.push((format!("main.{ci}.weight"), Which::Params, w.offset, w.shape.clone()));
+            }
             if let Some(b) = s.bias {
                 let b = &self.params.layout.slots[b];
                 v.push((format!("main.{ci}.bias"), Which::Params, b.offset, b.shape.clone()));
@@ -464,6 +548,7 @@ impl Net {
         let buffer = match which {
             Which::Params => self.params.buffer.clone(),
             Which::BnState => self.bn_state.buffer.clone(),
+            Which::SnState => self.sn.as_ref().map(|s| s.state.buffer.clone()).ok_or_else(|| anyhow::anyhow!("no spectral norm"))?,
         };
         Ok(Tensor { buffer, offset, shape })
     }
@@ -489,4 +574,5 @@ impl Net {
 pub enum Which {
     Params,
     BnState,
+    SnState,
 }

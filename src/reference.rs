@@ -330,3 +330,16 @@ pub fn hinge_loss(l: &[f64], y: &[f64]) -> (f64, Vec<f64>) {
         l.iter().zip(y).map(|(l, y)| if 1.0 - y * l > 0.0 { -y / n } else { 0.0 }).collect(),
     )
 }
+
+/// One power iteration of spectral norm on w (rows, cols) from u: returns (u', v, sigma).
+pub fn spectral_norm_power(w: &[f64], rows: usize, cols: usize, u: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+    let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
+    let t: Vec<f64> = (0..cols).map(|k| (0..rows).map(|i| w[i * cols + k] * u[i]).sum()).collect();
+    let nt = norm(&t);
+    let v: Vec<f64> = t.iter().map(|x| x / nt).collect();
+    let s: Vec<f64> = (0..rows).map(|i| (0..cols).map(|k| w[i * cols + k] * v[k]).sum()).collect();
+    let ns = norm(&s);
+    let u2: Vec<f64> = s.iter().map(|x| x / ns).collect();
+    let sigma = (0..rows).map(|i| u2[i] * s[i]).sum();
+    (u2, v, sigma)
+}

@@ -81,6 +81,9 @@ pub struct TrainConfig {
     /// WGAN's original schedule: 100 critic steps for the first 25 G steps and every 500th.
     #[serde(default)]
     pub wgan_schedule: bool,
+    /// Spectral normalisation of D's weights (one power iteration per use, as torch's spectral_norm).
+    #[serde(default)]
+    pub spectral_norm: bool,
     pub seed: u32,
     pub sample_every: u64,
     pub checkpoint_every: u64,
@@ -160,6 +163,7 @@ const STREAM_NOISE: u32 = 2;
 const STREAM_FIXED: u32 = 3;
 const STREAM_INIT_G: u32 = 4;
 const STREAM_INIT_D: u32 = 5;
+const STREAM_SN: u32 = 6;
 
 // Slots of the stats buffer: [loss, mean D output] for the real pass, the fake pass (D step)
 // and the fake pass (G step).
@@ -293,7 +297,10 @@ impl Gan {
         let mc = &cfg.model;
         let bn = BnConfig { eps: 1e-5, momentum: 0.1, act: kernels::Act::Identity };
         let g = Net::new(e, mc.generator()?, bn, "G")?;
-        let d = Net::new(e, mc.discriminator()?, bn, "D")?;
+        let mut d = Net::new(e, mc.discriminator()?, bn, "D")?;
+        if cfg.spectral_norm {
+            d.enable_spectral_norm(e, cfg.seed, STREAM_SN)?;
+        }
         let mut geoms = g.conv_geoms();
         geoms.extend(d.conv_geoms());
         let ws = ConvWorkspace::new(e, &geoms)?;
@@ -381,7 +388,7 @@ impl Gan {
         };
 
         // D step: G(z) with G frozen; D on real (label 1) then on fake (label 0), grads summed.
-        let mut d_step = vec![];
+        let mut d_step = d.sn_power(e)?;
         d_step.extend(g.forward(e, &ws, &z, &g_acts, true, bn.momentum)?);
         d_step.extend(d.forward(e, &ws, &real, &d_acts, true, bn.momentum)?);
         let minus_ones = Tensor::from_slice(&e.gpu, &[b], &vec![-1.0; b], "targets -1")?;
@@ -402,9 +409,10 @@ impl Gan {
         d_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
         d_step.push(kernels::loss(e, fake_loss.0, fake_loss.2, &logits, fake_loss.1, &dlogits, &stats, SLOT_FAKE)?);
         d_step.extend(d.backward(e, &ws, &fake, &d_acts, None, true, true)?);
+        d_step.extend(d.sn_backward(e)?);
 
         // G step: D frozen (no weight-gradient kernels), gradient flows to the fake batch, then G.
-        let mut g_step = vec![];
+        let mut g_step = d.sn_power(e)?;
         g_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
         g_step.push(kernels::loss(e, gen_loss.0, gen_loss.2, &logits, gen_loss.1, &dlogits, &stats, SLOT_GEN)?);
         g_step.extend(d.backward(e, &ws, &fake, &d_acts, Some(&d_fake_grad), false, false)?);
@@ -539,6 +547,10 @@ impl Gan {
         Ok(NetState {
             params: net.params.all().read(&e.gpu)?,
             bn_state: net.bn_state.all().read(&e.gpu)?,
+            sn_state: match &net.sn {
+                Some(sn) => sn.state.all().read(&e.gpu)?,
+                None => vec![],
+            },
             opt: opt.state.iter().map(|t| t.read(&e.gpu)).collect::<Result<_>>()?,
             opt_names: opt.names(),
             opt_steps: opt.steps,
@@ -581,6 +593,9 @@ impl Gan {
         self.g.bn_state.all().write(&e.gpu, &g.bn_state)?;
         self.d.params.all().write(&e.gpu, &d.params)?;
         self.d.bn_state.all().write(&e.gpu, &d.bn_state)?;
+        if let Some(sn) = &self.d.sn {
+            sn.state.all().write(&e.gpu, &d.sn_state)?;
+        }
         for (opt, st) in [(&mut self.adam_g, &g), (&mut self.adam_d, &d)] {
             if st.opt.len() == opt.state.len() {
                 for (t, v) in opt.state.iter().zip(&st.opt) {

@@ -240,6 +240,59 @@ fn squared_and_hinge_losses_match_reference_and_finite_differences() {
 }
 
 #[test]
+fn spectral_norm_power_iteration_and_backward_match_reference() {
+    let e = engine();
+    for (i, &(rows, cols)) in [(8usize, 48usize), (128, 1024), (1, 49)].iter().enumerate() {
+        let w = f32_round(&rand_vec(rows * cols, 800 + i as u64, -1.0, 1.0));
+        let u0 = rand_vec(rows, 810 + i as u64, -1.0, 1.0);
+        let nu = u0.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let u0 = f32_round(&u0.iter().map(|x| x / nu).collect::<Vec<_>>());
+        let wt = upload(e, &[rows, cols], &w, "w");
+        let state = upload(e, &[rows + cols + 1], &[u0.clone(), vec![0.0; cols + 1]].concat(), "sn state");
+        let w_sn = zeros(e, &[rows, cols], "w_sn");
+        let p = kernels::spectral_norm_power(e, &wt, &state, &w_sn).unwrap();
+        e.run(&[&p]).unwrap();
+        let (u1, v1, s1) = cpu::spectral_norm_power(&w, rows, cols, &u0);
+        let st = download(e, &state);
+        let what = format!("spectral norm ({rows}, {cols})");
+        assert_close(&st[..rows], &u1, 1e-5, 1e-4, &format!("{what}: u after one iteration"));
+        assert_close(&st[rows..rows + cols], &v1, 1e-5, 1e-4, &format!("{what}: v"));
+        assert_close(&st[rows + cols..], &[s1], 1e-5, 1e-4, &format!("{what}: sigma"));
+        let want_sn: Vec<f64> = w.iter().map(|x| x / s1).collect();
+        assert_close(&download(e, &w_sn), &want_sn, 1e-5, 1e-4, &format!("{what}: W / sigma"));
+        // many iterations: sigma converges to the largest singular value (f64 power iteration)
+        for _ in 0..60 {
+            e.run(&[&p]).unwrap();
+        }
+        let mut u = u0.clone();
+        let mut sig = 0.0;
+        for _ in 0..2000 {
+            let (a, _, s) = cpu::spectral_norm_power(&w, rows, cols, &u);
+            u = a;
+            sig = s;
+        }
+        let st = download(e, &state);
+        assert_close(&st[rows + cols..], &[sig], 1e-3, 2e-2, &format!("{what}: sigma after 60 iterations vs the top singular value"));
+        // backward: dW = (dW_sn - <dW_sn, W_sn> u v^T) / sigma, against finite differences of
+        // L(W) = <W / (u^T W v), R> with u, v fixed
+        let st = download(e, &state);
+        let (u, v, sigma) = (st[..rows].to_vec(), st[rows..rows + cols].to_vec(), st[rows + cols]);
+        let r = f32_round(&rand_vec(rows * cols, 820 + i as u64, -1.0, 1.0));
+        let rt = upload(e, &[rows, cols], &r, "dw_sn");
+        let dw = zeros(e, &[rows, cols], "dw");
+        let b = kernels::spectral_norm_backward(e, &state, &w_sn, &rt, &dw).unwrap();
+        e.run(&[&b]).unwrap();
+        let sig_of = |wv: &[f64]| (0..rows).map(|a| (0..cols).map(|k| u[a] * wv[a * cols + k] * v[k]).sum::<f64>()).sum::<f64>();
+        let f = |wv: &[f64]| { let sg = sig_of(wv); wv.iter().zip(&r).map(|(x, y)| x / sg * y).sum::<f64>() };
+        let got = download(e, &dw);
+        assert!((sig_of(&w) - sigma).abs() < 1e-3 * sigma.abs(), "sigma = u^T W v");
+        for j in (0..rows * cols).step_by((rows * cols / 40).max(1)) {
+            assert_close(&[got[j]], &[fd(&f, &w, j, 1e-4)], 1e-5, 1e-3, &format!("{what}: dL/dW[{j}] vs finite difference"));
+        }
+    }
+}
+
+#[test]
 fn adam_rmsprop_and_clip_match_reference() {
     let e = engine();
     let n = 4099;

@@ -149,6 +149,7 @@ fn dcgan_iteration_matches_pytorch() {
         critic_steps: 1,
         clip: None,
         wgan_schedule: false,
+        spectral_norm: false,
         seed: 0,
         sample_every: 1,
         checkpoint_every: 1,

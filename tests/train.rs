@@ -33,6 +33,7 @@ fn small_cfg(out: &Path, steps: u64) -> TrainConfig {
         critic_steps: 1,
         clip: None,
         wgan_schedule: false,
+        spectral_norm: false,
         seed: 7,
         sample_every: 5,
         checkpoint_every: 5,

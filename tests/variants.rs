@@ -34,6 +34,7 @@ fn cfg(loss: GanLoss, name: &str, steps: u64) -> TrainConfig {
         clip: d.clip,
         // the 100-critic-step warm-up schedule is tested on its own below; keep the smoke run short
         wgan_schedule: false,
+        spectral_norm: false,
         seed: 3,
         sample_every: 1000,
         checkpoint_every: 1000,
@@ -81,6 +82,46 @@ fn every_loss_trains_on_mnist_without_nan_or_collapse() {
             assert_eq!(gan.d_count, 40 * 5, "5 critic steps per G step");
         }
     }
+}
+
+#[test]
+fn spectral_norm_trains_and_checkpoints_under_torch_names() {
+    let e = engine();
+    let ds = data::load("mnist", 28, 1).unwrap();
+    let mut c = cfg(GanLoss::Hinge, "sn", 20);
+    c.spectral_norm = true;
+    c.checkpoint_every = 10;
+    let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
+    train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
+    assert!(metrics(&c).iter().all(|m| m.finite()), "hinge + spectral norm must train without NaN");
+    // every normalised weight has spectral norm about 1 after the power iterations
+    let sn = gan.d.sn.as_ref().unwrap();
+    let state = sn.state.all().read(&e.gpu).unwrap();
+    for slot in &sn.state.layout.slots {
+        let sigma = state[slot.offset + slot.numel() - 1];
+        assert!(sigma.is_finite() && sigma > 0.0, "sigma {sigma}");
+    }
+    let bytes = std::fs::read(c.out.join("checkpoint.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for name in ["netD.main.0.weight_orig", "netD.main.0.weight_u", "netD.main.0.weight_v", "netD.main.5.weight_orig"] {
+        assert!(st.tensor(name).is_ok(), "missing {name}");
+    }
+    assert_eq!(st.tensor("netD.main.0.weight_v").unwrap().shape(), &[16], "v has one entry per input tap (1 x 4 x 4)");
+    // resume from step 10 reproduces steps 11..20 exactly (u and v are restored)
+    let mut c2 = c.clone();
+    c2.out = c.out.with_extension("resumed");
+    let _ = std::fs::remove_dir_all(&c2.out);
+    std::fs::create_dir_all(&c2.out).unwrap();
+    let mut half = c.clone();
+    half.steps = 10;
+    half.out = c2.out.clone();
+    let mut g1 = Gan::new(e, half, Some(&ds)).unwrap();
+    train::train(e, &mut g1, &mut Quiet, &AtomicBool::new(false)).unwrap();
+    let mut g2 = Gan::new(e, c2.clone(), Some(&ds)).unwrap();
+    g2.load_checkpoint(e, &RawCheckpoint::read(&c2.out.join("checkpoint.safetensors")).unwrap()).unwrap();
+    train::train(e, &mut g2, &mut Quiet, &AtomicBool::new(false)).unwrap();
+    let pick = |m: Vec<Metrics>| m.into_iter().filter(|r| r.step > 10).map(|r| (r.step, r.loss_d, r.loss_g)).collect::<Vec<_>>();
+    assert_eq!(pick(metrics(&c)), pick(metrics(&c2)), "spectral-norm run resumed exactly");
 }
 
 #[test]
