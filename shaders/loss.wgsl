@@ -9,6 +9,9 @@
 
 struct LossParams {
     n: u32, kind: u32, scale: f32, slot: u32,
+    // logits and gradients of sample i sit at i * stride + offset (ACGAN: channel 0 is the
+    // adversarial logit, channels 1..=classes the class logits)
+    stride: u32, offset: u32, classes: u32, _p: u32,
 };
 
 const RED: u32 = 64u;
@@ -33,31 +36,75 @@ fn loss_reduce(@builtin(local_invocation_index) lid: u32) {
     var so = 0.0;
     let inv_n = 1.0 / f32(P.n);
     for (var i = lid; i < P.n; i += RED) {
-        let l = logits[i];
+        let l = logits[i * P.stride + P.offset];
         let y = targets[i];
         if (P.kind == 0u) {
             let p = sigmoid(l);
             sl += max(l, 0.0) - l * y + log(1.0 + exp(-abs(l)));
             so += p;
-            grad[i] = P.scale * (p - y) * inv_n;
+            grad[i * P.stride + P.offset] = P.scale * (p - y) * inv_n;
         } else if (P.kind == 1u) {
             sl += l;
             so += l;
-            grad[i] = P.scale * inv_n;
+            grad[i * P.stride + P.offset] = P.scale * inv_n;
         } else if (P.kind == 2u) {
             let d = l - y;
             sl += 0.5 * d * d;
             so += l;
-            grad[i] = P.scale * d * inv_n;
+            grad[i * P.stride + P.offset] = P.scale * d * inv_n;
         } else {
             let margin = 1.0 - y * l;
             sl += max(margin, 0.0);
             so += l;
-            grad[i] = select(0.0, -P.scale * y * inv_n, margin > 0.0);
+            grad[i * P.stride + P.offset] = select(0.0, -P.scale * y * inv_n, margin > 0.0);
         }
     }
     red_a[lid] = sl;
     red_b[lid] = so;
+    for (var off = RED / 2u; off > 0u; off = off / 2u) {
+        workgroupBarrier();
+        if (lid < off) {
+            red_a[lid] += red_a[lid + off];
+            red_b[lid] += red_b[lid + off];
+        }
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        stats[P.slot] = P.scale * red_a[0] * inv_n;
+        stats[P.slot + 1u] = red_b[0] * inv_n;
+    }
+}
+
+// Softmax cross-entropy on class logits (stable: log-sum-exp with the max subtracted, softmax
+// applied once): loss = logsumexp(l) - l[y], d/dl = scale * (softmax(l) - onehot(y)) / N.
+// stats[slot] = scale * mean loss, stats[slot + 1] = accuracy (argmax == y).
+@group(0) @binding(5) var<storage, read> class_labels: array<u32>;   // (N)
+
+@compute @workgroup_size(64)
+fn softmax_ce(@builtin(local_invocation_index) lid: u32) {
+    var sl = 0.0;
+    var sa = 0.0;
+    let inv_n = 1.0 / f32(P.n);
+    for (var i = lid; i < P.n; i += RED) {
+        let base = i * P.stride + P.offset;
+        var mx = logits[base];
+        var arg = 0u;
+        for (var k = 1u; k < P.classes; k++) {
+            let v = logits[base + k];
+            if (v > mx) { mx = v; arg = k; }
+        }
+        var se = 0.0;
+        for (var k = 0u; k < P.classes; k++) { se += exp(logits[base + k] - mx); }
+        let y = class_labels[i];
+        sl += mx + log(se) - logits[base + y];
+        sa += select(0.0, 1.0, arg == y);
+        for (var k = 0u; k < P.classes; k++) {
+            let p = exp(logits[base + k] - mx) / se;
+            grad[base + k] = P.scale * (p - select(0.0, 1.0, k == y)) * inv_n;
+        }
+    }
+    red_a[lid] = sl;
+    red_b[lid] = sa;
     for (var off = RED / 2u; off > 0u; off = off / 2u) {
         workgroupBarrier();
         if (lid < off) {

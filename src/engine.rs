@@ -22,6 +22,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("random", include_str!("../shaders/random.wgsl")),
     ("lab", include_str!("../shaders/lab.wgsl")),
     ("specnorm", include_str!("../shaders/specnorm.wgsl")),
+    ("cond", include_str!("../shaders/cond.wgsl")),
 ];
 
 /// The full source of a family as compiled (common prelude + family file).

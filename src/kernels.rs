@@ -650,6 +650,10 @@ pub struct LossParams {
     pub kind: u32,
     pub scale: f32,
     pub slot: u32,
+    pub stride: u32,
+    pub offset: u32,
+    pub classes: u32,
+    pub _p: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -666,10 +670,29 @@ pub enum LossKind {
 
 /// grad = d(scale * mean loss)/d logits; stats[slot] = scale * mean loss, stats[slot+1] = mean output.
 pub fn loss(e: &Engine, kind: LossKind, scale: f32, logits: &Tensor, targets: &Tensor, grad: &Tensor, stats: &Tensor, slot: usize) -> Result<Dispatch> {
-    let n = logits.numel();
+    loss_strided(e, kind, scale, logits, 1, 0, targets, grad, stats, slot)
+}
+
+/// `loss` on logit `offset` of each row of `stride` values (the adversarial output of an ACGAN
+/// discriminator, whose rows also hold class logits).
+#[allow(clippy::too_many_arguments)]
+pub fn loss_strided(
+    e: &Engine,
+    kind: LossKind,
+    scale: f32,
+    logits: &Tensor,
+    stride: usize,
+    offset: usize,
+    targets: &Tensor,
+    grad: &Tensor,
+    stats: &Tensor,
+    slot: usize,
+) -> Result<Dispatch> {
+    ensure!(stride > 0 && offset < stride && logits.numel() % stride == 0, "loss: offset {offset} / stride {stride} do not fit {} logits", logits.numel());
+    let n = logits.numel() / stride;
     ensure!(n > 0, "loss over an empty batch");
     ensure!(targets.numel() == n, "loss: {} targets for {n} logits", targets.numel());
-    ensure!(grad.numel() == n, "loss: gradient has {} values for {n} logits", grad.numel());
+    ensure!(grad.numel() == logits.numel(), "loss: gradient has {} values for {} logits", grad.numel(), logits.numel());
     ensure!(slot + 1 < stats.numel(), "loss: stats slot {slot} outside a stats buffer of {}", stats.numel());
     let code = match kind {
         LossKind::BceLogits => 0,
@@ -677,7 +700,7 @@ pub fn loss(e: &Engine, kind: LossKind, scale: f32, logits: &Tensor, targets: &T
         LossKind::Squared => 2,
         LossKind::Hinge => 3,
     };
-    let p = LossParams { n: n as u32, kind: code, scale, slot: slot as u32 };
+    let p = LossParams { n: n as u32, kind: code, scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: 0, _p: 0 };
     e.dispatch(
         "loss",
         "loss_reduce",
@@ -897,4 +920,83 @@ pub fn spectral_norm_backward(e: &Engine, state: &Tensor, w_sn: &Tensor, dw_sn: 
         &[(4, state.binding()), (5, w_sn.binding()), (6, dw_sn.binding()), (7, dw.binding())],
         [1, 1, 1],
     )
+}
+
+/// Softmax cross-entropy of the class logits at offset..offset+classes of each row of `stride`
+/// values, with integer labels; gradients written in place of those logits.
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_cross_entropy(
+    e: &Engine,
+    scale: f32,
+    logits: &Tensor,
+    stride: usize,
+    offset: usize,
+    classes: usize,
+    labels: &wgpu::Buffer,
+    grad: &Tensor,
+    stats: &Tensor,
+    slot: usize,
+) -> Result<Dispatch> {
+    ensure!(classes >= 2 && offset + classes <= stride && logits.numel() % stride == 0, "cross-entropy: {classes} classes at {offset} do not fit rows of {stride}");
+    let n = logits.numel() / stride;
+    ensure!(grad.numel() == logits.numel(), "cross-entropy: gradient shape differs from the logits");
+    ensure!(labels.size() >= (n * 4) as u64, "cross-entropy: {n} labels needed");
+    ensure!(slot + 1 < stats.numel(), "cross-entropy: stats slot {slot} out of range");
+    let p = LossParams { n: n as u32, kind: 0, scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: classes as u32, _p: 0 };
+    e.dispatch(
+        "loss",
+        "softmax_ce",
+        &p,
+        &[(1, logits.binding()), (3, grad.binding()), (4, stats.binding()), (5, labels.as_entire_binding())],
+        [1, 1, 1],
+    )
+}
+
+// ---------------------------------------------------------------- conditioning
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
+pub struct CondParams {
+    pub batch: u32,
+    pub classes: u32,
+    pub width: u32,
+    pub plane: u32,
+    pub seed: u32,
+    pub stream: u32,
+    pub counter: u32,
+    pub _p: u32,
+}
+
+/// lab_real[b] = labels[picked[b]]; lab_fake[b] uniform in [0, classes) from (seed, stream, counter).
+#[allow(clippy::too_many_arguments)]
+pub fn draw_labels(e: &Engine, batch: usize, classes: usize, picked: &wgpu::Buffer, labels: &wgpu::Buffer, lab_real: &wgpu::Buffer, lab_fake: &wgpu::Buffer, seed: u32, stream: u32) -> Result<Dispatch> {
+    ensure!(classes >= 1, "no classes");
+    let p = CondParams { batch: batch as u32, classes: classes as u32, seed, stream, ..Default::default() };
+    e.dispatch(
+        "cond",
+        "draw_labels",
+        &p,
+        &[(1, picked.as_entire_binding()), (2, labels.as_entire_binding()), (3, lab_real.as_entire_binding()), (4, lab_fake.as_entire_binding())],
+        [batch.div_ceil(64) as u32, 1, 1],
+    )
+}
+
+/// dst (B, width + classes, plane) = [src (B, width, plane) | one-hot(lab) as constant planes].
+pub fn concat_onehot(e: &Engine, src: &Tensor, lab: &wgpu::Buffer, classes: usize, dst: &Tensor) -> Result<Dispatch> {
+    let b = src.shape[0];
+    let width = src.shape[1];
+    let plane: usize = src.shape[2..].iter().product();
+    ensure!(dst.numel() == b * (width + classes) * plane, "concat: destination {:?} is not ({b}, {}, ...)", dst.shape, width + classes);
+    let p = CondParams { batch: b as u32, classes: classes as u32, width: width as u32, plane: plane as u32, ..Default::default() };
+    e.dispatch("cond", "concat_onehot", &p, &[(5, src.binding()), (6, lab.as_entire_binding()), (7, dst.binding())], e.grid_for(dst.numel() as u64)?)
+}
+
+/// dst (B, width, plane) = the first `width` channels of src (B, width + classes, plane).
+pub fn slice_channels(e: &Engine, src: &Tensor, classes: usize, dst: &Tensor) -> Result<Dispatch> {
+    let b = dst.shape[0];
+    let width = dst.shape[1];
+    let plane: usize = dst.shape[2..].iter().product();
+    ensure!(src.numel() == b * (width + classes) * plane, "slice: source {:?} is not ({b}, {}, ...)", src.shape, width + classes);
+    let p = CondParams { batch: b as u32, classes: classes as u32, width: width as u32, plane: plane as u32, ..Default::default() };
+    e.dispatch("cond", "slice_channels", &p, &[(5, src.binding()), (7, dst.binding())], e.grid_for(dst.numel() as u64)?)
 }

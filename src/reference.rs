@@ -343,3 +343,24 @@ pub fn spectral_norm_power(w: &[f64], rows: usize, cols: usize, u: &[f64]) -> (V
     let sigma = (0..rows).map(|i| u2[i] * s[i]).sum();
     (u2, v, sigma)
 }
+
+/// Mean softmax cross-entropy of rows of `classes` logits with integer labels: (loss, gradient,
+/// accuracy).
+pub fn softmax_cross_entropy(l: &[f64], labels: &[usize], classes: usize) -> (f64, Vec<f64>, f64) {
+    let n = labels.len();
+    let mut loss = 0.0;
+    let mut acc = 0.0;
+    let mut grad = vec![0.0; l.len()];
+    for (i, &y) in labels.iter().enumerate() {
+        let row = &l[i * classes..(i + 1) * classes];
+        let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let se: f64 = row.iter().map(|v| (v - mx).exp()).sum();
+        loss += mx + se.ln() - row[y];
+        let arg = (0..classes).fold(0, |a, k| if row[k] > row[a] { k } else { a });
+        acc += (arg == y) as u8 as f64;
+        for k in 0..classes {
+            grad[i * classes + k] = ((row[k] - mx).exp() / se - (k == y) as u8 as f64) / n as f64;
+        }
+    }
+    (loss / n as f64, grad, acc / n as f64)
+}

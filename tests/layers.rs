@@ -292,6 +292,85 @@ fn spectral_norm_power_iteration_and_backward_match_reference() {
     }
 }
 
+fn u32_buffer(e: &gangpu::Engine, v: &[u32]) -> wgpu::Buffer {
+    let b = e.gpu.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("u32 test data"),
+        size: (v.len().max(1) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    e.gpu.queue.write_buffer(&b, 0, bytemuck::cast_slice(v));
+    b
+}
+
+#[test]
+fn softmax_cross_entropy_matches_reference_and_finite_differences() {
+    let e = engine();
+    // ACGAN layout: rows of 1 adversarial logit + 10 class logits; huge logits test stability
+    let (n, k, stride) = (70usize, 10usize, 11usize);
+    let mut l = f32_round(&rand_vec(n * stride, 900, -4.0, 4.0));
+    l[stride + 3] = 80.0;
+    l[2 * stride + 5] = -90.0;
+    let labels: Vec<usize> = (0..n).map(|i| (i * 7) % k).collect();
+    let lt = upload(e, &[n, stride], &l, "logits");
+    let g0 = vec![5.0; n * stride];
+    let gt = upload(e, &[n, stride], &g0, "grad");
+    let stats = zeros(e, &[4], "stats");
+    let lb = u32_buffer(e, &labels.iter().map(|v| *v as u32).collect::<Vec<_>>());
+    let d = kernels::softmax_cross_entropy(e, 1.0, &lt, stride, 1, k, &lb, &gt, &stats, 2).unwrap();
+    e.run(&[&d]).unwrap();
+    let class_logits: Vec<f64> = (0..n).flat_map(|i| l[i * stride + 1..(i + 1) * stride].to_vec()).collect();
+    let (loss, grad, acc) = cpu::softmax_cross_entropy(&class_logits, &labels, k);
+    let s = download(e, &stats);
+    assert_close(&s[2..4], &[loss, acc], 1e-5, 1e-5, "cross-entropy mean loss and accuracy");
+    let g = download(e, &gt);
+    for i in 0..n {
+        assert_close(&[g[i * stride]], &[5.0], 0.0, 0.0, &format!("row {i}: the adversarial logit's gradient is left alone"));
+        assert_close(&g[i * stride + 1..(i + 1) * stride], &grad[i * k..(i + 1) * k], 1e-7, 1e-5, &format!("cross-entropy gradient row {i}"));
+    }
+    let small = rand_vec(3 * 4, 901, -2.0, 2.0);
+    let lab = vec![2usize, 0, 3];
+    let f = |v: &[f64]| cpu::softmax_cross_entropy(v, &lab, 4).0;
+    let gr = cpu::softmax_cross_entropy(&small, &lab, 4).1;
+    for j in 0..small.len() {
+        assert_close(&[gr[j]], &[fd(&f, &small, j, 1e-6)], 1e-9, 1e-6, &format!("cross-entropy dL/dl[{j}]"));
+    }
+}
+
+#[test]
+fn conditioning_kernels_match_reference() {
+    let e = engine();
+    let (b, c, plane, k) = (5usize, 3usize, 6usize, 4usize);
+    let img = rand_vec(b * c * plane, 910, -1.0, 1.0);
+    let lab: Vec<u32> = vec![0, 3, 1, 3, 2];
+    let (it, lb) = (upload(e, &[b, c, 2, 3], &img, "img"), u32_buffer(e, &lab));
+    let cat = zeros(e, &[b, c + k, 2, 3], "cat");
+    let back = zeros(e, &[b, c, 2, 3], "back");
+    let d1 = kernels::concat_onehot(e, &it, &lb, k, &cat).unwrap();
+    let d2 = kernels::slice_channels(e, &cat, k, &back).unwrap();
+    e.run(&[&d1, &d2]).unwrap();
+    let mut want = vec![0.0; b * (c + k) * plane];
+    for bi in 0..b {
+        for ch in 0..c + k {
+            for p in 0..plane {
+                want[(bi * (c + k) + ch) * plane + p] = if ch < c { img[(bi * c + ch) * plane + p] } else { (ch - c == lab[bi] as usize) as u8 as f64 };
+            }
+        }
+    }
+    assert_close(&download(e, &cat), &f32_round(&want), 0.0, 0.0, "image | one-hot planes");
+    assert_close(&download(e, &back), &f32_round(&img), 0.0, 0.0, "image channels sliced back");
+    // labels: real ones looked up through the picked indices, fake ones uniform over the classes
+    let picked = u32_buffer(e, &[2, 0, 1, 1, 0]);
+    let all = u32_buffer(e, &[7, 8, 9]);
+    let (lr, lf) = (u32_buffer(e, &[0; 512]), u32_buffer(e, &[0; 512]));
+    let d = kernels::draw_labels(e, 5, 10, &picked, &all, &lr, &lf, 3, 4).unwrap();
+    e.run(&[&d]).unwrap();
+    let read = |buf: &wgpu::Buffer| -> Vec<u32> { gangpu::tensor::read_buffer(&e.gpu, buf, 0, 20).unwrap().iter().map(|f| f.to_bits()).collect() };
+    assert_eq!(read(&lr), vec![9, 7, 8, 8, 7]);
+    let want_fake: Vec<u32> = (0..5).map(|i| cpu::rng_u32(3, 4, 0, i) % 10).collect();
+    assert_eq!(read(&lf), want_fake);
+}
+
 #[test]
 fn adam_rmsprop_and_clip_match_reference() {
     let e = engine();
