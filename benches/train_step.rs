@@ -11,7 +11,7 @@ use std::time::Instant;
 
 fn config(size: usize, channels: usize) -> TrainConfig {
     TrainConfig {
-        model: ModelConfig { image_size: size, channels, nz: 100, ngf: 64, ndf: 64, batch: 64 },
+        model: ModelConfig { image_size: size, channels, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Default::default(), classes: 0 },
         data: "synthetic".into(),
         steps: 1_000_000,
         lr: 2e-4,

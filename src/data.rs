@@ -21,6 +21,8 @@ pub struct Dataset {
     pub source: String,
     /// Files skipped because they could not be decoded.
     pub skipped: Vec<String>,
+    /// Class names (sub-folder names for image folders, digits for MNIST).
+    pub class_names: Vec<String>,
 }
 
 impl Dataset {
@@ -31,6 +33,11 @@ impl Dataset {
         let v = self.values_per_image();
         &self.pixels[i * v..(i + 1) * v]
     }
+    /// Number of classes (labels are 0..classes), 0 for unlabelled data.
+    pub fn classes(&self) -> usize {
+        self.labels.as_ref().map_or(0, |l| l.iter().map(|v| *v as usize + 1).max().unwrap_or(0))
+    }
+
     /// Pixels packed 4 per u32 word, each image padded to whole words (the GPU layout).
     pub fn packed_words(&self) -> Vec<u8> {
         let v = self.values_per_image();
@@ -119,7 +126,11 @@ fn from_gray(count: usize, rows: usize, cols: usize, pixels: &[u8], size: usize,
             out.extend(fit_image(image::DynamicImage::ImageLuma8(img), size, 1));
         }
     }
-    Ok(Dataset { count, channels: 1, size, pixels: out, labels, source, skipped: vec![] })
+    let class_names = match &labels {
+        Some(l) => (0..=l.iter().copied().max().unwrap_or(0)).map(|c| c.to_string()).collect(),
+        None => vec![],
+    };
+    Ok(Dataset { count, channels: 1, size, pixels: out, labels, source, skipped: vec![], class_names })
 }
 
 /// The built-in 10,000 MNIST digits, at `size` pixels.
@@ -155,19 +166,36 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// Every image under `dir` (recursively), centre-cropped and resized. Files that fail to
 /// decode are skipped with a warning naming them; a folder with no usable image is an error.
+/// When every image lies under a sub-folder of `dir`, the sub-folder names are the classes.
 pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset> {
     let mut files = Vec::new();
     walk(dir, &mut files)?;
+    let class_of = |f: &Path| -> Option<String> {
+        let rel = f.strip_prefix(dir).ok()?;
+        let mut comps = rel.components();
+        let first = comps.next()?;
+        comps.next()?; // the file itself must be below the class folder
+        Some(first.as_os_str().to_string_lossy().into_owned())
+    };
     if files.is_empty() {
         bail!("{} contains no image files (PNG, JPEG, GIF, BMP, WebP, TIFF, PNM, TGA), searched recursively", dir.display());
     }
+    let mut class_names: Vec<String> = files.iter().filter_map(|f| class_of(f)).collect();
+    class_names.sort();
+    class_names.dedup();
+    let labelled = files.iter().all(|f| class_of(f).is_some());
     let mut pixels = Vec::new();
     let mut skipped = Vec::new();
+    let mut labels = Vec::new();
     let mut count = 0;
     for f in &files {
         match image::open(f) {
             Ok(img) => {
                 pixels.extend(fit_image(img, size, channels));
+                if labelled {
+                    let c = class_of(f).unwrap_or_default();
+                    labels.push(class_names.iter().position(|n| *n == c).unwrap_or(0) as u8);
+                }
                 count += 1;
             }
             Err(e) => {
@@ -179,7 +207,11 @@ pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset>
     if count == 0 {
         bail!("none of the {} image files under {} could be decoded (first: {})", files.len(), dir.display(), skipped[0]);
     }
-    Ok(Dataset { count, channels, size, pixels, labels: None, source: format!("image folder {}", dir.display()), skipped })
+    if labelled && class_names.len() > 256 {
+        bail!("{} has {} class folders; at most 256 are supported", dir.display(), class_names.len());
+    }
+    let (labels, class_names) = if labelled && class_names.len() >= 2 { (Some(labels), class_names) } else { (None, vec![]) };
+    Ok(Dataset { count, channels, size, pixels, labels, source: format!("image folder {}", dir.display()), skipped, class_names })
 }
 
 /// Resolves `--data`: "mnist" (built in), an IDX image file, or a folder of images.

@@ -74,6 +74,12 @@ pub fn save_grid(path: &Path, values: &[f32], count: usize, channels: usize, siz
     grid_canvas(values, count, channels, size, cols).save(path)
 }
 
+/// A grid with `cols` images per row (class-ordered grids: one row per class).
+pub fn save_grid_cols(path: &Path, values: &[f32], count: usize, channels: usize, size: usize, cols: usize) -> Result<()> {
+    ensure!(values.len() >= count * channels * size * size, "grid: not enough values for {count} images");
+    grid_canvas(values, count, channels, size, cols).save(path)
+}
+
 /// One PNG per sample into `dir` (sample_0000.png, ...).
 pub fn save_each(dir: &Path, values: &[f32], count: usize, channels: usize, size: usize) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

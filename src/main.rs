@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use gangpu::checkpoint::RawCheckpoint;
-use gangpu::models::ModelConfig;
+use gangpu::models::{Cond, ModelConfig};
 use gangpu::train::{self, GLoss, Gan, GanLoss, Optimizer, Outcome, TrainConfig};
 use gangpu::{imageout, Engine, Gpu, GpuOptions};
 use std::io::IsTerminal;
@@ -59,6 +59,9 @@ enum Command {
         /// A .png file (one grid) or a folder (one PNG per sample)
         #[arg(long, default_value = "samples.png")]
         out: PathBuf,
+        /// Class to generate (conditional checkpoints); without it a conditional grid has one row per class
+        #[arg(long)]
+        label: Option<u32>,
         #[command(flatten)]
         device: DeviceArgs,
     },
@@ -113,6 +116,10 @@ struct TrainArgs {
     /// Clip D's weights to [-C, C] before each D step [default: 0.01 for wgan, none otherwise]
     #[arg(long)]
     clip: Option<f32>,
+    /// Class conditioning on labelled data: cgan (one-hot label with z and as D input planes) or
+    /// acgan (label with z; D predicts the class with a second head)
+    #[arg(long, value_enum, default_value_t = Cond::None)]
+    cond: Cond,
     /// Spectral normalisation of D's weights (power iteration on the GPU); the usual partner of --loss hinge
     #[arg(long)]
     spectral_norm: bool,
@@ -149,6 +156,10 @@ struct LabArgs {
     /// bce (Adam) or wgan (critic without sigmoid, weight clipping, RMSProp)
     #[arg(long, value_enum, default_value_t = gangpu::lab::LabLoss::Bce)]
     loss: gangpu::lab::LabLoss,
+    /// Class conditioning on labelled data: cgan (one-hot label with z and as D input planes) or
+    /// acgan (label with z; D predicts the class with a second head)
+    #[arg(long, value_enum, default_value_t = Cond::None)]
+    cond: Cond,
     /// Spectral normalisation of D's weights (power iteration on the GPU); the usual partner of --loss hinge
     #[arg(long)]
     spectral_norm: bool,
@@ -273,7 +284,7 @@ fn devices(args: &DeviceArgs) -> Result<()> {
 fn train_cmd(a: TrainArgs) -> Result<()> {
     let defaults = a.loss.defaults();
     let mut cfg = TrainConfig {
-        model: ModelConfig { image_size: a.image_size, channels: a.channels, nz: a.nz, ngf: a.ngf, ndf: a.ndf, batch: a.batch },
+        model: ModelConfig { image_size: a.image_size, channels: a.channels, nz: a.nz, ngf: a.ngf, ndf: a.ndf, batch: a.batch, cond: a.cond, classes: 0 },
         data: a.data.clone(),
         steps: a.steps,
         lr: a.lr.unwrap_or(defaults.lr),
@@ -304,8 +315,19 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         }
         None => None,
     };
-    cfg.validate()?;
     let data = gangpu::data::load(&cfg.data, cfg.model.image_size, cfg.model.channels)?;
+    if cfg.model.cond != Cond::None && raw.is_none() {
+        if data.labels.is_none() {
+            bail!(
+                "--cond {:?} needs labelled data: the built-in MNIST, an IDX image file with its labels file beside it \
+                 (...-labels-idx1-ubyte[.gz]), or a folder with one sub-folder per class; {} has no labels",
+                cfg.model.cond,
+                data.source
+            );
+        }
+        cfg.model.classes = data.classes();
+    }
+    cfg.validate()?;
     if !data.skipped.is_empty() {
         eprintln!("warning: {} file(s) could not be decoded and were skipped", data.skipped.len());
     }
@@ -351,16 +373,27 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, device: &DeviceArgs) -> Result<()> {
+fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, label: Option<u32>, device: &DeviceArgs) -> Result<()> {
     if n == 0 {
         bail!("--n must be at least 1");
     }
     let raw = RawCheckpoint::read(checkpoint)?;
     let cfg = train::checkpoint_config(&raw)?;
+    let mc = &cfg.model;
+    if let Some(l) = label {
+        if mc.cond == Cond::None {
+            bail!("{} is an unconditional checkpoint: --label needs one trained with --cond cgan or --cond acgan", checkpoint.display());
+        }
+        if l as usize >= mc.classes {
+            bail!("--label {l} is out of range: this checkpoint has {} classes (0..{})", mc.classes, mc.classes - 1);
+        }
+    }
     let e = Engine::new(Gpu::new(&device.opts())?);
     let mut gan = Gan::new(&e, cfg.clone(), None)?;
     gan.load_checkpoint(&e, &raw)?;
-    let mc = &cfg.model;
+    if let Some(l) = label {
+        gan.set_sample_labels(&e, &vec![l; mc.batch])?;
+    }
     let per = mc.channels * mc.image_size * mc.image_size;
     let mut values = Vec::with_capacity(n * per);
     let mut batch = 0u32;
@@ -375,7 +408,15 @@ fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, device: &Devic
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        imageout::save_grid(out, &values, n, mc.channels, mc.image_size)?;
+        match (gan.class_grid(), label) {
+            // class-ordered: each batch holds per_row samples of each class; one row per class
+            (Some((rows, per_row)), None) => {
+                let per = mc.channels * mc.image_size * mc.image_size;
+                let take = n.min(rows * per_row);
+                imageout::save_grid_cols(out, &values[..take * per], take, mc.channels, mc.image_size, per_row)?;
+            }
+            _ => imageout::save_grid(out, &values, n, mc.channels, mc.image_size)?,
+        }
         eprintln!("wrote a grid of {n} samples to {}", out.display());
     } else {
         imageout::save_each(out, &values, n, mc.channels, mc.image_size)?;
@@ -390,7 +431,7 @@ fn main() {
         Command::Devices { device } => devices(&device),
         Command::Train(a) => train_cmd(a),
         Command::Lab(a) => lab_cmd(a),
-        Command::Sample { checkpoint, n, seed, out, device } => sample_cmd(&checkpoint, n, seed, &out, &device),
+        Command::Sample { checkpoint, n, seed, out, label, device } => sample_cmd(&checkpoint, n, seed, &out, label, &device),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -7,6 +7,19 @@ use crate::nn::{BlockSpec, LayerKind};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+/// Class conditioning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Cond {
+    /// Unconditional
+    #[default]
+    None,
+    /// One-hot label concatenated to z for G and as extra input channels for D
+    Cgan,
+    /// Label concatenated to z for G; D has a second head with class logits (softmax cross-entropy)
+    Acgan,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub image_size: usize,
@@ -15,6 +28,11 @@ pub struct ModelConfig {
     pub ngf: usize,
     pub ndf: usize,
     pub batch: usize,
+    #[serde(default)]
+    pub cond: Cond,
+    /// Number of classes (conditional models).
+    #[serde(default)]
+    pub classes: usize,
 }
 
 pub const SUPPORTED_SIZES: &[usize] = &[16, 28, 32, 64, 128];
@@ -32,6 +50,9 @@ impl ModelConfig {
         }
         if self.nz == 0 || self.ngf == 0 || self.ndf == 0 {
             bail!("--nz, --ngf and --ndf must be positive");
+        }
+        if self.cond != Cond::None && self.classes < 2 {
+            bail!("a conditional model needs at least 2 classes, got {}", self.classes);
         }
         if self.batch < 2 {
             bail!("--batch must be at least 2 (batch norm needs more than one sample), got {}", self.batch);
@@ -54,11 +75,24 @@ impl ModelConfig {
         LayerKind::Conv(ConvGeom { n: self.batch, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p })
     }
 
-    /// Generator: z (B, nz, 1, 1) -> image (B, C, S, S) in [-1, 1].
+    /// Classes G sees next to z (one-hot), 0 when unconditional.
+    pub fn g_label_channels(&self) -> usize {
+        if self.cond == Cond::None { 0 } else { self.classes }
+    }
+    /// Label planes D sees next to the image (CGAN).
+    pub fn d_label_channels(&self) -> usize {
+        if self.cond == Cond::Cgan { self.classes } else { 0 }
+    }
+    /// Outputs of D per sample: the adversarial logit, plus class logits for ACGAN.
+    pub fn d_outputs(&self) -> usize {
+        if self.cond == Cond::Acgan { 1 + self.classes } else { 1 }
+    }
+
+    /// Generator: z (B, nz [+ classes], 1, 1) -> image (B, C, S, S) in [-1, 1].
     pub fn generator(&self) -> Result<Vec<BlockSpec>> {
         self.validate()?;
         let b = |conv, bn, act| BlockSpec { layer: conv, batch_norm: bn, act };
-        let (nz, ngf, nc) = (self.nz, self.ngf, self.channels);
+        let (nz, ngf, nc) = (self.nz + self.g_label_channels(), self.ngf, self.channels);
         if self.image_size == 28 {
             return Ok(vec![
                 b(self.convt(nz, 1, 4 * ngf, 7, 1, 0), true, Act::Relu),
@@ -79,17 +113,17 @@ impl ModelConfig {
         Ok(v)
     }
 
-    /// Discriminator: image (B, C, S, S) -> one logit per sample (B, 1, 1, 1).
+    /// Discriminator: image (B, C [+ classes], S, S) -> (B, 1 [+ classes], 1, 1) logits.
     pub fn discriminator(&self) -> Result<Vec<BlockSpec>> {
         self.validate()?;
         let b = |conv, bn, act| BlockSpec { layer: conv, batch_norm: bn, act };
-        let (ndf, nc) = (self.ndf, self.channels);
+        let (ndf, nc, nout) = (self.ndf, self.channels + self.d_label_channels(), self.d_outputs());
         let lrelu = Act::LeakyRelu(0.2);
         if self.image_size == 28 {
             return Ok(vec![
                 b(self.conv(nc, 28, ndf, 4, 2, 1), false, lrelu),
                 b(self.conv(ndf, 14, 2 * ndf, 4, 2, 1), true, lrelu),
-                b(self.conv(2 * ndf, 7, 1, 7, 1, 0), false, Act::Identity),
+                b(self.conv(2 * ndf, 7, nout, 7, 1, 0), false, Act::Identity),
             ]);
         }
         let downs = self.image_size.trailing_zeros() as usize - 2;
@@ -101,7 +135,7 @@ impl ModelConfig {
             mult *= 2;
             size /= 2;
         }
-        v.push(b(self.conv(ndf * mult, 4, 1, 4, 1, 0), false, Act::Identity));
+        v.push(b(self.conv(ndf * mult, 4, nout, 4, 1, 0), false, Act::Identity));
         Ok(v)
     }
 }

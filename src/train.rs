@@ -8,7 +8,7 @@ use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
 use crate::kernels::{self, BnConfig, ConvWorkspace, LossKind, OptParams, RngParams};
-use crate::models::ModelConfig;
+use crate::models::{Cond, ModelConfig};
 use crate::nn::{Activations, Net};
 use crate::tensor::Tensor;
 use anyhow::{anyhow, bail, Context, Result};
@@ -164,13 +164,18 @@ const STREAM_FIXED: u32 = 3;
 const STREAM_INIT_G: u32 = 4;
 const STREAM_INIT_D: u32 = 5;
 const STREAM_SN: u32 = 6;
+const STREAM_LABELS: u32 = 7;
 
 // Slots of the stats buffer: [loss, mean D output] for the real pass, the fake pass (D step)
 // and the fake pass (G step).
 const SLOT_REAL: usize = 0;
 const SLOT_FAKE: usize = 2;
 const SLOT_GEN: usize = 4;
-const STATS_LEN: usize = 8;
+// ACGAN's class cross-entropy: [loss, accuracy] on real, fake (D step), fake (G step).
+const SLOT_CE_REAL: usize = 8;
+const SLOT_CE_FAKE: usize = 10;
+const SLOT_CE_GEN: usize = 12;
+const STATS_LEN: usize = 16;
 
 /// One logged row.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -184,16 +189,25 @@ pub struct Metrics {
     /// WGAN: the critic's estimate of the Earth Mover's distance, mean f(real) - mean f(fake).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub em_estimate: Option<f32>,
+    /// ACGAN: D's class accuracy on the real and the fake batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc_real: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc_fake: Option<f32>,
     pub steps_per_s: f64,
 }
 
 impl Metrics {
-    fn from_stats(step: u64, s: &[f32], steps_per_s: f64, loss: GanLoss) -> Metrics {
+    fn from_stats(step: u64, s: &[f32], steps_per_s: f64, cfg: &TrainConfig) -> Metrics {
+        let ac = cfg.model.cond == Cond::Acgan;
+        let ce = |slot: usize| if ac { s[slot] } else { 0.0 };
         Metrics {
-            em_estimate: if loss == GanLoss::Wgan { Some(-(s[SLOT_REAL] + s[SLOT_FAKE])) } else { None },
+            em_estimate: if cfg.loss == GanLoss::Wgan { Some(-(s[SLOT_REAL] + s[SLOT_FAKE])) } else { None },
+            acc_real: if ac { Some(s[SLOT_CE_REAL + 1]) } else { None },
+            acc_fake: if ac { Some(s[SLOT_CE_FAKE + 1]) } else { None },
             step,
-            loss_d: s[SLOT_REAL] + s[SLOT_FAKE],
-            loss_g: s[SLOT_GEN],
+            loss_d: s[SLOT_REAL] + s[SLOT_FAKE] + ce(SLOT_CE_REAL) + ce(SLOT_CE_FAKE),
+            loss_g: s[SLOT_GEN] + ce(SLOT_CE_GEN),
             d_x: s[SLOT_REAL + 1],
             d_g_z1: s[SLOT_FAKE + 1],
             d_g_z2: s[SLOT_GEN + 1],
@@ -260,6 +274,8 @@ pub struct Gan {
     pub d_count: u64,
     noise: Dispatch,
     gather: Dispatch,
+    draw_labels: Option<Dispatch>,
+    lab_sample: wgpu::Buffer,
     d_step: Vec<Dispatch>,
     g_step: Vec<Dispatch>,
     sample_fixed: Vec<Dispatch>,
@@ -378,8 +394,9 @@ impl Gan {
         let fake = g_acts.out[g_acts.out.len() - 1].clone();
         let d_fake_grad = g_acts.d_out[g_acts.d_out.len() - 1].clone();
         let last = d_acts.out.len() - 1;
-        let logits = d_acts.out[last].reshape(&[b])?;
-        let dlogits = d_acts.d_out[last].reshape(&[b])?;
+        let nout = mc.d_outputs();
+        let logits = d_acts.out[last].reshape(&[b * nout])?;
+        let dlogits = d_acts.d_out[last].reshape(&[b * nout])?;
         let adam_g = new_optim(e, &g, &cfg, "G")?;
         let adam_d = new_optim(e, &d, &cfg, "D")?;
         let clip_d = match cfg.clip {
@@ -387,10 +404,68 @@ impl Gan {
             None => None,
         };
 
+        // Conditioning: labels of the real batch (looked up through the drawn indices), uniform
+        // labels for the fake batch, one-hot attached to z (and to images for CGAN's D).
+        let k = mc.classes;
+        let cond = mc.cond;
+        let u32_buf = |n: usize, label: &str| {
+            e.gpu.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (n.max(1) * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let labels_buf = match (cond, data) {
+            (Cond::None, _) | (_, None) => u32_buf(1, "no labels"),
+            (_, Some(ds)) => {
+                let Some(l) = &ds.labels else {
+                    bail!(
+                        "--cond {cond:?} needs labelled data: the built-in MNIST, an IDX image file with its labels file beside it \
+                         (...-labels-idx1-ubyte[.gz]), or a folder with one sub-folder per class; {} has no labels",
+                        ds.source
+                    );
+                };
+                if ds.classes() > k {
+                    bail!("the data set has {} classes but the model was built for {k}", ds.classes());
+                }
+                let v: Vec<u32> = l.iter().map(|x| *x as u32).collect();
+                let buf = u32_buf(v.len(), "labels");
+                e.gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&v));
+                buf
+            }
+        };
+        let lab_real = u32_buf(b, "real labels");
+        let lab_fake = u32_buf(b, "fake labels");
+        let lab_sample = u32_buf(b, "sample labels");
+        let per_row = if k > 0 { (b / k).max(1) } else { b };
+        let ordered: Vec<u32> = (0..b).map(|i| if k > 0 { ((i / per_row).min(k - 1)) as u32 } else { 0 }).collect();
+        e.gpu.queue.write_buffer(&lab_sample, 0, bytemuck::cast_slice(&ordered));
+        let draw_labels = if cond != Cond::None { Some(kernels::draw_labels(e, b, k, &picked, &labels_buf, &lab_real, &lab_fake, cfg.seed, STREAM_LABELS)?) } else { None };
+        let g_in = if cond != Cond::None { Tensor::zeros(&e.gpu, &[b, mc.nz + k, 1, 1], "noise and labels")? } else { z.clone() };
+        let (real_in, fake_in, d_fake_in_grad) = if cond == Cond::Cgan {
+            let shape = [b, mc.channels + k, mc.image_size, mc.image_size];
+            (
+                Tensor::zeros(&e.gpu, &shape, "real batch with labels")?,
+                Tensor::zeros(&e.gpu, &shape, "fake batch with labels")?,
+                Tensor::zeros(&e.gpu, &shape, "fake batch with labels grad")?,
+            )
+        } else {
+            (real.clone(), fake.clone(), d_fake_grad.clone())
+        };
+        let ce = |scale: f32, labels: &wgpu::Buffer, slot: usize| kernels::softmax_cross_entropy(e, scale, &logits, nout, 1, k, labels, &dlogits, &stats, slot);
+
         // D step: G(z) with G frozen; D on real (label 1) then on fake (label 0), grads summed.
         let mut d_step = d.sn_power(e)?;
-        d_step.extend(g.forward(e, &ws, &z, &g_acts, true, bn.momentum)?);
-        d_step.extend(d.forward(e, &ws, &real, &d_acts, true, bn.momentum)?);
+        if cond != Cond::None {
+            d_step.push(kernels::concat_onehot(e, &z, &lab_fake, k, &g_in)?);
+        }
+        d_step.extend(g.forward(e, &ws, &g_in, &g_acts, true, bn.momentum)?);
+        if cond == Cond::Cgan {
+            d_step.push(kernels::concat_onehot(e, &real, &lab_real, k, &real_in)?);
+            d_step.push(kernels::concat_onehot(e, &fake, &lab_fake, k, &fake_in)?);
+        }
+        d_step.extend(d.forward(e, &ws, &real_in, &d_acts, true, bn.momentum)?);
         let minus_ones = Tensor::from_slice(&e.gpu, &[b], &vec![-1.0; b], "targets -1")?;
         // (kind, target, scale) of the real pass, the fake pass, and G's loss.
         let (real_loss, fake_loss, gen_loss) = match cfg.loss {
@@ -404,25 +479,47 @@ impl Gan {
             GanLoss::Lsgan => ((LossKind::Squared, &ones, 1.0), (LossKind::Squared, &zeros, 1.0), (LossKind::Squared, &ones, 1.0)),
             GanLoss::Hinge => ((LossKind::Hinge, &ones, 1.0), (LossKind::Hinge, &minus_ones, 1.0), (LossKind::Linear, &ones, -1.0)),
         };
-        d_step.push(kernels::loss(e, real_loss.0, real_loss.2, &logits, real_loss.1, &dlogits, &stats, SLOT_REAL)?);
-        d_step.extend(d.backward(e, &ws, &real, &d_acts, None, true, false)?);
-        d_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
-        d_step.push(kernels::loss(e, fake_loss.0, fake_loss.2, &logits, fake_loss.1, &dlogits, &stats, SLOT_FAKE)?);
-        d_step.extend(d.backward(e, &ws, &fake, &d_acts, None, true, true)?);
+        let adv = |l: (LossKind, &Tensor, f32), slot| kernels::loss_strided(e, l.0, l.2, &logits, nout, 0, l.1, &dlogits, &stats, slot);
+        d_step.push(adv(real_loss, SLOT_REAL)?);
+        if cond == Cond::Acgan {
+            d_step.push(ce(1.0, &lab_real, SLOT_CE_REAL)?);
+        }
+        d_step.extend(d.backward(e, &ws, &real_in, &d_acts, None, true, false)?);
+        d_step.extend(d.forward(e, &ws, &fake_in, &d_acts, true, bn.momentum)?);
+        d_step.push(adv(fake_loss, SLOT_FAKE)?);
+        if cond == Cond::Acgan {
+            d_step.push(ce(1.0, &lab_fake, SLOT_CE_FAKE)?);
+        }
+        d_step.extend(d.backward(e, &ws, &fake_in, &d_acts, None, true, true)?);
         d_step.extend(d.sn_backward(e)?);
 
         // G step: D frozen (no weight-gradient kernels), gradient flows to the fake batch, then G.
         let mut g_step = d.sn_power(e)?;
-        g_step.extend(d.forward(e, &ws, &fake, &d_acts, true, bn.momentum)?);
-        g_step.push(kernels::loss(e, gen_loss.0, gen_loss.2, &logits, gen_loss.1, &dlogits, &stats, SLOT_GEN)?);
-        g_step.extend(d.backward(e, &ws, &fake, &d_acts, Some(&d_fake_grad), false, false)?);
-        g_step.extend(g.backward(e, &ws, &z, &g_acts, None, true, false)?);
+        g_step.extend(d.forward(e, &ws, &fake_in, &d_acts, true, bn.momentum)?);
+        g_step.push(adv(gen_loss, SLOT_GEN)?);
+        if cond == Cond::Acgan {
+            g_step.push(ce(1.0, &lab_fake, SLOT_CE_GEN)?);
+        }
+        g_step.extend(d.backward(e, &ws, &fake_in, &d_acts, Some(&d_fake_in_grad), false, false)?);
+        if cond == Cond::Cgan {
+            g_step.push(kernels::slice_channels(e, &d_fake_in_grad, k, &d_fake_grad)?);
+        }
+        g_step.extend(g.backward(e, &ws, &g_in, &g_acts, None, true, false)?);
 
-        // Samples: G on the fixed noise with batch statistics, running statistics untouched.
+        // Samples: G on the fixed noise with batch statistics, running statistics untouched;
+        // conditional runs get class-ordered labels (one row per class).
         let mut sample_fixed = vec![kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?];
-        sample_fixed.extend(g.forward(e, &ws, &fixed_z, &g_acts, true, 0.0)?);
         let sample_noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
-        let sample_forward = g.forward(e, &ws, &z, &g_acts, true, 0.0)?;
+        let mut sample_forward = vec![];
+        if cond != Cond::None {
+            sample_fixed.push(kernels::concat_onehot(e, &fixed_z, &lab_sample, k, &g_in)?);
+            sample_fixed.extend(g.forward(e, &ws, &g_in, &g_acts, true, 0.0)?);
+            sample_forward.push(kernels::concat_onehot(e, &z, &lab_sample, k, &g_in)?);
+            sample_forward.extend(g.forward(e, &ws, &g_in, &g_acts, true, 0.0)?);
+        } else {
+            sample_fixed.extend(g.forward(e, &ws, &fixed_z, &g_acts, true, 0.0)?);
+            sample_forward.extend(g.forward(e, &ws, &z, &g_acts, true, 0.0)?);
+        }
 
         let gan = Gan {
             cfg,
@@ -440,6 +537,8 @@ impl Gan {
             d_count: 0,
             noise,
             gather,
+            draw_labels,
+            lab_sample,
             d_step,
             g_step,
             sample_fixed,
@@ -476,6 +575,10 @@ impl Gan {
             let mut list: Vec<&Dispatch> = self.clip_d.iter().collect();
             if self.draw_inputs {
                 list.extend([&self.gather, &self.noise]);
+                if let Some(d) = &self.draw_labels {
+                    d.set_params(&e.gpu, &kernels::CondParams { batch: self.cfg.model.batch as u32, classes: self.cfg.model.classes as u32, seed: self.cfg.seed, stream: STREAM_LABELS, counter, ..Default::default() });
+                    list.push(d);
+                }
             }
             list.extend(self.d_step.iter());
             list.push(opt);
@@ -517,13 +620,35 @@ impl Gan {
     /// Blocking read of the current stats (for checkpoints and tests).
     pub fn read_metrics(&self, e: &Engine) -> Result<Metrics> {
         let s = self.stats.read(&e.gpu)?;
-        Ok(Metrics::from_stats(self.step, &s, 0.0, self.cfg.loss))
+        Ok(Metrics::from_stats(self.step, &s, 0.0, &self.cfg))
     }
 
     /// G on the fixed noise batch: (B, C, S, S) values in [-1, 1].
     pub fn sample_fixed(&self, e: &Engine) -> Result<Vec<f32>> {
         e.run(&self.sample_fixed.iter().collect::<Vec<_>>())?;
         self.g_acts.out[self.g_acts.out.len() - 1].read(&e.gpu)
+    }
+
+    /// Labels of the sample batch (conditional models): class-ordered by default.
+    pub fn set_sample_labels(&self, e: &Engine, labels: &[u32]) -> Result<()> {
+        let k = self.cfg.model.classes as u32;
+        if let Some(bad) = labels.iter().find(|l| **l >= k) {
+            bail!("label {bad} is out of range: this model has {k} classes (0..{})", k.saturating_sub(1));
+        }
+        if labels.len() != self.cfg.model.batch {
+            bail!("{} sample labels for a batch of {}", labels.len(), self.cfg.model.batch);
+        }
+        e.gpu.queue.write_buffer(&self.lab_sample, 0, bytemuck::cast_slice(labels));
+        Ok(())
+    }
+
+    /// Samples per row of a class-ordered grid (one row per class), or None when unconditional.
+    pub fn class_grid(&self) -> Option<(usize, usize)> {
+        let mc = &self.cfg.model;
+        (mc.cond != Cond::None).then(|| {
+            let per_row = (mc.batch / mc.classes).max(1);
+            (mc.classes.min(mc.batch), per_row)
+        })
     }
 
     /// G on noise batch `batch_index` of `seed` (for `gangpu sample`).
@@ -756,7 +881,10 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     let mc = &cfg.model;
     let save_samples = |gan: &Gan, step: u64| -> Result<()> {
         let v = gan.sample_fixed(e)?;
-        imageout::save_grid(&paths.sample(step), &v, mc.batch.min(64), mc.channels, mc.image_size)?;
+        match gan.class_grid() {
+            Some((rows, per_row)) => imageout::save_grid_cols(&paths.sample(step), &v, rows * per_row, mc.channels, mc.image_size, per_row)?,
+            None => imageout::save_grid(&paths.sample(step), &v, mc.batch.min(64), mc.channels, mc.image_size)?,
+        }
         save_timeline(&paths, step)
     };
     if gan.step == 0 {
@@ -799,7 +927,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             };
             p.buffer.unmap();
             free.push(p.buffer);
-            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, cfg.loss);
+            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, &cfg);
             if !m.finite() {
                 bail!(
                     "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \

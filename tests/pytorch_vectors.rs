@@ -136,7 +136,7 @@ fn dcgan_iteration_matches_pytorch() {
     let v = load("dcgan_step");
     let u = |k: &str| v[k].as_u64().unwrap() as usize;
     let cfg = TrainConfig {
-        model: ModelConfig { image_size: 28, channels: 1, nz: u("nz"), ngf: u("ngf"), ndf: u("ndf"), batch: u("batch") },
+        model: ModelConfig { image_size: 28, channels: 1, nz: u("nz"), ngf: u("ngf"), ndf: u("ndf"), batch: u("batch"), cond: Default::default(), classes: 0 },
         data: "test".into(),
         steps: 1,
         lr: 2e-4,

@@ -20,7 +20,7 @@ fn tmpdir(name: &str) -> PathBuf {
 
 fn small_cfg(out: &Path, steps: u64) -> TrainConfig {
     TrainConfig {
-        model: ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16 },
+        model: ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 },
         data: "mnist".into(),
         steps,
         lr: 2e-4,
@@ -249,14 +249,14 @@ fn sample_command_writes_a_grid_and_a_folder() {
 
 #[test]
 fn models_have_the_documented_shapes() {
-    let m = ModelConfig { image_size: 64, channels: 3, nz: 100, ngf: 64, ndf: 64, batch: 64 };
+    let m = ModelConfig { image_size: 64, channels: 3, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Default::default(), classes: 0 };
     let g = m.generator().unwrap();
     let outs: Vec<Vec<usize>> = g.iter().map(|b| b.layer.out_shape()).collect();
     assert_eq!(outs, vec![vec![64, 512, 4, 4], vec![64, 256, 8, 8], vec![64, 128, 16, 16], vec![64, 64, 32, 32], vec![64, 3, 64, 64]]);
     let d = m.discriminator().unwrap();
     let outs: Vec<Vec<usize>> = d.iter().map(|b| b.layer.out_shape()).collect();
     assert_eq!(outs, vec![vec![64, 64, 32, 32], vec![64, 128, 16, 16], vec![64, 256, 8, 8], vec![64, 512, 4, 4], vec![64, 1, 1, 1]]);
-    let m28 = ModelConfig { image_size: 28, channels: 1, nz: 100, ngf: 64, ndf: 64, batch: 64 };
+    let m28 = ModelConfig { image_size: 28, channels: 1, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Default::default(), classes: 0 };
     let outs: Vec<Vec<usize>> = m28.generator().unwrap().iter().map(|b| b.layer.out_shape()).collect();
     assert_eq!(outs, vec![vec![64, 256, 7, 7], vec![64, 128, 14, 14], vec![64, 1, 28, 28]]);
     for s in [16, 32, 128] {

@@ -20,7 +20,7 @@ fn cfg(loss: GanLoss, name: &str, steps: u64) -> TrainConfig {
     let out = std::env::temp_dir().join(format!("gangpu-variant-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     TrainConfig {
-        model: ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16 },
+        model: ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 },
         data: "mnist".into(),
         steps,
         lr: d.lr,
