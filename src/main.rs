@@ -391,15 +391,24 @@ fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, label: Option<
     let e = Engine::new(Gpu::new(&device.opts())?);
     let mut gan = Gan::new(&e, cfg.clone(), None)?;
     gan.load_checkpoint(&e, &raw)?;
-    if let Some(l) = label {
-        gan.set_sample_labels(&e, &vec![l; mc.batch])?;
-    }
+    // Batch norm in G normalises with batch statistics, as in training, where a batch mixes all
+    // classes: a batch of one class only would have the label's shift normalised away. So a
+    // chosen label fills the first half of each batch and the rest mixes the classes, as in training.
+    let keep = match label {
+        Some(l) => {
+            let half = (mc.batch / 2).max(1);
+            let labels: Vec<u32> = (0..mc.batch).map(|i| if i < half { l } else { (i % mc.classes) as u32 }).collect();
+            gan.set_sample_labels(&e, &labels)?;
+            half
+        }
+        None => mc.batch,
+    };
     let per = mc.channels * mc.image_size * mc.image_size;
     let mut values = Vec::with_capacity(n * per);
     let mut batch = 0u32;
     while values.len() < n * per {
         let v = gan.sample_seeded(&e, seed, batch)?;
-        let take = (n * per - values.len()).min(v.len());
+        let take = (n * per - values.len()).min(keep * per);
         values.extend_from_slice(&v[..take]);
         batch += 1;
     }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use gangpu::checkpoint::RawCheckpoint;
 use gangpu::data;
-use gangpu::models::ModelConfig;
+use gangpu::models::{Cond, ModelConfig};
 use gangpu::train::{self, GLoss, Gan, GanLoss, Metrics, Optimizer, TrainConfig};
 use std::sync::atomic::AtomicBool;
 
@@ -166,4 +166,129 @@ fn checkpoints_remember_the_objective_and_resume_exactly() {
     let (ma, mb) = (metrics(&a), metrics(&b));
     let pick = |m: &[Metrics]| m.iter().filter(|r| r.step > 5).map(|r| (r.step, r.loss_d, r.loss_g, r.em_estimate)).collect::<Vec<_>>();
     assert_eq!(pick(&ma), pick(&mb), "WGAN resumed with RMSProp state must continue exactly");
+}
+
+fn cond_cfg(cond: Cond, loss: GanLoss, name: &str, steps: u64) -> TrainConfig {
+    let mut c = cfg(loss, name, steps);
+    c.model.cond = cond;
+    c.model.classes = 10;
+    c
+}
+
+#[test]
+fn every_conditioning_mode_trains_with_each_loss() {
+    let e = engine();
+    let ds = data::load("mnist", 28, 1).unwrap();
+    for cond in [Cond::Cgan, Cond::Acgan] {
+        for loss in [GanLoss::Bce, GanLoss::Wgan, GanLoss::Hinge] {
+            let c = cond_cfg(cond, loss, &format!("{cond:?}-{loss:?}"), 10);
+            let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
+            train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap_or_else(|err| panic!("{cond:?} {loss:?}: {err:#}"));
+            let m = metrics(&c);
+            assert!(m.iter().all(|r| r.finite()), "{cond:?} {loss:?}: non-finite metrics");
+            if cond == Cond::Acgan {
+                let last = m.last().unwrap();
+                let (ar, af) = (last.acc_real.expect("ACGAN logs accuracy"), last.acc_fake.expect("ACGAN logs accuracy"));
+                assert!((0.0..=1.0).contains(&ar) && (0.0..=1.0).contains(&af), "accuracies {ar} {af}");
+            }
+            // class-ordered sample grid: one row per class (10 rows of 16 / 10 = 1 sample)
+            let img = image::open(c.out.join("samples/step_000010.png")).unwrap();
+            assert_eq!(img.height(), 10 * 30 + 2, "{cond:?}: one row per class");
+        }
+    }
+}
+
+/// After a short CGAN run, samples of a chosen label differ by label: the per-class mean images
+/// (two halves of 48 samples each) lie further apart between classes than the two halves of one
+/// class's samples lie from each other: at least twice as far.
+#[test]
+fn conditional_samples_differ_by_label() {
+    let e = engine();
+    let ds = data::load("mnist", 28, 1).unwrap();
+    let mut c = cond_cfg(Cond::Cgan, GanLoss::Bce, "bylabel", 150);
+    c.model.batch = 48;
+    c.model.ngf = 16;
+    c.model.ndf = 16;
+    let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
+    train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
+    let px = 28 * 28;
+    let mut halves = Vec::new();
+    for label in 0..10u32 {
+        // as `gangpu sample --label`: the chosen label fills half of each batch, the other half
+        // mixes the classes (batch norm sees a training-like batch); 4 batches, 96 samples
+        let labels: Vec<u32> = (0..48).map(|i| if i < 24 { label } else { (i % 10) as u32 }).collect();
+        gan.set_sample_labels(e, &labels).unwrap();
+        let mut v = Vec::new();
+        for batch in 0..4 {
+            v.extend_from_slice(&gan.sample_seeded(e, 11, batch).unwrap()[..24 * px]);
+        }
+        let mean = |r: std::ops::Range<usize>| -> Vec<f64> {
+            let n = r.len() as f64;
+            (0..px).map(|p| r.clone().map(|i| v[i * px + p] as f64).sum::<f64>() / n).collect()
+        };
+        halves.push((mean(0..48), mean(48..96)));
+    }
+    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    let within: f64 = halves.iter().map(|(a, b)| dist(a, b)).sum::<f64>() / 10.0;
+    let mut between = 0.0;
+    for i in 0..10 {
+        for j in 0..10 {
+            if i != j {
+                between += dist(&halves[i].0, &halves[j].1);
+            }
+        }
+    }
+    between /= 90.0;
+    assert!(between > 2.0 * within, "class means differ by {between:.3} between labels but {within:.3} within one label");
+    assert!(gan.set_sample_labels(e, &vec![10; 48]).is_err(), "label out of range must be refused");
+}
+
+#[test]
+fn conditioning_on_unlabelled_data_is_refused() {
+    let e = engine();
+    let dir = std::env::temp_dir().join(format!("gangpu-unlabelled-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    image::GrayImage::from_fn(28, 28, |x, _| image::Luma([(x * 9) as u8])).save(dir.join("a.png")).unwrap();
+    image::GrayImage::from_fn(28, 28, |_, y| image::Luma([(y * 9) as u8])).save(dir.join("b.png")).unwrap();
+    let ds = data::load(dir.to_str().unwrap(), 28, 1).unwrap();
+    assert!(ds.labels.is_none(), "files directly in the folder carry no class");
+    let c = cond_cfg(Cond::Acgan, GanLoss::Bce, "unlabelled", 1);
+    let err = Gan::new(e, c, Some(&ds)).err().expect("acgan on unlabelled data must be refused");
+    assert!(format!("{err:#}").contains("needs labelled data"), "unclear: {err:#}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gangpu"))
+        .args(["train", "--cond", "cgan", "--steps", "1", "--data", dir.to_str().unwrap(), "--out"])
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("needs labelled data"));
+    // sub-folders are classes
+    std::fs::create_dir_all(dir.join("cls/cat")).unwrap();
+    std::fs::create_dir_all(dir.join("cls/dog")).unwrap();
+    std::fs::copy(dir.join("a.png"), dir.join("cls/cat/a.png")).unwrap();
+    std::fs::copy(dir.join("b.png"), dir.join("cls/dog/b.png")).unwrap();
+    let ds = data::load(dir.join("cls").to_str().unwrap(), 28, 1).unwrap();
+    assert_eq!(ds.labels, Some(vec![0, 1]));
+    assert_eq!(ds.class_names, vec!["cat".to_string(), "dog".to_string()]);
+}
+
+#[test]
+fn sample_label_errors_are_clear() {
+    let e = engine();
+    let ds = data::load("mnist", 28, 1).unwrap();
+    let c = cfg(GanLoss::Bce, "unc-sample", 2);
+    let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
+    train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
+    let run = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_gangpu")).args(args).output().unwrap();
+    let ck = c.out.join("checkpoint.safetensors");
+    let out = run(&["sample", "--checkpoint", ck.to_str().unwrap(), "--label", "3", "--out", c.out.join("s.png").to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unconditional checkpoint"));
+    let cc = cond_cfg(Cond::Acgan, GanLoss::Bce, "cond-sample", 2);
+    let mut gan = Gan::new(e, cc.clone(), Some(&ds)).unwrap();
+    train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
+    let ck = cc.out.join("checkpoint.safetensors");
+    let out = run(&["sample", "--checkpoint", ck.to_str().unwrap(), "--label", "10", "--out", cc.out.join("s.png").to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("out of range"));
+    let out = run(&["sample", "--checkpoint", ck.to_str().unwrap(), "--label", "7", "--n", "5", "--out", cc.out.join("sevens").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_dir(cc.out.join("sevens")).unwrap().count(), 5);
 }
