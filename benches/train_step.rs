@@ -4,32 +4,21 @@
 
 use anyhow::Result;
 use gangpu::models::ModelConfig;
-use gangpu::train::{GLoss, Gan, TrainConfig};
+use gangpu::train::{Gan, TrainConfig};
 use gangpu::Engine;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn config(size: usize, channels: usize) -> TrainConfig {
     TrainConfig {
-        model: ModelConfig { image_size: size, channels, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Default::default(), classes: 0 },
-        data: "synthetic".into(),
-        steps: 1_000_000,
-        lr: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-        eps: 1e-8,
-        g_loss: GLoss::Nonsaturating,
-        loss: gangpu::train::GanLoss::Bce,
-        optimizer: gangpu::train::Optimizer::Adam,
-        critic_steps: 1,
-        clip: None,
-        wgan_schedule: false,
-        spectral_norm: false,
-        seed: 1,
         sample_every: 1_000_000,
         checkpoint_every: 1_000_000,
-        log_every: 50,
-        out: std::env::temp_dir(),
+        ..TrainConfig::new(
+            ModelConfig { image_size: size, channels, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Default::default(), classes: 0 },
+            "synthetic",
+            1_000_000,
+            std::env::temp_dir(),
+        )
     }
 }
 

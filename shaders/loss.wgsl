@@ -25,6 +25,25 @@ const RED: u32 = 64u;
 var<workgroup> red_a: array<f32, RED>;
 var<workgroup> red_b: array<f32, RED>;
 
+// Sums each invocation's (loss, output) over the workgroup; writes the scaled mean loss and the
+// mean output into the stats slot.
+fn write_stats(lid: u32, loss: f32, out: f32, inv_n: f32) {
+    red_a[lid] = loss;
+    red_b[lid] = out;
+    for (var off = RED / 2u; off > 0u; off = off / 2u) {
+        workgroupBarrier();
+        if (lid < off) {
+            red_a[lid] += red_a[lid + off];
+            red_b[lid] += red_b[lid + off];
+        }
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        stats[P.slot] = P.scale * red_a[0] * inv_n;
+        stats[P.slot + 1u] = red_b[0] * inv_n;
+    }
+}
+
 fn sigmoid(v: f32) -> f32 {
     let e = exp(-abs(v));
     return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
@@ -59,20 +78,7 @@ fn loss_reduce(@builtin(local_invocation_index) lid: u32) {
             grad[i * P.stride + P.offset] = select(0.0, -P.scale * y * inv_n, margin > 0.0);
         }
     }
-    red_a[lid] = sl;
-    red_b[lid] = so;
-    for (var off = RED / 2u; off > 0u; off = off / 2u) {
-        workgroupBarrier();
-        if (lid < off) {
-            red_a[lid] += red_a[lid + off];
-            red_b[lid] += red_b[lid + off];
-        }
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-        stats[P.slot] = P.scale * red_a[0] * inv_n;
-        stats[P.slot + 1u] = red_b[0] * inv_n;
-    }
+    write_stats(lid, sl, so, inv_n);
 }
 
 // Softmax cross-entropy on class logits (stable: log-sum-exp with the max subtracted, softmax
@@ -103,18 +109,5 @@ fn softmax_ce(@builtin(local_invocation_index) lid: u32) {
             grad[base + k] = P.scale * (p - select(0.0, 1.0, k == y)) * inv_n;
         }
     }
-    red_a[lid] = sl;
-    red_b[lid] = sa;
-    for (var off = RED / 2u; off > 0u; off = off / 2u) {
-        workgroupBarrier();
-        if (lid < off) {
-            red_a[lid] += red_a[lid + off];
-            red_b[lid] += red_b[lid + off];
-        }
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-        stats[P.slot] = P.scale * red_a[0] * inv_n;
-        stats[P.slot + 1u] = red_b[0] * inv_n;
-    }
+    write_stats(lid, sl, sa, inv_n);
 }

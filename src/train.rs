@@ -114,6 +114,32 @@ impl GanLoss {
 }
 
 impl TrainConfig {
+    /// A run of `model` on `data` with DCGAN's BCE defaults, written to `out`.
+    pub fn new(model: ModelConfig, data: &str, steps: u64, out: PathBuf) -> TrainConfig {
+        let d = GanLoss::Bce.defaults();
+        TrainConfig {
+            model,
+            data: data.into(),
+            steps,
+            lr: d.lr,
+            beta1: d.beta1,
+            beta2: d.beta2,
+            eps: 1e-8,
+            g_loss: GLoss::Nonsaturating,
+            loss: GanLoss::Bce,
+            optimizer: d.optimizer,
+            critic_steps: d.critic_steps,
+            clip: d.clip,
+            wgan_schedule: d.wgan_schedule,
+            spectral_norm: false,
+            seed: 1,
+            sample_every: 500,
+            checkpoint_every: 500,
+            log_every: 50,
+            out,
+        }
+    }
+
     /// Critic steps before G step number `g_step` (0-based).
     pub fn critic_steps_at(&self, g_step: u64) -> usize {
         if self.wgan_schedule && (g_step < 25 || g_step % 500 == 0) {

@@ -131,30 +131,18 @@ fn adam_steps_match_pytorch() {
 #[test]
 fn dcgan_iteration_matches_pytorch() {
     use gangpu::models::ModelConfig;
-    use gangpu::train::{GLoss, Gan, TrainConfig};
+    use gangpu::train::{Gan, TrainConfig};
     let e = engine();
     let v = load("dcgan_step");
     let u = |k: &str| v[k].as_u64().unwrap() as usize;
     let cfg = TrainConfig {
-        model: ModelConfig { image_size: 28, channels: 1, nz: u("nz"), ngf: u("ngf"), ndf: u("ndf"), batch: u("batch"), cond: Default::default(), classes: 0 },
-        data: "test".into(),
-        steps: 1,
-        lr: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-        eps: 1e-8,
-        g_loss: GLoss::Nonsaturating,
-        loss: gangpu::train::GanLoss::Bce,
-        optimizer: gangpu::train::Optimizer::Adam,
-        critic_steps: 1,
-        clip: None,
-        wgan_schedule: false,
-        spectral_norm: false,
         seed: 0,
-        sample_every: 1,
-        checkpoint_every: 1,
-        log_every: 1,
-        out: std::env::temp_dir(),
+        ..TrainConfig::new(
+            ModelConfig { image_size: 28, channels: 1, nz: u("nz"), ngf: u("ngf"), ndf: u("ndf"), batch: u("batch"), cond: Default::default(), classes: 0 },
+            "test",
+            1,
+            std::env::temp_dir(),
+        )
     };
     let mut gan = Gan::new(e, cfg, None).unwrap();
     let init = &v["init"];

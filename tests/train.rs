@@ -6,7 +6,7 @@ use common::*;
 use gangpu::checkpoint::RawCheckpoint;
 use gangpu::data;
 use gangpu::models::ModelConfig;
-use gangpu::train::{self, GLoss, Gan, Metrics, Outcome, TrainConfig};
+use gangpu::train::{self, Gan, Metrics, Outcome, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -20,25 +20,11 @@ fn tmpdir(name: &str) -> PathBuf {
 
 fn small_cfg(out: &Path, steps: u64) -> TrainConfig {
     TrainConfig {
-        model: ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 },
-        data: "mnist".into(),
-        steps,
-        lr: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-        eps: 1e-8,
-        g_loss: GLoss::Nonsaturating,
-        loss: gangpu::train::GanLoss::Bce,
-        optimizer: gangpu::train::Optimizer::Adam,
-        critic_steps: 1,
-        clip: None,
-        wgan_schedule: false,
-        spectral_norm: false,
         seed: 7,
         sample_every: 5,
         checkpoint_every: 5,
         log_every: 2,
-        out: out.to_path_buf(),
+        ..TrainConfig::new(ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 }, "mnist", steps, out.to_path_buf())
     }
 }
 
