@@ -702,13 +702,21 @@ pub fn measures_plot(ms: &[LabMetrics], dim: usize, loss: LabLoss) -> Canvas {
 #[derive(Clone, Debug, Serialize)]
 pub struct CompareSummary {
     pub steps: u64,
+    /// Right after D's warm-up: how saturated the BCE discriminator is.
+    pub bce_start_d_real: f32,
+    pub bce_start_d_fake: f32,
+    pub bce_start_js: f64,
+    /// Mean norm of G's gradient over the first quarter of training (D saturated for BCE).
+    pub bce_early_g_grad_norm: f64,
+    pub wgan_early_g_grad_norm: f64,
+    /// W1 after a quarter of the steps, and at the end.
+    pub bce_quarter_w1: f64,
+    pub wgan_quarter_w1: f64,
     pub bce_final_w1: f64,
     pub wgan_final_w1: f64,
-    pub bce_mean_g_grad_norm: f64,
-    pub wgan_mean_g_grad_norm: f64,
-    pub bce_final_d_real: f32,
-    pub bce_final_d_fake: f32,
-    pub bce_js_final: f64,
+    /// First logged step with W1 < 0.5 (None: never within the run).
+    pub bce_steps_to_w1_below_half: Option<u64>,
+    pub wgan_steps_to_w1_below_half: Option<u64>,
     /// Correlation over training between the critic's estimate and the true W1.
     pub wgan_critic_w1_correlation: f64,
 }
@@ -739,19 +747,28 @@ pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummar
         eprintln!("== WGAN");
     }
     let rw = run(e, wgan, quiet)?;
+    let first = |r: &LabRun| r.metrics.first().cloned().context("no metrics logged");
     let last = |r: &LabRun| r.metrics.last().cloned().context("no metrics logged");
-    let (lb, lw) = (last(&rb)?, last(&rw)?);
+    let quarter = base.steps / 4;
+    let early = |r: &LabRun| mean(&r.metrics.iter().filter(|m| m.step > 0 && m.step <= quarter.max(1)).map(|m| m.g_grad_norm).collect::<Vec<_>>());
+    let w1_at = |r: &LabRun, s: u64| r.metrics.iter().filter(|m| m.step <= s).last().and_then(|m| m.w1).unwrap_or(f64::NAN);
+    let below = |r: &LabRun| r.metrics.iter().find(|m| m.w1.is_some_and(|w| w < 0.5)).map(|m| m.step);
+    let (fb, lb, lw) = (first(&rb)?, last(&rb)?, last(&rw)?);
     let crit: Vec<f64> = rw.metrics.iter().filter_map(|m| m.critic_estimate.map(|c| c as f64)).collect();
-    let w1s: Vec<f64> = rw.metrics.iter().filter_map(|m| m.w1).collect();
+    let w1s: Vec<f64> = rw.metrics.iter().filter_map(|m| m.critic_estimate.and(m.w1)).collect();
     let summary = CompareSummary {
         steps: base.steps,
+        bce_start_d_real: fb.d_real,
+        bce_start_d_fake: fb.d_fake,
+        bce_start_js: fb.js,
+        bce_early_g_grad_norm: early(&rb),
+        wgan_early_g_grad_norm: early(&rw),
+        bce_quarter_w1: w1_at(&rb, quarter),
+        wgan_quarter_w1: w1_at(&rw, quarter),
         bce_final_w1: lb.w1.unwrap_or(f64::NAN),
         wgan_final_w1: lw.w1.unwrap_or(f64::NAN),
-        bce_mean_g_grad_norm: mean(&rb.metrics.iter().map(|m| m.g_grad_norm).collect::<Vec<_>>()),
-        wgan_mean_g_grad_norm: mean(&rw.metrics.iter().map(|m| m.g_grad_norm).collect::<Vec<_>>()),
-        bce_final_d_real: lb.d_real,
-        bce_final_d_fake: lb.d_fake,
-        bce_js_final: lb.js,
+        bce_steps_to_w1_below_half: below(&rb),
+        wgan_steps_to_w1_below_half: below(&rw),
         wgan_critic_w1_correlation: correlation(&crit, &w1s),
     };
     let (w, h) = (420, 220);

@@ -730,7 +730,12 @@ impl Gan {
         let ck = self.checkpoint(e)?;
         for (name, v) in [("G", &ck.g.params), ("D", &ck.d.params)] {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                bail!("{name}'s parameters hold a non-finite value (flat index {i}) at step {}: not overwriting {}", self.step, path.display());
+                bail!(
+                    "training diverged: {name}'s parameters hold a non-finite value (flat index {i}) at step {}; {} was not \
+                     overwritten and holds the last good state. Try a lower --lr (e.g. half) or a different --seed.",
+                    self.step,
+                    path.display()
+                );
             }
         }
         checkpoint::save(path, &ck, &self.g, &self.d)

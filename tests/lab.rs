@@ -71,9 +71,9 @@ fn wgan_covers_the_8_gaussians() {
 
 /// The lecture's argument: on disjoint supports, after D is trained (300 warm-up steps), the BCE
 /// discriminator is saturated (D(x) near 1, D(G(z)) near 0, JS = ln 2) and G's gradient under the
-/// minimax loss is about 30x smaller than under the WGAN critic; with plain gradient descent on
-/// both, G stays put under BCE (W1 about 3.4) and moves onto P_data under WGAN (W1 about 0.2),
-/// while the critic's estimate tracks the true W1.
+/// minimax loss is tens of times smaller than under the WGAN critic; with plain gradient descent
+/// on both, G barely moves under BCE in 200 steps (W1 stays above 2.5, from 3.5) while under WGAN
+/// it reaches W1 < 0.5 within 100 steps, and the critic's estimate tracks the true W1.
 #[test]
 fn compare_shows_bce_saturating_and_wgan_moving() {
     let _one = serial();
@@ -86,17 +86,18 @@ fn compare_shows_bce_saturating_and_wgan_moving() {
         d_warmup: 300,
         steps: 200,
         log_every: 25,
-        frame_every: 300,
+        frame_every: 200,
         out: tmp("compare"),
         ..LabConfig::defaults(Dist::Disjoint, LabLoss::Wgan)
     };
     let s = lab::compare(e, base.clone(), true).unwrap();
     eprintln!("{s:?}");
-    assert!(s.bce_mean_g_grad_norm < 0.1 * s.wgan_mean_g_grad_norm, "G's gradient: BCE {} vs WGAN {}", s.bce_mean_g_grad_norm, s.wgan_mean_g_grad_norm);
-    assert!(s.bce_final_w1 > 2.5, "BCE's G should stay stuck, W1 = {}", s.bce_final_w1);
-    assert!(s.wgan_final_w1 < 0.6, "WGAN's G should reach P_data, W1 = {}", s.wgan_final_w1);
-    assert!(s.bce_final_d_real > 0.99 && s.bce_final_d_fake < 0.01, "BCE's D should be saturated: {} / {}", s.bce_final_d_real, s.bce_final_d_fake);
-    assert!((s.bce_js_final - std::f64::consts::LN_2).abs() < 1e-6, "JS should be flat at ln 2: {}", s.bce_js_final);
+    assert!(s.bce_start_d_real > 0.99 && s.bce_start_d_fake < 0.01, "BCE's D should start saturated: {} / {}", s.bce_start_d_real, s.bce_start_d_fake);
+    assert!((s.bce_start_js - std::f64::consts::LN_2).abs() < 1e-6, "JS should be flat at ln 2: {}", s.bce_start_js);
+    assert!(s.bce_early_g_grad_norm < 0.1 * s.wgan_early_g_grad_norm, "G's gradient: BCE {} vs WGAN {}", s.bce_early_g_grad_norm, s.wgan_early_g_grad_norm);
+    assert!(s.bce_final_w1 > 2.5 && s.bce_steps_to_w1_below_half.is_none(), "BCE's G should stay stuck, W1 = {}", s.bce_final_w1);
+    assert!(s.wgan_steps_to_w1_below_half.is_some_and(|t| t <= 100), "WGAN's G should reach P_data fast: {:?}", s.wgan_steps_to_w1_below_half);
+    assert!(s.wgan_final_w1 < 0.6, "WGAN's W1 = {}", s.wgan_final_w1);
     assert!(s.wgan_critic_w1_correlation > 0.9, "critic estimate vs W1 correlation {}", s.wgan_critic_w1_correlation);
     assert!(base.out.join("compare.png").is_file() && base.out.join("bce/run.gif").is_file() && base.out.join("wgan/run.gif").is_file());
 }
