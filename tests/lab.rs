@@ -57,12 +57,13 @@ fn bce_gan_learns_a_1d_gaussian_mixture() {
 
 /// WGAN (clipped critic, RMSProp, 5 critic steps) on 8 Gaussians of std 0.1 on a circle of
 /// radius 2: a mode counts when a quarter of its fair share of 2048 samples lies within 0.3 of it.
-/// This seed covers 8/8 from step 1100 on (6 at 700, 0 before 600); at least 7 of 8 at 1200.
+/// This seed covers 0 modes before step 600, 6 at 700, 7 at 800 and 8 at 900 (7 or 8 after that);
+/// the test asks for at least 7 of 8 at step 900 (about 45 s on lavapipe).
 #[test]
 fn wgan_covers_the_8_gaussians() {
     let _one = serial();
     let e = engine();
-    let cfg = LabConfig { steps: 1200, log_every: 1200, frame_every: 1200, out: tmp("8g"), ..LabConfig::defaults(Dist::EightGaussians, LabLoss::Wgan) };
+    let cfg = LabConfig { steps: 900, log_every: 900, frame_every: 900, out: tmp("8g"), ..LabConfig::defaults(Dist::EightGaussians, LabLoss::Wgan) };
     let run = lab::run(e, cfg, true).unwrap();
     let m = run.metrics.last().unwrap();
     assert!(m.modes_covered.unwrap() >= 7, "modes covered: {:?} of 8", m.modes_covered);
