@@ -946,9 +946,15 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
                 if !block {
                     break;
                 }
-                e.gpu.wait()?;
-                if !p.ready.load(Ordering::Acquire) {
-                    bail!("a loss read-back never completed");
+                // Another thread sharing the device may be the one whose poll runs our mapping
+                // callback, so wait, then give the callback a moment before giving up.
+                let t0 = Instant::now();
+                while !p.ready.load(Ordering::Acquire) {
+                    e.gpu.wait()?;
+                    if t0.elapsed().as_secs() > 30 {
+                        bail!("a loss read-back never completed (30 s after the GPU went idle)");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                 }
             }
             let p = pending.pop_front().ok_or_else(|| anyhow!("pending read vanished"))?;
