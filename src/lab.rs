@@ -5,8 +5,8 @@
 
 use crate::engine::{Dispatch, Engine};
 use crate::imageout::Canvas;
-use crate::kernels::{self, Act, BnConfig, ConvWorkspace, LossKind, OptParams};
-use crate::nn::{BlockSpec, LayerKind, LinearGeom, Net};
+use crate::kernels::{self, Act, BnConfig, ConvWorkspace, LossKind};
+use crate::nn::{BlockSpec, LayerKind, LinearGeom, Net, NetOptimizer, OptRule};
 use crate::plot;
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
@@ -228,11 +228,6 @@ pub struct LabMetrics {
     pub g_grad_norm: f64,
 }
 
-enum Opt {
-    Adam { d: Dispatch, steps: u64 },
-    Plain { d: Dispatch },
-}
-
 /// All GPU state of one lab run.
 pub struct Lab {
     pub cfg: LabConfig,
@@ -243,8 +238,8 @@ pub struct Lab {
     g_noise: Dispatch,
     d_step: Vec<Dispatch>,
     g_step: Vec<Dispatch>,
-    opt_d: Opt,
-    opt_g: Opt,
+    opt_d: NetOptimizer,
+    opt_g: NetOptimizer,
     clip_d: Option<Dispatch>,
     stats: Tensor,
     eval: Vec<Dispatch>,
@@ -258,35 +253,13 @@ pub struct Lab {
     pub step: u64,
 }
 
-fn make_opt(e: &Engine, net: &Net, cfg: &LabConfig, label: &str) -> Result<Opt> {
-    let len = net.params.layout.len;
-    match cfg.optimizer {
-        LabOpt::Adam => {
-            let m = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam m"))?;
-            let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam v"))?;
-            let d = kernels::adam(e, OptParams::adam(len, cfg.lr, 0.5, 0.999, 1e-8, 1), &net.params.all(), &net.grads.all(), &m, &v)?;
-            Ok(Opt::Adam { d, steps: 0 })
-        }
-        LabOpt::Rmsprop => {
-            let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} rmsprop v"))?;
-            let d = kernels::rmsprop(e, OptParams::rmsprop(len, cfg.lr, 0.99, 1e-8), &net.params.all(), &net.grads.all(), &v)?;
-            Ok(Opt::Plain { d })
-        }
-        LabOpt::Sgd => Ok(Opt::Plain { d: kernels::sgd(e, cfg.lr, &net.params.all(), &net.grads.all())? }),
-    }
-}
-
-impl Opt {
-    fn dispatch(&mut self, e: &Engine, cfg: &LabConfig, len: usize) -> &Dispatch {
-        match self {
-            Opt::Adam { d, steps, .. } => {
-                *steps += 1;
-                d.set_params(&e.gpu, &OptParams::adam(len, cfg.lr, 0.5, 0.999, 1e-8, *steps));
-                d
-            }
-            Opt::Plain { d } => d,
-        }
-    }
+fn make_opt(e: &Engine, net: &Net, cfg: &LabConfig, label: &str) -> Result<NetOptimizer> {
+    let rule = match cfg.optimizer {
+        LabOpt::Adam => OptRule::Adam { beta1: 0.5, beta2: 0.999, eps: 1e-8 },
+        LabOpt::Rmsprop => OptRule::RmsProp { alpha: 0.99, eps: 1e-8 },
+        LabOpt::Sgd => OptRule::Sgd,
+    };
+    NetOptimizer::new(e, net, rule, cfg.lr, label)
 }
 
 impl Lab {
@@ -434,8 +407,7 @@ impl Lab {
             let (b, dim, nz) = (cfg.batch as u32, cfg.dist.dim() as u32, cfg.nz as u32);
             self.real_draw.set_params(&e.gpu, &kernels::LabParams { len: b, dim, dist: cfg.dist.code(), seed: cfg.seed, stream: STREAM_REAL, counter: c, _p: [0; 2] });
             self.d_noise.set_params(&e.gpu, &kernels::RngParams { len: b * nz, seed: cfg.seed, stream: STREAM_D_NOISE, counter: c, ..Default::default() });
-            let len = self.d.params.layout.len;
-            let opt = self.opt_d.dispatch(e, &cfg, len);
+            let opt = self.opt_d.step(&e.gpu);
             let mut list: Vec<&Dispatch> = vec![&self.real_draw, &self.d_noise];
             list.extend(self.d_step.iter());
             list.push(opt);
@@ -455,8 +427,7 @@ impl Lab {
         for _ in 0..cfg.g_steps {
             let c = self.g_count as u32;
             self.g_noise.set_params(&e.gpu, &kernels::RngParams { len: (cfg.batch * cfg.nz) as u32, seed: cfg.seed, stream: STREAM_G_NOISE, counter: c, ..Default::default() });
-            let len = self.g.params.layout.len;
-            let opt = self.opt_g.dispatch(e, &cfg, len);
+            let opt = self.opt_g.step(&e.gpu);
             let mut list: Vec<&Dispatch> = vec![&self.g_noise];
             list.extend(self.g_step.iter());
             list.push(opt);

@@ -7,9 +7,9 @@ use crate::checkpoint::{self, Checkpoint, NetState, RawCheckpoint};
 use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
-use crate::kernels::{self, BnConfig, ConvWorkspace, LossKind, OptParams, RngParams};
+use crate::kernels::{self, BnConfig, ConvWorkspace, LossKind, RngParams};
 use crate::models::{Cond, ModelConfig};
-use crate::nn::{Activations, Net};
+use crate::nn::{Activations, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -245,32 +245,6 @@ impl Metrics {
     }
 }
 
-/// One network's optimizer: Adam (exp_avg, exp_avg_sq) or RMSProp (square_avg), one dispatch.
-struct Optim {
-    kind: Optimizer,
-    state: Vec<Tensor>,
-    dispatch: Dispatch,
-    steps: u64,
-    len: usize,
-}
-
-impl Optim {
-    fn names(&self) -> Vec<String> {
-        match self.kind {
-            Optimizer::Adam => vec!["exp_avg".into(), "exp_avg_sq".into()],
-            Optimizer::Rmsprop => vec!["square_avg".into()],
-        }
-    }
-    /// Advances the step count and updates the dispatch's parameters (Adam's bias correction).
-    fn step(&mut self, gpu: &crate::gpu::Gpu, cfg: &TrainConfig) -> &Dispatch {
-        self.steps += 1;
-        if self.kind == Optimizer::Adam {
-            self.dispatch.set_params(gpu, &OptParams::adam(self.len, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, self.steps));
-        }
-        &self.dispatch
-    }
-}
-
 /// A staging buffer for a non-blocking read of the stats.
 struct Pending {
     step: u64,
@@ -293,8 +267,8 @@ pub struct Gan {
     pub draw_inputs: bool,
     g_acts: Activations,
     stats: Tensor,
-    adam_g: Optim,
-    adam_d: Optim,
+    adam_g: NetOptimizer,
+    adam_d: NetOptimizer,
     clip_d: Option<Dispatch>,
     /// D steps done so far (each draws its own real and fake batch).
     pub d_count: u64,
@@ -314,22 +288,13 @@ pub struct Gan {
     noise_params: RngParams,
 }
 
-fn new_optim(e: &Engine, net: &Net, cfg: &TrainConfig, label: &str) -> Result<Optim> {
-    let len = net.params.layout.len;
-    match cfg.optimizer {
-        Optimizer::Adam => {
-            let m = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg"))?;
-            let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} adam exp_avg_sq"))?;
-            let dispatch = kernels::adam(e, OptParams::adam(len, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, 1), &net.params.all(), &net.grads.all(), &m, &v)?;
-            Ok(Optim { kind: Optimizer::Adam, state: vec![m, v], dispatch, steps: 0, len })
-        }
-        Optimizer::Rmsprop => {
-            // torch.optim.RMSprop defaults: alpha 0.99, eps 1e-8
-            let v = Tensor::zeros(&e.gpu, &[len], &format!("{label} rmsprop square_avg"))?;
-            let dispatch = kernels::rmsprop(e, OptParams::rmsprop(len, cfg.lr, 0.99, 1e-8), &net.params.all(), &net.grads.all(), &v)?;
-            Ok(Optim { kind: Optimizer::Rmsprop, state: vec![v], dispatch, steps: 0, len })
-        }
-    }
+fn new_optim(e: &Engine, net: &Net, cfg: &TrainConfig, label: &str) -> Result<NetOptimizer> {
+    let rule = match cfg.optimizer {
+        Optimizer::Adam => OptRule::Adam { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps },
+        // torch.optim.RMSprop defaults: alpha 0.99, eps 1e-8
+        Optimizer::Rmsprop => OptRule::RmsProp { alpha: 0.99, eps: 1e-8 },
+    };
+    NetOptimizer::new(e, net, rule, cfg.lr, label)
 }
 
 impl Gan {
@@ -596,7 +561,7 @@ impl Gan {
             let counter = self.d_count as u32;
             self.gather.set_params(&e.gpu, &RngParams { counter, ..self.gather_params });
             self.noise.set_params(&e.gpu, &RngParams { counter, ..self.noise_params });
-            let opt = self.adam_d.step(&e.gpu, &self.cfg);
+            let opt = self.adam_d.step(&e.gpu);
             let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("D step") });
             let mut list: Vec<&Dispatch> = self.clip_d.iter().collect();
             if self.draw_inputs {
@@ -614,7 +579,7 @@ impl Gan {
             self.bn_batches_g += 1;
             self.bn_batches_d += 2;
         }
-        let opt = self.adam_g.step(&e.gpu, &self.cfg);
+        let opt = self.adam_g.step(&e.gpu);
         let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("G step") });
         let mut list: Vec<&Dispatch> = self.g_step.iter().collect();
         list.push(opt);
@@ -694,7 +659,7 @@ impl Gan {
         self.real.read(&e.gpu)
     }
 
-    fn net_state(&self, e: &Engine, net: &Net, opt: &Optim, bn_batches: u64) -> Result<NetState> {
+    fn net_state(&self, e: &Engine, net: &Net, opt: &NetOptimizer, bn_batches: u64) -> Result<NetState> {
         Ok(NetState {
             params: net.params.all().read(&e.gpu)?,
             bn_state: net.bn_state.all().read(&e.gpu)?,
@@ -702,7 +667,7 @@ impl Gan {
                 Some(sn) => sn.state.all().read(&e.gpu)?,
                 None => vec![],
             },
-            opt: opt.state.iter().map(|t| t.read(&e.gpu)).collect::<Result<_>>()?,
+            opt: opt.state.iter().map(|(_, t)| t.read(&e.gpu)).collect::<Result<_>>()?,
             opt_names: opt.names(),
             opt_steps: opt.steps,
             bn_batches,
@@ -754,7 +719,7 @@ impl Gan {
         }
         for (opt, st) in [(&mut self.adam_g, &g), (&mut self.adam_d, &d)] {
             if st.opt.len() == opt.state.len() {
-                for (t, v) in opt.state.iter().zip(&st.opt) {
+                for ((_, t), v) in opt.state.iter().zip(&st.opt) {
                     t.write(&e.gpu, v)?;
                 }
             }
