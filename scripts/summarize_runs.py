@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Summarise `gangpu train` run folders (their metrics.jsonl) as a Markdown table.
+
+    python3 scripts/summarize_runs.py runs/sweep/*/
+
+Per run: logged steps, whether any logged value was non-finite, mean D loss over the first and
+the last quarter of the logs and its smallest logged value, mean G loss over the last quarter, D's mean output on real and fake in the last quarter
+(sigmoid for bce/bgan, raw output otherwise), ACGAN accuracies, WGAN's Earth Mover's estimate,
+and a verdict: "NaN" if any value is non-finite; "D collapsed" if, over the last quarter, D
+separates real from fake outright so that its adversarial loss is near 0 and G's signal vanishes
+(bce, bgan: D(x) - D(G(z)) > 0.98; lsgan: D(x) > 0.95 and D(G(z)) < 0.05; hinge: D(x) > 1 and
+D(G(z)) < -1, every margin met on average); "ok" otherwise. WGAN's critic loss is signed and has
+no 0 to collapse to: its verdict checks finiteness and that the critic's Earth Mover's estimate
+stays positive (it still tells real from fake). The outputs, not loss_d, are judged because
+ACGAN's loss_d also holds the class cross-entropy, which rightly goes towards 0.
+"""
+import json, math, sys, pathlib
+
+def mean(xs):
+    return sum(xs) / len(xs) if xs else float("nan")
+
+def summarise(folder):
+    folder = pathlib.Path(folder)
+    rows = []
+    with open(folder / "metrics.jsonl") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
+    if not rows:
+        return dict(run=folder.name, verdict="no metrics")
+    q = max(1, len(rows) // 4)
+    first, last = rows[:q], rows[-q:]
+    nonfinite = any(isinstance(v, float) and not math.isfinite(v) for r in rows for v in r.values())
+    s = dict(run=folder.name, steps=rows[-1]["step"], logs=len(rows),
+             d_first=mean([r["loss_d"] for r in first]), d_last=mean([r["loss_d"] for r in last]),
+             d_min=min(r["loss_d"] for r in rows),
+             g_last=mean([r["loss_g"] for r in last]),
+             dx=mean([r["d_x"] for r in last]), dgz=mean([r["d_g_z1"] for r in last]),
+             acc_r=mean([r.get("acc_real", float("nan")) for r in last]),
+             acc_f=mean([r.get("acc_fake", float("nan")) for r in last]),
+             em=mean([r.get("em_estimate", float("nan")) for r in last]),
+             sps=mean([r["steps_per_s"] for r in rows]))
+    loss = str(cfg.get("config", {}).get("loss", "bce"))
+    dx, dgz = s["dx"], s["dgz"]
+    collapsed = {"lsgan": dx > 0.95 and dgz < 0.05, "hinge": dx > 1 and dgz < -1}.get(loss, dx - dgz > 0.98)
+    s["loss"] = loss
+    if nonfinite:
+        s["verdict"] = "NaN"
+    elif loss == "wgan":
+        s["verdict"] = "ok" if s["em"] > 0 else "critic lost real/fake separation"
+    elif collapsed:
+        s["verdict"] = "D collapsed"
+    else:
+        s["verdict"] = "ok"
+    return s
+
+def fmt(v):
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+cols = ["run", "steps", "d_first", "d_min", "d_last", "g_last", "dx", "dgz", "acc_r", "acc_f", "em", "sps", "verdict"]
+print("| " + " | ".join(cols) + " |")
+print("|" + "---|" * len(cols))
+bad = 0
+for folder in sys.argv[1:]:
+    s = summarise(folder)
+    bad += s["verdict"] != "ok"
+    print("| " + " | ".join(fmt(s.get(c, "")) for c in cols) + " |")
+sys.exit(1 if bad else 0)
