@@ -220,6 +220,12 @@ pub struct Metrics {
     pub acc_real: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acc_fake: Option<f32>,
+    /// ACGAN: the class cross-entropy inside loss_d (real + fake) and inside loss_g, so the
+    /// adversarial part can be told apart (loss_d - class_loss_d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_loss_d: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_loss_g: Option<f32>,
     pub steps_per_s: f64,
 }
 
@@ -231,6 +237,8 @@ impl Metrics {
             em_estimate: if cfg.loss == GanLoss::Wgan { Some(-(s[SLOT_REAL] + s[SLOT_FAKE])) } else { None },
             acc_real: if ac { Some(s[SLOT_CE_REAL + 1]) } else { None },
             acc_fake: if ac { Some(s[SLOT_CE_FAKE + 1]) } else { None },
+            class_loss_d: if ac { Some(s[SLOT_CE_REAL] + s[SLOT_CE_FAKE]) } else { None },
+            class_loss_g: if ac { Some(s[SLOT_CE_GEN]) } else { None },
             step,
             loss_d: s[SLOT_REAL] + s[SLOT_FAKE] + ce(SLOT_CE_REAL) + ce(SLOT_CE_FAKE),
             loss_g: s[SLOT_GEN] + ce(SLOT_CE_GEN),

@@ -184,6 +184,16 @@ fn every_conditioning_mode_trains_with_each_loss() {
                 let last = m.last().unwrap();
                 let (ar, af) = (last.acc_real.expect("ACGAN logs accuracy"), last.acc_fake.expect("ACGAN logs accuracy"));
                 assert!((0.0..=1.0).contains(&ar) && (0.0..=1.0).contains(&af), "accuracies {ar} {af}");
+                // the class cross-entropy is logged apart from, and included in, both losses
+                let (cd, cg) = (last.class_loss_d.expect("ACGAN logs D's class loss"), last.class_loss_g.expect("ACGAN logs G's class loss"));
+                assert!(cd > 0.0 && cg > 0.0 && cd.is_finite() && cg.is_finite(), "class losses {cd} {cg}");
+                // BCE and hinge D terms, and BCE's G term, are non-negative: the totals hold their class parts
+                if loss != GanLoss::Wgan {
+                    assert!(last.loss_d >= cd - 1e-5, "loss_d {} below its class part {cd}", last.loss_d);
+                }
+                if loss == GanLoss::Bce {
+                    assert!(last.loss_g >= cg - 1e-5, "loss_g {} below its class part {cg}", last.loss_g);
+                }
             }
             // class-ordered sample grid: one row per class (10 rows of 16 / 10 = 1 sample)
             let img = image::open(c.out.join("samples/step_000010.png")).unwrap();
