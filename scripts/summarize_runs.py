@@ -22,6 +22,8 @@ def mean(xs):
 def summarise(folder):
     folder = pathlib.Path(folder)
     rows = []
+    if not (folder / "metrics.jsonl").exists():
+        return dict(run=folder.name, verdict="no metrics (running, or failed: see its log)")
     with open(folder / "metrics.jsonl") as f:
         for line in f:
             line = line.strip()
@@ -67,7 +69,7 @@ def fmt(v):
         return "-" if math.isnan(v) else f"{v:.3f}"
     return str(v)
 
-cols = ["run", "steps", "d_first", "d_min", "d_last", "g_last", "dx", "dgz", "acc_r", "acc_f", "em", "sps", "verdict"]
+cols = ["run", "steps", "d_first", "d_min", "d_last", "d_adv_last", "g_last", "dx", "dgz", "acc_r", "acc_f", "em", "sps", "verdict"]
 print("| " + " | ".join(cols) + " |")
 print("|" + "---|" * len(cols))
 bad = 0
