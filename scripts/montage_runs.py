@@ -23,5 +23,5 @@ for i, (n, g) in enumerate(zip(names, grids)):
     x = pad + (i % cols) * (w + pad); y = pad + (i // cols) * (h + label + pad)
     draw.text((x, y), n, fill="black")
     sheet.paste(g, (x, y + label))
-sheet.save(out)
+sheet.convert("L").save(out, optimize=True)
 print(f"{out}: {len(grids)} runs at step {step}")
