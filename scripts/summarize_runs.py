@@ -3,16 +3,15 @@
 
     python3 scripts/summarize_runs.py runs/sweep/*/
 
-Per run: logged steps, whether any logged value was non-finite, mean D loss over the first and
-the last quarter of the logs and its smallest logged value, mean G loss over the last quarter, D's mean output on real and fake in the last quarter
-(sigmoid for bce/bgan, raw output otherwise), ACGAN accuracies, WGAN's Earth Mover's estimate,
-and a verdict: "NaN" if any value is non-finite; "D collapsed" if, over the last quarter, D
-wins outright so that its adversarial loss is near 0 and G's signal vanishes: the mean adversarial
-D loss (loss_d less ACGAN's class_loss_d) below 0.05 for bce, bgan, lsgan and hinge (for ACGAN logs
-without class_loss_d: bce and bgan D(x) - D(G(z)) > 0.98, lsgan D(x) > 0.95 and D(G(z)) < 0.05,
-hinge D(x) > 1 and D(G(z)) < -1); "ok" otherwise. WGAN's critic loss is signed and has no 0 to
-collapse to: its verdict checks finiteness and that the critic's Earth Mover's estimate stays
-positive (it still tells real from fake).
+Per run: logged steps, whether any logged value was non-finite, mean D loss over the first and the
+last quarter of the logs and its smallest logged value, mean G loss over the last quarter, D's mean
+output on real and fake in the last quarter (sigmoid for bce/bgan, raw otherwise), ACGAN accuracies,
+WGAN's Earth Mover's estimate, and a verdict: "NaN" if any value is non-finite; "D collapsed" if,
+over the last quarter, D wins outright so that its adversarial loss is near 0 and G's signal
+vanishes: the mean adversarial D loss (loss_d less ACGAN's class_loss_d) below 0.05 for bce, bgan,
+lsgan and hinge; "ok" otherwise. WGAN's critic loss is signed and has no 0 to collapse to: its
+verdict checks finiteness and that the critic's Earth Mover's estimate stays positive (it still
+tells real from fake).
 """
 import json, math, sys, pathlib
 
@@ -45,14 +44,8 @@ def summarise(folder):
              em=mean([r.get("em_estimate", float("nan")) for r in last]),
              sps=mean([r["steps_per_s"] for r in rows]))
     loss = str(cfg.get("config", {}).get("loss", "bce"))
-    dx, dgz = s["dx"], s["dgz"]
-    acgan = "acc_real" in rows[-1]
-    if acgan and "class_loss_d" not in rows[-1]:
-        collapsed = {"lsgan": dx > 0.95 and dgz < 0.05, "hinge": dx > 1 and dgz < -1}.get(loss, dx - dgz > 0.98)
-    else:
-        adv = mean([r["loss_d"] - r.get("class_loss_d", 0.0) for r in last])
-        s["d_adv_last"] = adv
-        collapsed = adv < 0.05
+    s["d_adv_last"] = mean([r["loss_d"] - r.get("class_loss_d", 0.0) for r in last])
+    collapsed = s["d_adv_last"] < 0.05
     s["loss"] = loss
     if nonfinite:
         s["verdict"] = "NaN"

@@ -232,16 +232,17 @@ pub struct Metrics {
 impl Metrics {
     fn from_stats(step: u64, s: &[f32], steps_per_s: f64, cfg: &TrainConfig) -> Metrics {
         let ac = cfg.model.cond == Cond::Acgan;
-        let ce = |slot: usize| if ac { s[slot] } else { 0.0 };
+        let class_loss_d = ac.then(|| s[SLOT_CE_REAL] + s[SLOT_CE_FAKE]);
+        let class_loss_g = ac.then(|| s[SLOT_CE_GEN]);
         Metrics {
             em_estimate: if cfg.loss == GanLoss::Wgan { Some(-(s[SLOT_REAL] + s[SLOT_FAKE])) } else { None },
-            acc_real: if ac { Some(s[SLOT_CE_REAL + 1]) } else { None },
-            acc_fake: if ac { Some(s[SLOT_CE_FAKE + 1]) } else { None },
-            class_loss_d: if ac { Some(s[SLOT_CE_REAL] + s[SLOT_CE_FAKE]) } else { None },
-            class_loss_g: if ac { Some(s[SLOT_CE_GEN]) } else { None },
+            acc_real: ac.then(|| s[SLOT_CE_REAL + 1]),
+            acc_fake: ac.then(|| s[SLOT_CE_FAKE + 1]),
+            class_loss_d,
+            class_loss_g,
             step,
-            loss_d: s[SLOT_REAL] + s[SLOT_FAKE] + ce(SLOT_CE_REAL) + ce(SLOT_CE_FAKE),
-            loss_g: s[SLOT_GEN] + ce(SLOT_CE_GEN),
+            loss_d: s[SLOT_REAL] + s[SLOT_FAKE] + class_loss_d.unwrap_or(0.0),
+            loss_g: s[SLOT_GEN] + class_loss_g.unwrap_or(0.0),
             d_x: s[SLOT_REAL + 1],
             d_g_z1: s[SLOT_FAKE + 1],
             d_g_z2: s[SLOT_GEN + 1],
