@@ -1,9 +1,13 @@
 //! The `gangpu` command line: devices, train, sample.
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use gangpu::checkpoint::RawCheckpoint;
 use gangpu::models::{Cond, ModelConfig};
+use gangpu::progress::{BarProgress, PlainProgress, Progress};
+use gangpu::cli_values::*;
+use gangpu::run_folder;
+use gangpu::torch_import::{Role, TorchWeights};
 use gangpu::train::{self, GLoss, Gan, GanLoss, Optimizer, Outcome, TrainConfig};
 use gangpu::{imageout, Engine, Gpu, GpuOptions};
 use std::io::IsTerminal;
@@ -48,19 +52,25 @@ enum Command {
     /// Generate images from a checkpoint.
     Sample {
         /// Checkpoint file (checkpoint.safetensors in a run folder)
-        #[arg(long)]
-        checkpoint: PathBuf,
+        #[arg(long, required_unless_present = "net_g", conflicts_with = "net_g")]
+        checkpoint: Option<PathBuf>,
+        /// Or a PyTorch generator: safetensors with the DCGAN example's names (main.0.weight ...)
+        #[arg(long = "netG", value_name = "FILE")]
+        net_g: Option<PathBuf>,
         /// Number of images
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize)]
         n: usize,
         /// Noise seed
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = seed_u32)]
         seed: u32,
-        /// A .png file (one grid) or a folder (one PNG per sample)
+        /// An image file (.png, .jpg or .jpeg: one grid in that format) or a folder (one PNG per sample)
         #[arg(long, default_value = "samples.png")]
         out: PathBuf,
+        /// Batch size G runs at (batch norm uses batch statistics, as in training) [default: the checkpoint's; 64 with --netG]
+        #[arg(long, allow_negative_numbers = true, value_parser = count_usize)]
+        batch: Option<usize>,
         /// Class to generate (conditional checkpoints); without it a conditional grid has one row per class
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = label_u32)]
         label: Option<u32>,
         #[command(flatten)]
         device: DeviceArgs,
@@ -73,25 +83,25 @@ struct TrainArgs {
     #[arg(long, default_value = "mnist")]
     data: String,
     /// Image size: 28 (dcgan28) or 16, 32, 64, 128
-    #[arg(long, default_value_t = 28)]
+    #[arg(long, default_value_t = 28, allow_negative_numbers = true, value_parser = count_usize)]
     image_size: usize,
     /// Image channels: 1 or 3
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = count_usize)]
     channels: usize,
     /// Noise dimension
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = count_usize)]
     nz: usize,
     /// Generator width
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize)]
     ngf: usize,
     /// Discriminator width
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize)]
     ndf: usize,
     /// Batch size
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize)]
     batch: usize,
     /// Training iterations (one D step + one G step each)
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, allow_negative_numbers = true, value_parser = count_u64)]
     steps: u64,
     /// Objective. Published defaults apply unless overridden: bce, lsgan, hinge, bgan: Adam lr 2e-4,
     /// betas (0.5, 0.999), 1 D step; wgan: RMSProp lr 5e-5, clip 0.01, 5 critic steps (100 for the
@@ -99,22 +109,22 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value_t = GanLoss::Bce)]
     loss: GanLoss,
     /// Learning rate [default: per --loss]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f64)]
     lr: Option<f64>,
     /// Adam beta1 [default: 0.5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = beta)]
     beta1: Option<f64>,
     /// Adam beta2 [default: 0.999]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = beta)]
     beta2: Option<f64>,
     /// Optimizer for both networks [default: per --loss]
     #[arg(long, value_enum)]
     optimizer: Option<Optimizer>,
     /// D (critic) steps per G step [default: per --loss; a fixed count turns off WGAN's 100-step schedule]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count_usize)]
     critic_steps: Option<usize>,
     /// Clip D's weights to [-C, C] before each D step [default: 0.01 for wgan, none otherwise]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f32)]
     clip: Option<f32>,
     /// Class conditioning on labelled data: cgan (one-hot label with z and as D input planes) or
     /// acgan (label with z; D predicts the class with a second head)
@@ -127,23 +137,35 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value_t = GLoss::Nonsaturating)]
     g_loss: GLoss,
     /// Seed for initialisation, noise and batch draws
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = seed_u32)]
     seed: u32,
     /// Run folder
     #[arg(long, default_value = "runs/dcgan")]
     out: PathBuf,
     /// Sample grid every N steps (besides the milestones 100, 1000, 5000, 50000)
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = count_u64)]
     sample_every: u64,
     /// Checkpoint every N steps (and at the end, and on Ctrl-C)
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = count_u64)]
     checkpoint_every: u64,
     /// Read the losses back every N steps
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = count_u64)]
     log_every: u64,
-    /// Continue from a checkpoint (its settings are used; --steps sets the new total)
+    /// Continue from a checkpoint: its model and objective settings are kept (a flag asking for
+    /// another value is an error); --steps, --lr, --beta1/2 and the --*-every intervals may change.
+    /// The run continues in the checkpoint's folder, or in a copy of it at --out when given
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start afresh in an --out that holds an earlier run (its run files are deleted first)
+    #[arg(long)]
+    overwrite: bool,
+    /// Start G from PyTorch weights: a safetensors file with the DCGAN example's state_dict names
+    /// (main.0.weight ..., with or without a netG. prefix); the architecture is read from the shapes
+    #[arg(long = "netG", value_name = "FILE")]
+    net_g: Option<PathBuf>,
+    /// Start D from PyTorch weights (as --netG, names main.0.weight ... with or without netD.)
+    #[arg(long = "netD", value_name = "FILE")]
+    net_d: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -156,60 +178,56 @@ struct LabArgs {
     /// bce (Adam) or wgan (critic without sigmoid, weight clipping, RMSProp)
     #[arg(long, value_enum, default_value_t = gangpu::lab::LabLoss::Bce)]
     loss: gangpu::lab::LabLoss,
-    /// Class conditioning on labelled data: cgan (one-hot label with z and as D input planes) or
-    /// acgan (label with z; D predicts the class with a second head)
-    #[arg(long, value_enum, default_value_t = Cond::None)]
-    cond: Cond,
-    /// Spectral normalisation of D's weights (power iteration on the GPU); the usual partner of --loss hinge
-    #[arg(long)]
-    spectral_norm: bool,
     /// Generator loss with --loss bce [default: nonsaturating; minimax with --compare]
     #[arg(long, value_enum)]
     g_loss: Option<GLoss>,
     /// Noise dimension
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = count_usize)]
     nz: usize,
     /// Hidden units per layer (G and D)
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize)]
     hidden: usize,
     /// Hidden layers (G and D)
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = count_usize)]
     depth: usize,
     /// Batch size
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, allow_negative_numbers = true, value_parser = count_usize)]
     batch: usize,
     /// Iterations [default: 2000 for bce, 1000 for wgan]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count_u64)]
     steps: Option<u64>,
     /// D (critic) steps per iteration [default: 1 for bce, 5 for wgan]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = count_usize)]
     d_steps: Option<usize>,
     /// G steps per iteration
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = count_usize)]
     g_steps: usize,
     /// D (critic) steps with G frozen before training [default: 0; 500 with --compare]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     d_warmup: Option<u64>,
     /// Optimizer [default: adam for bce, rmsprop for wgan, sgd for both with --compare]
     #[arg(long, value_enum)]
     optimizer: Option<gangpu::lab::LabOpt>,
     /// Learning rate [default: 1e-3 Adam for bce, 5e-4 RMSProp for wgan, 0.05 SGD with --compare]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f64)]
     lr: Option<f64>,
     /// WGAN weight clipping bound
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = positive_f32)]
     clip: f32,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = seed_u32)]
     seed: u32,
     /// Log measures every N iterations
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = count_u64)]
     log_every: u64,
     /// Picture every N iterations (frames/ and run.gif)
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = count_u64)]
     frame_every: u64,
     /// Run folder
     #[arg(long, default_value = "runs/lab")]
     out: PathBuf,
+    /// Start afresh in an --out that holds an earlier lab run (its files are deleted first)
+    #[arg(long)]
+    overwrite: bool,
     /// Train BCE and WGAN from the same start on --dist (default: disjoint) and write compare.png
     #[arg(long)]
     compare: bool,
@@ -249,6 +267,7 @@ fn lab_cmd(a: LabArgs) -> Result<()> {
         out: a.out.clone(),
     };
     cfg.validate()?;
+    run_folder::claim_new(&a.out, run_folder::LAB_FILES, a.overwrite, "lab")?;
     let e = Engine::new(Gpu::new(&a.device.opts())?);
     eprintln!("adapter: {}", e.gpu.adapter);
     if a.compare {
@@ -281,7 +300,13 @@ fn devices(args: &DeviceArgs) -> Result<()> {
     Ok(())
 }
 
-fn train_cmd(a: TrainArgs) -> Result<()> {
+/// How a command ended, for the exit code: 130 after Ctrl-C, as shells and schedulers expect.
+enum Exit {
+    Done,
+    Interrupted,
+}
+
+fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     let defaults = a.loss.defaults();
     let mut cfg = TrainConfig {
         model: ModelConfig { image_size: a.image_size, channels: a.channels, nz: a.nz, ngf: a.ngf, ndf: a.ndf, batch: a.batch, cond: a.cond, classes: 0 },
@@ -304,17 +329,40 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         log_every: a.log_every,
         out: a.out.clone(),
     };
+    let torch: Vec<TorchWeights> = [(&a.net_g, Role::Generator), (&a.net_d, Role::Discriminator)]
+        .into_iter()
+        .filter_map(|(p, role)| p.as_ref().map(|p| TorchWeights::read(p, role)))
+        .collect::<Result<_>>()?;
+    let mut changes = Vec::new();
     let raw = match &a.resume {
         Some(p) => {
+            if !torch.is_empty() {
+                bail!("--netG / --netD start a new run from PyTorch weights; they do not combine with --resume");
+            }
             let raw = RawCheckpoint::read(p)?;
             let saved = train::checkpoint_config(&raw)?;
-            // The checkpoint's settings win; the run continues to the new --steps in its folder.
-            let out = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-            cfg = TrainConfig { steps: a.steps, out, ..saved };
+            let (merged, ch) = gangpu::resume::merge(&saved, &cfg, explicit)?;
+            let from = run_folder::folder_of(p);
+            let out = if explicit("out") && !run_folder::same_folder(&a.out, &from) {
+                // continue in a copy at the new place; the original run stays as it was
+                run_folder::copy_run(&from, &a.out, a.overwrite)?;
+                eprintln!("copied the run in {} to {}; continuing there", from.display(), a.out.display());
+                a.out.clone()
+            } else {
+                if a.overwrite {
+                    bail!("--overwrite starts a new run; it does not combine with --resume (which continues one)");
+                }
+                from
+            };
+            cfg = TrainConfig { out, ..merged };
+            changes = ch;
             Some(raw)
         }
         None => None,
     };
+    for w in &torch {
+        gangpu::torch_import::adopt_shapes(&mut cfg.model, w, explicit)?;
+    }
     let data = gangpu::data::load(&cfg.data, cfg.model.image_size, cfg.model.channels)?;
     if cfg.model.cond != Cond::None && raw.is_none() {
         if data.labels.is_none() {
@@ -325,22 +373,44 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
                 data.source
             );
         }
+        if !torch.is_empty() {
+            bail!("--netG / --netD load the unconditional DCGAN of the PyTorch example; they do not combine with --cond");
+        }
         cfg.model.classes = data.classes();
     }
     cfg.validate()?;
+    if raw.is_none() {
+        run_folder::claim_new(&cfg.out, run_folder::TRAIN_FILES, a.overwrite, "train")?;
+    }
     if !data.skipped.is_empty() {
         eprintln!("warning: {} file(s) could not be decoded and were skipped", data.skipped.len());
     }
     let e = Engine::new(Gpu::new(&a.device.opts())?);
-    eprintln!("adapter: {}", e.gpu.adapter);
+    eprintln!("adapter: {}{}", e.gpu.adapter, if e.gpu.is_cpu { " (software adapter: no GPU in use)" } else { "" });
     eprintln!("model: {} ({} images from {})", cfg.model.name(), data.count, data.source);
     let mut gan = Gan::new(&e, cfg.clone(), Some(&data))?;
+    for w in &torch {
+        let net = if w.role == Role::Generator { &gan.g } else { &gan.d };
+        w.load_into(&e, net)?;
+        eprintln!("{} starts from PyTorch weights {}", if w.role == Role::Generator { "G" } else { "D" }, w.path);
+    }
+    let mut resumes: Vec<serde_json::Value> = Vec::new();
     if let Some(raw) = &raw {
         gan.load_checkpoint(&e, raw)?;
         eprintln!("resumed from {} at step {}", raw.path, gan.step);
         if gan.step >= cfg.steps {
             bail!("the checkpoint is already at step {} and --steps is {}: pass a larger --steps to continue", gan.step, cfg.steps);
         }
+        for c in &changes {
+            eprintln!("changed on resume: {c}");
+        }
+        // keep the history of earlier resumes from the run's config.json
+        if let Ok(old) = std::fs::read_to_string(cfg.out.join("config.json")) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&old) {
+                resumes = v.get("resumes").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+            }
+        }
+        resumes.push(serde_json::json!({ "at_step": gan.step, "changed": &changes }));
     }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let config_json = serde_json::json!({
@@ -350,6 +420,8 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         "data_source": data.source,
         "data_count": data.count,
         "skipped_files": data.skipped,
+        "torch_weights": torch.iter().map(|w| w.path.clone()).collect::<Vec<_>>(),
+        "resumes": resumes,
         "gangpu_version": env!("CARGO_PKG_VERSION"),
     });
     std::fs::write(cfg.out.join("config.json"), serde_json::to_string_pretty(&config_json)?).context("writing config.json")?;
@@ -357,32 +429,77 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
-    let mut progress: Box<dyn train::Progress> = if std::io::stderr().is_terminal() { Box::new(train::BarProgress::new()) } else { Box::new(train::PlainProgress) };
+    let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() { Box::new(BarProgress::new()) } else { Box::new(PlainProgress) };
     let t0 = std::time::Instant::now();
     let outcome = train::train(&e, &mut gan, progress.as_mut(), &stop)?;
     let secs = t0.elapsed().as_secs_f64();
-    match outcome {
-        Outcome::Finished => eprintln!(
-            "done: {} steps in {:.1} s; run folder {} (timeline.png, samples/, checkpoint.safetensors)",
-            gan.step,
-            secs,
-            cfg.out.display()
-        ),
-        Outcome::Interrupted => eprintln!("stopped at step {}; resume with --resume {}", gan.step, cfg.out.join("checkpoint.safetensors").display()),
-    }
-    Ok(())
+    Ok(match outcome {
+        Outcome::Finished => {
+            eprintln!("done: {} steps in {:.1} s; run folder {} (timeline.png, samples/, checkpoint.safetensors)", gan.step, secs, cfg.out.display());
+            Exit::Done
+        }
+        Outcome::Interrupted => {
+            eprintln!("stopped at step {}; resume with --resume {}", gan.step, cfg.out.join("checkpoint.safetensors").display());
+            Exit::Interrupted
+        }
+    })
 }
 
-fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, label: Option<u32>, device: &DeviceArgs) -> Result<()> {
-    if n == 0 {
-        bail!("--n must be at least 1");
+/// Where `gangpu sample --out` writes: one grid image, or a folder of one PNG per sample.
+enum SampleOut {
+    Grid,
+    Folder,
+}
+
+fn sample_target(out: &Path) -> Result<SampleOut> {
+    if out.is_dir() {
+        return Ok(SampleOut::Folder);
     }
-    let raw = RawCheckpoint::read(checkpoint)?;
-    let cfg = train::checkpoint_config(&raw)?;
-    let mc = &cfg.model;
+    match out.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(SampleOut::Folder),
+        Some("png" | "jpg" | "jpeg") => Ok(SampleOut::Grid),
+        Some(other) => bail!(
+            "--out {}: .{other} is not an image format gangpu writes; name a .png, .jpg or .jpeg file for one grid, or a folder (no extension) for one PNG per sample",
+            out.display()
+        ),
+    }
+}
+
+struct SampleArgs {
+    checkpoint: Option<PathBuf>,
+    net_g: Option<PathBuf>,
+    n: usize,
+    seed: u32,
+    out: PathBuf,
+    batch: Option<usize>,
+    label: Option<u32>,
+}
+
+fn sample_cmd(a: SampleArgs, device: &DeviceArgs) -> Result<()> {
+    let target = sample_target(&a.out)?;
+    let (n, seed, out, label) = (a.n, a.seed, a.out.as_path(), a.label);
+    let (mut cfg, raw, torch) = match (&a.checkpoint, &a.net_g) {
+        (Some(ck), _) => {
+            let raw = RawCheckpoint::read(ck)?;
+            (train::checkpoint_config(&raw)?, Some(raw), None)
+        }
+        (None, Some(p)) => {
+            let w = TorchWeights::read(p, Role::Generator)?;
+            let mut model = ModelConfig { image_size: 28, channels: 1, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Cond::None, classes: 0 };
+            gangpu::torch_import::adopt_shapes(&mut model, &w, &|_| false)?;
+            // D is not used for sampling; a minimal one keeps the GAN buildable
+            model.ndf = 1;
+            (TrainConfig::new(model, "none", 1, PathBuf::from(".")), None, Some(w))
+        }
+        (None, None) => bail!("give --checkpoint FILE (a gangpu run) or --netG FILE (PyTorch generator weights)"),
+    };
+    if let Some(b) = a.batch {
+        cfg.model.batch = b;
+    }
+    let mc = cfg.model.clone();
     if let Some(l) = label {
         if mc.cond == Cond::None {
-            bail!("{} is an unconditional checkpoint: --label needs one trained with --cond cgan or --cond acgan", checkpoint.display());
+            bail!("this is an unconditional generator: --label needs a checkpoint trained with --cond cgan or --cond acgan");
         }
         if l as usize >= mc.classes {
             bail!("--label {l} is out of range: this checkpoint has {} classes (0..{})", mc.classes, mc.classes - 1);
@@ -390,7 +507,12 @@ fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, label: Option<
     }
     let e = Engine::new(Gpu::new(&device.opts())?);
     let mut gan = Gan::new(&e, cfg.clone(), None)?;
-    gan.load_checkpoint(&e, &raw)?;
+    if let Some(raw) = &raw {
+        gan.load_checkpoint(&e, raw)?;
+    }
+    if let Some(w) = &torch {
+        w.load_into(&e, &gan.g)?;
+    }
     // Batch norm in G normalises with batch statistics, as in training, where a batch mixes all
     // classes: a batch of one class only would have the label's shift normalised away. So a
     // chosen label fills the first half of each batch and the rest mixes the classes, as in training.
@@ -412,8 +534,7 @@ fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, label: Option<
         values.extend_from_slice(&v[..take]);
         batch += 1;
     }
-    let is_png = out.extension().map(|x| x.eq_ignore_ascii_case("png")).unwrap_or(false);
-    if is_png {
+    if let SampleOut::Grid = target {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -435,15 +556,32 @@ fn sample_cmd(checkpoint: &Path, n: usize, seed: u32, out: &Path, label: Option<
 }
 
 fn main() {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Devices { device } => devices(&device),
-        Command::Train(a) => train_cmd(a),
-        Command::Lab(a) => lab_cmd(a),
-        Command::Sample { checkpoint, n, seed, out, label, device } => sample_cmd(&checkpoint, n, seed, &out, label, &device),
+    gangpu::gpu::quiet_mesa();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
     };
-    if let Err(err) = result {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+    let sub = matches.subcommand().map(|(_, m)| m.clone());
+    let explicit = move |id: &str| {
+        sub.as_ref()
+            .is_some_and(|m| m.try_get_raw(id).ok().flatten().is_some() && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+    };
+    let result = match cli.command {
+        Command::Devices { device } => devices(&device).map(|_| Exit::Done),
+        Command::Train(a) => train_cmd(a, &explicit),
+        Command::Lab(a) => lab_cmd(a).map(|_| Exit::Done),
+        Command::Sample { checkpoint, net_g, n, seed, out, batch, label, device } => {
+            sample_cmd(SampleArgs { checkpoint, net_g, n, seed, out, batch, label }, &device).map(|_| Exit::Done)
+        }
+    };
+    match result {
+        Ok(Exit::Done) => {}
+        Ok(Exit::Interrupted) => std::process::exit(130),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
     }
 }
+

@@ -7,6 +7,7 @@ use crate::checkpoint::{self, Checkpoint, NetState, RawCheckpoint};
 use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
+pub use crate::progress::{BarProgress, PlainProgress, Progress};
 use crate::kernels::{self, BnConfig, ConvWorkspace, LossKind, RngParams};
 use crate::models::{Cond, ModelConfig};
 use crate::nn::{Activations, Net, NetOptimizer, OptRule};
@@ -771,77 +772,6 @@ impl RunPaths {
     }
 }
 
-/// What the caller hears about while training runs.
-pub trait Progress {
-    fn start(&mut self, _from: u64, _to: u64) {}
-    fn log(&mut self, m: &Metrics);
-    fn note(&mut self, msg: &str);
-    fn finish(&mut self) {}
-}
-
-/// Plain log lines (not a terminal).
-pub struct PlainProgress;
-
-impl Progress for PlainProgress {
-    fn log(&mut self, m: &Metrics) {
-        eprintln!(
-            "[{}] Loss_D: {:.4} Loss_G: {:.4} D(x): {:.4} D(G(z)): {:.4} / {:.4} ({:.2} steps/s)",
-            m.step, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
-        );
-    }
-    fn note(&mut self, msg: &str) {
-        eprintln!("{msg}");
-    }
-}
-
-/// A progress bar with the current losses and speed (terminal).
-pub struct BarProgress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl BarProgress {
-    pub fn new() -> BarProgress {
-        BarProgress { bar: None }
-    }
-}
-
-impl Default for BarProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Progress for BarProgress {
-    fn start(&mut self, from: u64, to: u64) {
-        let bar = indicatif::ProgressBar::new(to);
-        bar.set_position(from);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}") {
-            bar.set_style(style);
-        }
-        self.bar = Some(bar);
-    }
-    fn log(&mut self, m: &Metrics) {
-        if let Some(b) = &self.bar {
-            b.set_position(m.step);
-            b.set_message(format!(
-                "Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3} {:.2} it/s",
-                m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
-            ));
-        }
-    }
-    fn note(&mut self, msg: &str) {
-        match &self.bar {
-            Some(b) => b.println(msg),
-            None => eprintln!("{msg}"),
-        }
-    }
-    fn finish(&mut self) {
-        if let Some(b) = &self.bar {
-            b.finish();
-        }
-    }
-}
-
 /// How a training run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -912,6 +842,10 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     let mut pending: std::collections::VecDeque<Pending> = Default::default();
     let mut in_flight: std::collections::VecDeque<wgpu::SubmissionIndex> = Default::default();
     let mut window = (Instant::now(), gan.step);
+    let first_step = gan.step;
+    // The first steps include pipeline warm-up: time from the end of the second one.
+    let mut timing: Option<(Instant, u64)> = None;
+    let mut estimated = false;
     let last_good_ckpt: std::cell::Cell<Option<u64>> = std::cell::Cell::new(None);
 
     let drain = |pending: &mut std::collections::VecDeque<Pending>, free: &mut Vec<wgpu::Buffer>, block: bool, progress: &mut dyn Progress| -> Result<()> {
@@ -967,7 +901,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             return Ok(Outcome::Interrupted);
         }
         let next = gan.step + 1;
-        let log_now = next % cfg.log_every == 0 || next == cfg.steps;
+        let log_now = next % cfg.log_every == 0 || next == cfg.steps || next == first_step + 1;
         let staging = if log_now {
             if free.is_empty() {
                 drain(&mut pending, &mut free, true, progress)?;
@@ -1004,8 +938,20 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         }
         e.gpu.check("training")?;
         drain(&mut pending, &mut free, false, progress)?;
+        progress.tick(gan.step);
 
         let s = gan.step;
+        match timing {
+            None if s == first_step + 2 => timing = Some((Instant::now(), s)),
+            Some((t0, s0)) if !estimated && (s >= s0 + 5 || (s > s0 && t0.elapsed().as_secs() >= 20)) => {
+                estimated = true;
+                let per = t0.elapsed().as_secs_f64() / (s - s0) as f64;
+                if cfg.steps > s {
+                    progress.note(&crate::progress::estimate_line(&e.gpu.adapter.to_string(), e.gpu.is_cpu, per, cfg.steps - s, mc.ngf, mc.ndf));
+                }
+            }
+            _ => {}
+        }
         if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
             drain(&mut pending, &mut free, true, progress)?;
             save_samples(gan, s)?;
