@@ -1,7 +1,7 @@
 """Loads a gangpu checkpoint into a PyTorch DCGAN generator and checks one forward pass against
 `gangpu sample` (same noise, regenerated here from gangpu's counter-based generator).
 
-    pip install torch numpy pillow
+    pip install torch numpy pillow safetensors
     python3 scripts/check_checkpoint.py runs/dcgan/checkpoint.safetensors [--gangpu target/release/gangpu] [--seed 0]
 
 Tensor names are PyTorch's: netG.main.0.weight, netG.main.1.running_mean, ... (netD.* likewise),
@@ -10,7 +10,6 @@ so `G.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("net
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -18,28 +17,24 @@ import tempfile
 import numpy as np
 import torch
 from PIL import Image
-
-DTYPES = {"F32": np.float32, "I64": np.int64}
-
+from safetensors import safe_open
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    base = 8 + n
-    tensors = {}
-    for name, info in header.items():
-        a, b = info["data_offsets"]
-        arr = np.frombuffer(data[base + a:base + b], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-        tensors[name] = torch.from_numpy(arr.copy())
+    """Tensors and metadata with the safetensors library (`pip install safetensors`)."""
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
     return tensors, meta
+
+
+def label_channels(m):
+    """One-hot classes G sees next to z (CGAN and ACGAN), 0 when unconditional."""
+    return m.get("classes", 0) if m.get("cond", "none") != "none" else 0
 
 
 def generator(m):
     nn = torch.nn
-    nz, ngf, nc, size = m["nz"], m["ngf"], m["channels"], m["image_size"]
+    nz, ngf, nc, size = m["nz"] + label_channels(m), m["ngf"], m["channels"], m["image_size"]
     if size == 28:
         layers = [nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * ngf), nn.ReLU(True),
                   nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ngf), nn.ReLU(True),
@@ -97,6 +92,13 @@ def main():
     g.train()  # gangpu samples with batch statistics, as the PyTorch DCGAN example does
     b, nz, nc, size = m["batch"], m["nz"], m["channels"], m["image_size"]
     z = torch.from_numpy(noise(args.seed, 0, b * nz)).view(b, nz, 1, 1)
+    k = label_channels(m)
+    if k:
+        # gangpu's sample labels without --label: class-ordered, one row of batch // k per class
+        per_row = max(b // k, 1)
+        labels = torch.tensor([min(i // per_row, k - 1) for i in range(b)])
+        onehot = torch.nn.functional.one_hot(labels, k).float().view(b, k, 1, 1)
+        z = torch.cat([z, onehot], dim=1)
     with torch.no_grad():
         x = g(z)
     ours = np.clip(np.round((x.numpy() + 1.0) * 127.5), 0, 255).astype(np.int32)
@@ -109,7 +111,8 @@ def main():
             if nc == 1:
                 ref = np.repeat(ref, 3, axis=2)
             worst = max(worst, int(np.abs(img - ref).max()))
-    print(f"PyTorch generator vs gangpu sample: {b} images of {nc}x{size}x{size}, max difference {worst}/255")
+    kind = f"conditional ({m.get('cond')}, {k} classes)" if k else "unconditional"
+    print(f"PyTorch generator vs gangpu sample ({kind}): {b} images of {nc}x{size}x{size}, max difference {worst}/255")
     if worst > 2:
         sys.exit(f"mismatch: {worst} grey levels")
     print("OK")

@@ -74,7 +74,8 @@ pub fn parse_idx_images(raw: &[u8], what: &str) -> Result<(usize, usize, usize, 
     ensure!(magic == 0x0803, "{what}: not an IDX image file (magic {magic:#010x}, expected 0x00000803 for u8 images)");
     let (n, r, c) = (be32(&b, 4) as usize, be32(&b, 8) as usize, be32(&b, 12) as usize);
     ensure!(n > 0 && r > 0 && c > 0, "{what}: IDX header declares an empty set ({n} x {r} x {c})");
-    let need = 16 + n * r * c;
+    let need = n.checked_mul(r).and_then(|v| v.checked_mul(c)).and_then(|v| v.checked_add(16));
+    let Some(need) = need else { bail!("{what}: IDX header declares {n} images of {r}x{c}, more than can be addressed: the file is corrupt") };
     ensure!(b.len() >= need, "{what}: truncated IDX file: header declares {n} images of {r}x{c} ({need} bytes) but the file has {} bytes", b.len());
     Ok((n, r, c, b[16..need].to_vec()))
 }
@@ -86,7 +87,7 @@ pub fn parse_idx_labels(raw: &[u8], what: &str) -> Result<Vec<u8>> {
     let magic = be32(&b, 0);
     ensure!(magic == 0x0801, "{what}: not an IDX label file (magic {magic:#010x}, expected 0x00000801)");
     let n = be32(&b, 4) as usize;
-    ensure!(b.len() >= 8 + n, "{what}: truncated IDX label file: {n} labels declared, {} bytes present", b.len() - 8);
+    ensure!(b.len() - 8 >= n, "{what}: truncated IDX label file: {n} labels declared, {} bytes present", b.len() - 8);
     Ok(b[8..8 + n].to_vec())
 }
 

@@ -499,7 +499,8 @@ fn sample_cmd(a: SampleArgs, device: &DeviceArgs) -> Result<()> {
     let mc = cfg.model.clone();
     if let Some(l) = label {
         if mc.cond == Cond::None {
-            bail!("this is an unconditional generator: --label needs a checkpoint trained with --cond cgan or --cond acgan");
+            let what = a.checkpoint.as_ref().map_or("--netG".to_string(), |c| c.display().to_string());
+            bail!("{what} is an unconditional checkpoint: --label needs one trained with --cond cgan or --cond acgan");
         }
         if l as usize >= mc.classes {
             bail!("--label {l} is out of range: this checkpoint has {} classes (0..{})", mc.classes, mc.classes - 1);

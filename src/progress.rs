@@ -110,3 +110,26 @@ pub fn estimate_line(adapter: &str, is_cpu: bool, secs_per_step: f64, steps_left
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimate_names_the_total_and_on_a_software_adapter_a_quicker_setting() {
+        let cpu = estimate_line("llvmpipe (Vulkan, Cpu)", true, 2.0, 2000, 64, 64);
+        assert!(cpu.contains("2.000 s per step") && cpu.contains("about 67 min") && cpu.contains("2,000 remaining"), "{cpu}");
+        assert!(cpu.contains("software adapter") && cpu.contains("--ngf 32 --ndf 32") && cpu.contains("--steps 300"), "{cpu}");
+        let gpu = estimate_line("H200 (Vulkan, DiscreteGpu)", false, 0.01, 2000, 64, 64);
+        assert!(gpu.contains("about 20 s") && !gpu.contains("software"), "{gpu}");
+        // a short run on a software adapter needs no hint
+        assert!(!estimate_line("llvmpipe", true, 0.5, 100, 64, 64).contains("quicker"));
+    }
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        assert_eq!(human_duration(45.0), "45 s");
+        assert_eq!(human_duration(4000.0), "67 min");
+        assert_eq!(human_duration(12000.0), "3 h 20 min");
+    }
+}

@@ -901,7 +901,9 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             return Ok(Outcome::Interrupted);
         }
         let next = gan.step + 1;
-        let log_now = next % cfg.log_every == 0 || next == cfg.steps || next == first_step + 1;
+        // step 1 is always logged, so a run shows its first losses at once (a resumed run logs as
+        // the uninterrupted run would, keeping metrics.jsonl identical)
+        let log_now = next % cfg.log_every == 0 || next == cfg.steps || next == 1;
         let staging = if log_now {
             if free.is_empty() {
                 drain(&mut pending, &mut free, true, progress)?;

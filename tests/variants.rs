@@ -50,7 +50,8 @@ fn every_loss_trains_on_mnist_without_nan_or_collapse() {
         let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
         train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap_or_else(|err| panic!("{loss:?}: {err:#}"));
         let m = metrics(&c);
-        assert_eq!(m.len(), 8, "{loss:?}: expected 8 log rows");
+        assert_eq!(m.len(), 9, "{loss:?}: expected 9 log rows (step 1, then every 5)");
+        assert_eq!(m[0].step, 1, "{loss:?}: the first row is step 1");
         for r in &m {
             assert!(r.finite(), "{loss:?}: non-finite metrics {r:?}");
         }

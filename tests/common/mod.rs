@@ -96,3 +96,17 @@ pub fn fd(f: &dyn Fn(&[f64]) -> f64, x: &[f64], i: usize, h: f64) -> f64 {
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
+
+/// A fresh, empty folder for one test (named by process and test, so parallel tests never share).
+pub fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("gangpu-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create a test folder");
+    d
+}
+
+/// Runs the gangpu binary (from an integration test) with `args`: (exit code, stderr).
+pub fn gangpu_cli(bin: &str, args: &[&str], cwd: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(bin).args(args).current_dir(cwd).output().expect("run gangpu");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}

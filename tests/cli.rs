@@ -1,0 +1,142 @@
+//! The command line as a user meets it: run folders that never mix, --resume that refuses to
+//! change the model and records what it changes, sample output formats, range errors for
+//! negative numbers, the first log line at step 1, and no Mesa noise on a headless machine.
+
+mod common;
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gangpu");
+const TINY: &[&str] = &["--ngf", "8", "--ndf", "8", "--nz", "16", "--batch", "8"];
+
+fn train(dir: &std::path::Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["train"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    gangpu_cli(BIN, &args, dir)
+}
+
+fn metrics_steps(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .expect("metrics.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line")["step"].as_u64().expect("step"))
+        .collect()
+}
+
+#[test]
+fn a_run_folder_belongs_to_one_run() {
+    let dir = tmpdir("cli-owner");
+    let (code, err) = train(&dir, &["--steps", "3", "--out", "run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.lines().any(|l| l.starts_with("[1] Loss_D")), "the first log line must come at step 1: {err}");
+    // headless, without XDG_RUNTIME_DIR: Mesa must not complain
+    let out = std::process::Command::new(BIN).args(["devices"]).env_remove("XDG_RUNTIME_DIR").output().expect("run gangpu devices");
+    let noise = String::from_utf8_lossy(&out.stderr);
+    assert!(!noise.contains("XDG_RUNTIME_DIR"), "Mesa's XDG_RUNTIME_DIR noise leaked: {noise}");
+    let ck = std::fs::read(dir.join("run/checkpoint.safetensors")).unwrap();
+    // a second run into the same folder is refused, and nothing of the first run changes
+    let (code, err) = train(&dir, &["--steps", "2", "--seed", "9", "--out", "run"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already holds a run") && err.contains("--resume") && err.contains("--overwrite"), "{err}");
+    assert_eq!(std::fs::read(dir.join("run/checkpoint.safetensors")).unwrap(), ck, "the refused run touched the checkpoint");
+    assert_eq!(metrics_steps(&dir.join("run/metrics.jsonl")), vec![1, 3]);
+    // --overwrite starts afresh: the old metrics are gone, other files in the folder stay
+    std::fs::write(dir.join("run/notes.txt"), "mine").unwrap();
+    let (code, err) = train(&dir, &["--steps", "2", "--seed", "9", "--out", "run", "--overwrite"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(metrics_steps(&dir.join("run/metrics.jsonl")), vec![1, 2], "runs mixed in metrics.jsonl");
+    assert_eq!(std::fs::read_to_string(dir.join("run/notes.txt")).unwrap(), "mine", "--overwrite deleted a file that is not the run's");
+}
+
+#[test]
+fn the_time_per_step_and_the_total_are_announced() {
+    let dir = tmpdir("cli-eta");
+    let (code, err) = train(&dir, &["--steps", "12", "--out", "run"]);
+    assert_eq!(code, 0, "{err}");
+    let line = err.lines().find(|l| l.starts_with("measured")).unwrap_or_else(|| panic!("no time estimate in: {err}"));
+    assert!(line.contains("s per step on") && line.contains("remaining steps"), "{line}");
+}
+
+#[test]
+fn resume_keeps_the_model_and_applies_allowed_changes() {
+    let dir = tmpdir("cli-resume");
+    let (code, err) = train(&dir, &["--steps", "2", "--out", "run"]);
+    assert_eq!(code, 0, "{err}");
+    let ck = "run/checkpoint.safetensors";
+    for (flag, value, saved) in [("--ngf", "16", "8"), ("--loss", "wgan", "bce"), ("--image-size", "32", "28"), ("--seed", "5", "1")] {
+        let (code, err) = gangpu_cli(BIN, &["train", "--resume", ck, "--steps", "4", flag, value], &dir);
+        assert_ne!(code, 0, "{flag} {value} must be refused on resume");
+        assert!(err.contains(&format!("{flag} {value}")) && err.contains(&format!("{flag} {saved}")), "error must name {flag} and both values: {err}");
+    }
+    let (code, err) = gangpu_cli(BIN, &["train", "--resume", ck, "--steps", "4", "--lr", "0.0001", "--log-every", "1"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("--lr 0.0002 -> 0.0001"), "the change must be printed: {err}");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run/config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["config"]["lr"], 0.0001);
+    assert_eq!(cfg["config"]["steps"], 4);
+    let changed = cfg["resumes"][0]["changed"].as_array().expect("resumes recorded in config.json");
+    assert!(changed.iter().any(|c| c.as_str().unwrap().starts_with("--lr")), "{changed:?}");
+    assert_eq!(metrics_steps(&dir.join("run/metrics.jsonl")), vec![1, 2, 3, 4], "a resumed run logs as the uninterrupted one would");
+    // --out with --resume continues in a copy; the original stays as it was
+    let before = std::fs::read(dir.join(ck)).unwrap();
+    let (code, err) = gangpu_cli(BIN, &["train", "--resume", ck, "--steps", "5", "--out", "copy"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(dir.join(ck)).unwrap(), before, "the original run changed");
+    assert_eq!(metrics_steps(&dir.join("copy/metrics.jsonl")), vec![1, 2, 3, 4, 5]);
+    let raw = gangpu::checkpoint::RawCheckpoint::read(&dir.join("copy/checkpoint.safetensors")).unwrap();
+    assert_eq!(raw.step().unwrap(), 5);
+}
+
+#[test]
+fn sample_out_names_the_format() {
+    let dir = tmpdir("cli-sample");
+    let (code, err) = train(&dir, &["--steps", "1", "--out", "run"]);
+    assert_eq!(code, 0, "{err}");
+    let ck = "run/checkpoint.safetensors";
+    for name in ["grid.png", "grid.jpg", "grid.JPEG"] {
+        let (code, err) = gangpu_cli(BIN, &["sample", "--checkpoint", ck, "--n", "4", "--out", name], &dir);
+        assert_eq!(code, 0, "{err}");
+        let p = dir.join(name);
+        assert!(p.is_file(), "{name} must be a file");
+        let fmt = image::ImageReader::open(&p).unwrap().with_guessed_format().unwrap().format();
+        let want = if name.ends_with("png") { image::ImageFormat::Png } else { image::ImageFormat::Jpeg };
+        assert_eq!(fmt, Some(want), "{name} written in the wrong format");
+    }
+    let (code, err) = gangpu_cli(BIN, &["sample", "--checkpoint", ck, "--n", "3", "--out", "each"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_dir(dir.join("each")).unwrap().count(), 3);
+    let (code, err) = gangpu_cli(BIN, &["sample", "--checkpoint", ck, "--out", "grid.txt"], &dir);
+    assert_ne!(code, 0);
+    assert!(err.contains(".txt") && err.contains(".png"), "{err}");
+}
+
+#[test]
+fn negative_numbers_get_range_errors_naming_the_flag() {
+    let dir = tmpdir("cli-numbers");
+    for (args, want) in [
+        (vec!["train", "--lr", "-1"], "'--lr <LR>': must be a positive number, got -1"),
+        (vec!["train", "--steps", "-3"], "'--steps <STEPS>': must be at least 1, got -3"),
+        (vec!["train", "--ngf", "-8"], "'--ngf <NGF>': must be at least 1, got -8"),
+        (vec!["train", "--beta1", "-0.5"], "'--beta1 <BETA1>': must be in [0, 1), got -0.5"),
+        (vec!["train", "--clip", "-0.01"], "'--clip <CLIP>': must be a positive number"),
+        (vec!["train", "--seed", "-1"], "'--seed <SEED>': must be in 0..="),
+        (vec!["sample", "--checkpoint", "x", "--n", "-2"], "'--n <N>': must be at least 1, got -2"),
+        (vec!["lab", "--steps", "-10"], "'--steps <STEPS>': must be at least 1, got -10"),
+        (vec!["lab", "--lr", "-0.1"], "'--lr <LR>': must be a positive number"),
+    ] {
+        let (code, err) = gangpu_cli(BIN, &args, &dir);
+        assert_ne!(code, 0, "{args:?} must fail");
+        assert!(err.contains(want), "{args:?}: expected '{want}' in: {err}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn flags_the_lab_cannot_honour_are_not_offered() {
+    let dir = tmpdir("cli-lab");
+    for flag in ["--cond", "--spectral-norm"] {
+        let (code, err) = gangpu_cli(BIN, &["lab", flag], &dir);
+        assert_eq!(code, 2, "gangpu lab {flag} must be a usage error");
+        assert!(err.contains(flag), "{err}");
+    }
+}
