@@ -35,7 +35,9 @@ fn main() -> Result<()> {
     println!("adapter: {}  (GEMM variant: {})", e.gpu.adapter, if e.gemm_tiled { "tiled" } else { "register" });
     println!("{:<10} {:>6} {:>12} {:>10} {:>12} {:>12} {:>14}", "model", "iters", "ms/iter", "iter/s", "GFLOP/iter", "GFLOP/s", "GPU MiB");
     let mut profiles = Vec::new();
-    for (size, channels) in [(28usize, 1usize), (64, 3)] {
+    // GANGPU_BENCH_MODELS=28 (or 64) measures one model only
+    let only: Option<usize> = std::env::var("GANGPU_BENCH_MODELS").ok().and_then(|v| v.parse().ok());
+    for (size, channels) in [(28usize, 1usize), (64, 3)].into_iter().filter(|(s, _)| only.is_none_or(|o| o == *s)) {
         let before = e.gpu.allocated_bytes();
         let mut gan = Gan::new(&e, config(size, channels), None)?;
         let staging = e.gpu.create_buffer(&wgpu::BufferDescriptor {

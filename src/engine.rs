@@ -23,7 +23,30 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("lab", include_str!("../shaders/lab.wgsl")),
     ("specnorm", include_str!("../shaders/specnorm.wgsl")),
     ("cond", include_str!("../shaders/cond.wgsl")),
+    ("gemm_sg", include_str!("../shaders/gemm_sg.wgsl")),
+    ("conv", include_str!("../shaders/conv.wgsl")),
+    ("conv_sg", include_str!("../shaders/conv.wgsl")),
 ];
+
+/// Families that use subgroup operations: only built on devices opened with subgroups
+/// (`Gpu::subgroup_size`).
+pub const SUBGROUP_FAMILIES: &[&str] = &["gemm_sg", "conv_sg"];
+
+/// Cache key of a pipeline: family, entry point, and its override constants (values as bits).
+type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
+
+/// conv.wgsl's two variants: lanes share the rows they load through subgroup shuffles, or each
+/// lane loads every row itself (see the file's header).
+const CONV_PRELUDE_SUBGROUPS: &str = "
+fn share1(mine: f32, r: u32, direct: f32) -> f32 { return subgroupShuffle(mine, r); }
+fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return subgroupShuffle(mine, r); }
+fn any_lane(b: bool) -> bool { return subgroupAny(b); }
+";
+const CONV_PRELUDE_PLAIN: &str = "
+fn share1(mine: f32, r: u32, direct: f32) -> f32 { return direct; }
+fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return direct; }
+fn any_lane(b: bool) -> bool { return b; }
+";
 
 /// The full source of a family as compiled (common prelude + family file).
 pub fn shader_source(family: &str) -> Result<String> {
@@ -31,7 +54,14 @@ pub fn shader_source(family: &str) -> Result<String> {
         .iter()
         .find(|(n, _)| *n == family)
         .ok_or_else(|| anyhow!("no shader family '{family}'"))?;
-    Ok(format!("{COMMON_WGSL}\n{src}"))
+    Ok(match family {
+        "conv_sg" => format!(
+            "{COMMON_WGSL}\n{CONV_PRELUDE_SUBGROUPS}\n{}",
+            src.replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32").replace("LANE8", "(sg_lane % 8u)")
+        ),
+        "conv" => format!("{COMMON_WGSL}\n{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
+        _ => format!("{COMMON_WGSL}\n{src}"),
+    })
 }
 
 /// A recorded kernel launch, replayable any number of times.
@@ -40,14 +70,17 @@ pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     pub groups: [u32; 3],
-    params: wgpu::Buffer,
+    /// The uniform params buffer of a kernel that takes one (specialised kernels have none).
+    params: Option<wgpu::Buffer>,
 }
 
 impl Dispatch {
     /// Rewrites this dispatch's parameters (e.g. the Adam step or an RNG counter); takes effect
     /// at the next submit.
     pub fn set_params<P: bytemuck::Pod>(&self, gpu: &Gpu, params: &P) {
-        gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(params));
+        if let Some(buf) = &self.params {
+            gpu.queue.write_buffer(buf, 0, bytemuck::bytes_of(params));
+        }
     }
 }
 
@@ -59,8 +92,14 @@ pub struct Engine {
     /// register blocks (CPU adapters, where a barrier costs more than the reuse it buys).
     /// GANGPU_GEMM=tiled|register overrides the choice by adapter type.
     pub gemm_tiled: bool,
+    /// Register-blocked GEMM with subgroup broadcasts of the shared operand (CPU adapters with
+    /// subgroups of >= 8 lanes); GANGPU_SUBGROUPS=0 at device creation turns it off.
+    pub gemm_subgroups: bool,
+    /// Convolution kernels in their subgroup variant (lanes share loaded weights); needs a device
+    /// opened with subgroups.
+    pub conv_subgroups: bool,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<(&'static str, &'static str), wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
 impl Engine {
@@ -73,7 +112,9 @@ impl Engine {
             Ok("register") => false,
             _ => !gpu.is_cpu,
         };
-        Engine { gpu, workgroup_size, gemm_tiled, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+        let gemm_subgroups = gpu.subgroup_size.is_some() && !gemm_tiled;
+        let conv_subgroups = gpu.subgroup_size.is_some();
+        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
     }
 
     /// Opens the default adapter (honouring WGPU_BACKEND / WGPU_ADAPTER_NAME).
@@ -101,30 +142,35 @@ impl Engine {
 
     /// The cached pipeline for `family::entry`, compiled on first use.
     pub fn pipeline(&self, family: &'static str, entry: &'static str) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = self.pipelines.lock().map_err(|_| anyhow!("pipeline cache poisoned"))?.get(&(family, entry)) {
+        self.pipeline_with(family, entry, &[])
+    }
+
+    /// The cached pipeline for `family::entry` specialised by `constants` (WGSL overrides, e.g.
+    /// a layer's shape), compiled on first use. The workgroup size `WG` is always set.
+    pub fn pipeline_with(&self, family: &'static str, entry: &'static str, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+        let key: PipelineKey = (family, entry, constants.iter().map(|(n, v)| (*n, v.to_bits())).collect());
+        if let Some(p) = self.pipelines.lock().map_err(|_| anyhow!("pipeline cache poisoned"))?.get(&key) {
             return Ok(p.clone());
         }
         let module = self.module(family)?;
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let constants = [("WG", self.workgroup_size as f64)];
+        let mut all: Vec<(&str, f64)> = vec![("WG", self.workgroup_size as f64)];
+        all.extend(constants.iter().map(|(n, v)| (*n, *v)));
         let pipeline = self.gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: None,
             module: &module,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
+                constants: &all,
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
         });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            bail!("creating pipeline {family}::{entry}: {err}");
+            bail!("creating pipeline {family}::{entry} with {constants:?}: {err}");
         }
-        self.pipelines
-            .lock()
-            .map_err(|_| anyhow!("pipeline cache poisoned"))?
-            .insert((family, entry), pipeline.clone());
+        self.pipelines.lock().map_err(|_| anyhow!("pipeline cache poisoned"))?.insert(key, pipeline.clone());
         Ok(pipeline)
     }
 
@@ -163,10 +209,38 @@ impl Engine {
             mapped_at_creation: false,
         });
         self.gpu.queue.write_buffer(&params_buf, 0, bytemuck::bytes_of(params));
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params_buf.as_entire_binding() }];
-        for (b, r) in bindings {
-            entries.push(wgpu::BindGroupEntry { binding: *b, resource: r.clone() });
-        }
+        let mut dispatch = {
+            let mut entries = vec![(0, params_buf.as_entire_binding())];
+            entries.extend(bindings.iter().cloned());
+            self.bind(family, entry, pipeline, &entries, groups)?
+        };
+        dispatch.params = Some(params_buf);
+        Ok(dispatch)
+    }
+
+    /// Builds a dispatch of a kernel specialised by override `constants`: its shape lives in the
+    /// constants rather than in a params buffer.
+    pub fn dispatch_specialised(
+        &self,
+        family: &'static str,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+        bindings: &[(u32, wgpu::BindingResource<'_>)],
+        groups: [u32; 3],
+    ) -> Result<Dispatch> {
+        let pipeline = self.pipeline_with(family, entry, constants)?;
+        self.bind(family, entry, pipeline, bindings, groups)
+    }
+
+    fn bind(
+        &self,
+        family: &'static str,
+        entry: &'static str,
+        pipeline: wgpu::ComputePipeline,
+        bindings: &[(u32, wgpu::BindingResource<'_>)],
+        groups: [u32; 3],
+    ) -> Result<Dispatch> {
+        let entries: Vec<_> = bindings.iter().map(|(b, r)| wgpu::BindGroupEntry { binding: *b, resource: r.clone() }).collect();
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let bind_group = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(entry),
@@ -176,7 +250,7 @@ impl Engine {
         if let Some(err) = pollster::block_on(scope.pop()) {
             bail!("binding buffers for {family}::{entry}: {err}");
         }
-        Ok(Dispatch { label: format!("{family}::{entry}"), pipeline, bind_group, groups, params: params_buf })
+        Ok(Dispatch { label: format!("{family}::{entry}"), pipeline, bind_group, groups, params: None })
     }
 
     /// Records dispatches, in order, into one compute pass (wgpu orders them: each dispatch sees

@@ -47,6 +47,9 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// True for CPU (software) adapters such as lavapipe or llvmpipe: kernels pick barrier-free variants.
     pub is_cpu: bool,
+    /// The smallest subgroup size, when subgroup operations are enabled (adapters whose
+    /// subgroups hold at least 8 invocations); None otherwise.
+    pub subgroup_size: Option<u32>,
     errors: Arc<Mutex<Vec<String>>>,
     allocated: std::sync::atomic::AtomicU64,
 }
@@ -140,9 +143,14 @@ impl Gpu {
         let adapter = &adapters[k];
         let info = &infos[k];
         let limits = adapter.limits();
+        // Subgroup operations let the lanes of a SIMD group share loaded values (kernels use them
+        // where a subgroup holds at least 8 lanes); GANGPU_SUBGROUPS=0 turns them off.
+        let subgroups_allowed = std::env::var("GANGPU_SUBGROUPS").map(|v| v != "0").unwrap_or(true);
+        let subgroup_size = (subgroups_allowed && adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8)
+            .then_some(info.subgroup_min_size);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gangpu"),
-            required_features: wgpu::Features::empty(),
+            required_features: if subgroup_size.is_some() { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() },
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -160,7 +168,7 @@ impl Gpu {
             || info.name.to_lowercase().contains("llvmpipe")
             || info.name.to_lowercase().contains("lavapipe")
             || info.name.to_lowercase().contains("swiftshader");
-        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, errors, allocated: Default::default() })
+        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, subgroup_size, errors, allocated: Default::default() })
     }
 
     /// Returns the first wgpu validation error raised since the last check, as an error.

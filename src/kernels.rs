@@ -222,8 +222,116 @@ fn layout(e: &Engine, entry: &'static str, p: &LayoutParams, src: &Tensor, dst: 
     e.dispatch("layout", entry, p, &[(1, src.binding()), (2, dst.binding())], e.grid_for(threads as u64)?)
 }
 
-/// y = conv2d(x, w): im2col, then one GEMM writing y in NCHW.
+/// The passes of conv.wgsl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvPass {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+impl ConvPass {
+    fn entry(self) -> &'static str {
+        match self {
+            ConvPass::Forward => "conv_fwd",
+            ConvPass::InputGrad => "conv_dgrad",
+            ConvPass::WeightGrad => "conv_wgrad",
+        }
+    }
+}
+
+/// Longest row segment a strip of 4 outputs may read (`SEG` in conv.wgsl).
+const CONV_SEGMENT: usize = 24;
+
+impl ConvGeom {
+    /// The override constants that specialise conv.wgsl to this geometry.
+    fn constants(&self, accumulate: bool) -> Vec<(&'static str, f64)> {
+        vec![
+            ("BATCH", self.n as f64),
+            ("CI", self.cin as f64),
+            ("IH", self.h as f64),
+            ("IW", self.w as f64),
+            ("CO", self.cout as f64),
+            ("OH", self.oh() as f64),
+            ("OW", self.ow() as f64),
+            ("KH", self.kh as f64),
+            ("KW", self.kw as f64),
+            ("STRIDE", self.stride as f64),
+            ("PAD", self.pad as f64),
+            ("ACCUMULATE", if accumulate { 1.0 } else { 0.0 }),
+        ]
+    }
+}
+
+/// One pass of a convolution in geometry `g` as one implicit-GEMM dispatch: `a` and `b` are the
+/// operands in conv.wgsl's bindings 1 and 2 (Forward: x, w; InputGrad: dy, w; WeightGrad: x, dy).
+pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    g.validate()?;
+    let (sa, sb, so, what) = match pass {
+        ConvPass::Forward => (g.x_shape(), g.w_shape(), g.y_shape(), ["input", "weight", "output"]),
+        ConvPass::InputGrad => (g.y_shape(), g.w_shape(), g.x_shape(), ["output-gradient", "weight", "input-gradient"]),
+        ConvPass::WeightGrad => (g.x_shape(), g.y_shape(), g.w_shape(), ["input", "output-gradient", "weight-gradient"]),
+    };
+    for (t, shape, w) in [(a, sa, what[0]), (b, sb, what[1]), (out, so, what[2])] {
+        t.expect_shape(&shape, &format!("conv2d {w}"))?;
+    }
+    let seg = match pass {
+        ConvPass::Forward => 3 * g.stride + g.kw,
+        ConvPass::InputGrad => 3 + g.kw.div_ceil(g.stride),
+        ConvPass::WeightGrad => 3 * g.stride + 4,
+    };
+    ensure!(seg <= CONV_SEGMENT, "conv2d {g:?}: stride and kernel width read {seg} values per row strip, more than the {CONV_SEGMENT} supported");
+    let (lanes, rows, phases) = match pass {
+        ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(4), g.cout, 1),
+        ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(4), g.cin, g.stride * g.stride),
+        ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
+    };
+    let gx = lanes.div_ceil(e.workgroup_size as usize);
+    let gy = rows.div_ceil(8);
+    let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
+    ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
+    let family = if e.conv_subgroups { "conv_sg" } else { "conv" };
+    let mut bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding())];
+    if pass == ConvPass::Forward {
+        // binding 4: the weights as vec4, read when KW % 4 == 0 (then their count is a multiple
+        // of 4); other kernel widths never read it, so any read-only operand large enough serves
+        let v4 = if g.kw % 4 == 0 || b.numel() >= 4 { b } else { a };
+        ensure!(v4.offset % 4 == 0, "conv2d: weights must start on a 16-byte boundary");
+        bindings.push((4, v4.binding()));
+    }
+    e.dispatch_specialised(family, pass.entry(), &g.constants(accumulate), &bindings, [gx as u32, gy as u32, phases as u32])
+}
+
+fn explicit_convs() -> bool {
+    std::env::var("GANGPU_CONV").as_deref() == Ok("explicit")
+}
+
+/// y = conv2d(x, w).
 pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+    if !explicit_convs() {
+        return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false)?]);
+    }
+    conv2d_forward_explicit(e, ws, g, x, w, y)
+}
+
+/// dx = conv2d input-gradient of dy.
+pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+    if !explicit_convs() {
+        return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false)?]);
+    }
+    conv2d_backward_input_explicit(e, ws, g, dy, w, dx)
+}
+
+/// dw (+)= conv2d weight-gradient.
+pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
+    if !explicit_convs() {
+        return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate)?]);
+    }
+    conv2d_backward_weight_explicit(e, ws, g, x, dy, dw, accumulate)
+}
+
+/// y = conv2d(x, w): im2col, then one GEMM writing y in NCHW.
+fn conv2d_forward_explicit(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
     g.validate()?;
     x.expect_shape(&g.x_shape(), "conv2d input")?;
     w.expect_shape(&g.w_shape(), "conv2d weight")?;
@@ -239,7 +347,7 @@ pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, 
 
 /// dx = conv2d input-gradient of dy (a transposed convolution): pack dy and w, GEMM into the
 /// column matrix, col2im.
-pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+fn conv2d_backward_input_explicit(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
     g.validate()?;
     dy.expect_shape(&g.y_shape(), "conv2d output-gradient")?;
     w.expect_shape(&g.w_shape(), "conv2d weight")?;
@@ -265,7 +373,7 @@ pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &
 }
 
 /// dw (+)= conv2d weight-gradient: pack dy per channel, im2col transposed, one GEMM.
-pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
+fn conv2d_backward_weight_explicit(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
     g.validate()?;
     x.expect_shape(&g.x_shape(), "conv2d input")?;
     dy.expect_shape(&g.y_shape(), "conv2d output-gradient")?;
@@ -352,6 +460,9 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
         let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
         ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
         e.dispatch("gemm", "gemm_nt_tiled", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
+    } else if aligned && e.gemm_subgroups {
+        // every lane runs (broadcasts need the whole subgroup), so the grid has whole workgroups
+        e.dispatch("gemm_sg", "gemm_nt_sg", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else if aligned {
         e.dispatch("gemm", "gemm_nt_vec4", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else {

@@ -21,13 +21,17 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// A second engine using the other GEMM variant than the adapter's default (shared-memory tiles
-/// vs register blocks), so both are verified on whatever adapter runs the tests.
+/// A second engine using the other kernel variants than the adapter's default (GEMM: shared-memory
+/// tiles vs register blocks; convolutions and GEMM: subgroup-shared loads vs per-lane loads), so
+/// both are verified on whatever adapter runs the tests.
 pub fn engine_other_gemm() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut e = Engine::open_default().unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
         e.gemm_tiled = !engine().gemm_tiled;
+        // and the other convolution variant where the device has subgroups (shared loads vs own loads)
+        e.conv_subgroups = !engine().conv_subgroups && e.gpu.subgroup_size.is_some();
+        e.gemm_subgroups = e.gpu.subgroup_size.is_some() && !e.gemm_tiled && !engine().gemm_subgroups;
         e
     })
 }
