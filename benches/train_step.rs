@@ -1,6 +1,9 @@
 //! Milliseconds per DCGAN training iteration (D step + G step, as the trainer runs them, losses
 //! read back through a staging buffer) for dcgan28 and dcgan64 at batch 64, with GFLOP/s, GPU
-//! memory, and a per-kernel profile. Run: `cargo bench --bench train_step`.
+//! memory, dispatches per iteration and a per-kernel profile. Run: `cargo bench --bench train_step`.
+//! GANGPU_BENCH_MODELS=28|64 picks one model, GANGPU_BENCH_BATCHES=64,256 the batch sizes; each
+//! measurement also prints a `result <model> <batch> <ms>` line for scripts/bench_gpu.sh;
+//! GANGPU_BENCH_PROFILE=0 skips the per-kernel profile.
 
 use anyhow::Result;
 use gangpu::models::ModelConfig;
@@ -9,12 +12,12 @@ use gangpu::Engine;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-fn config(size: usize, channels: usize) -> TrainConfig {
+fn config(size: usize, channels: usize, batch: usize) -> TrainConfig {
     TrainConfig {
         sample_every: 1_000_000,
         checkpoint_every: 1_000_000,
         ..TrainConfig::new(
-            ModelConfig { image_size: size, channels, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Default::default(), classes: 0 },
+            ModelConfig { image_size: size, channels, nz: 100, ngf: 64, ndf: 64, batch, cond: Default::default(), classes: 0 },
             "synthetic",
             1_000_000,
             std::env::temp_dir(),
@@ -32,14 +35,19 @@ fn read_losses(e: &Engine, gan: &Gan, staging: &wgpu::Buffer) -> Result<Vec<f32>
 fn main() -> Result<()> {
     let e = Engine::open_default()?;
     let quick = std::env::var("GANGPU_BENCH_QUICK").is_ok();
-    println!("adapter: {}  (GEMM variant: {})", e.gpu.adapter, if e.gemm_tiled { "tiled" } else { "register" });
-    println!("{:<10} {:>6} {:>12} {:>10} {:>12} {:>12} {:>14}", "model", "iters", "ms/iter", "iter/s", "GFLOP/iter", "GFLOP/s", "GPU MiB");
+    println!("adapter: {}\nkernels: {}", e.gpu.adapter, e.describe());
+    println!("{:<10} {:>6} {:>6} {:>12} {:>10} {:>12} {:>12} {:>14}", "model", "batch", "iters", "ms/iter", "iter/s", "GFLOP/iter", "GFLOP/s", "GPU MiB");
     let mut profiles = Vec::new();
     // GANGPU_BENCH_MODELS=28 (or 64) measures one model only
     let only: Option<usize> = std::env::var("GANGPU_BENCH_MODELS").ok().and_then(|v| v.parse().ok());
-    for (size, channels) in [(28usize, 1usize), (64, 3)].into_iter().filter(|(s, _)| only.is_none_or(|o| o == *s)) {
+    let batches: Vec<usize> = std::env::var("GANGPU_BENCH_BATCHES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![64]);
+    let models = [(28usize, 1usize), (64, 3)].into_iter().filter(|(s, _)| only.is_none_or(|o| o == *s));
+    for ((size, channels), batch) in models.flat_map(|m| batches.iter().map(move |b| (m, *b))) {
         let before = e.gpu.allocated_bytes();
-        let mut gan = Gan::new(&e, config(size, channels), None)?;
+        let mut gan = Gan::new(&e, config(size, channels, batch), None)?;
         let staging = e.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench staging"),
             size: 32,
@@ -47,6 +55,7 @@ fn main() -> Result<()> {
             mapped_at_creation: false,
         });
         let bytes = e.gpu.allocated_bytes() - before;
+        println!("{} dispatches per iteration: {}", gan.cfg.model.name(), gan.iteration_dispatches().len());
         let iters = match (quick, e.gpu.is_cpu, size) {
             (true, _, _) => 1,
             (false, true, 28) => 6,
@@ -66,8 +75,9 @@ fn main() -> Result<()> {
         let secs = t.elapsed().as_secs_f64() / iters as f64;
         let gflop = 2.0 * gan.iteration_macs() as f64 / 1e9;
         println!(
-            "{:<10} {:>6} {:>12.1} {:>10.2} {:>12.2} {:>12.2} {:>14.1}",
+            "{:<10} {:>6} {:>6} {:>12.1} {:>10.2} {:>12.2} {:>12.2} {:>14.1}",
             gan.cfg.model.name(),
+            batch,
             iters,
             secs * 1e3,
             1.0 / secs,
@@ -75,7 +85,9 @@ fn main() -> Result<()> {
             gflop / secs,
             bytes as f64 / (1 << 20) as f64
         );
-        if !quick && size == 28 {
+        println!("result {} {batch} {:.3}", gan.cfg.model.name(), secs * 1e3);
+        let profile = std::env::var("GANGPU_BENCH_PROFILE").map(|v| v != "0").unwrap_or(true);
+        if !quick && profile && size == 28 && batch == batches[0] {
             // profile: each dispatch of one iteration alone, grouped by kernel
             let mut by_kernel: BTreeMap<String, (f64, usize)> = BTreeMap::new();
             for d in gan.iteration_dispatches() {

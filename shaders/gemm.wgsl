@@ -8,27 +8,31 @@
 //   0: row-major, out[i * N + j]
 //   1: channel-major image, i = channel, j = (image, pixel): out[(j / plane * M + i) * plane + j % plane]
 
-struct GemmParams {
-    m: u32, n: u32, k: u32, lda: u32,
-    ldb: u32, accumulate: u32, out_mode: u32, plane: u32,
-};
-
-@group(0) @binding(0) var<uniform> P: GemmParams;
+// The shape arrives as pipeline-override constants (one pipeline per GEMM shape), so the k loop
+// has a constant trip count and the output placement divides by a constant.
+override G_M: u32 = 1u;
+override G_N: u32 = 1u;
+override G_K: u32 = 1u;
+override G_LDA: u32 = 1u;
+override G_LDB: u32 = 1u;
+override G_ACCUMULATE: bool = false;
+override G_OUT_MODE: u32 = 0u;
+override G_PLANE: u32 = 1u;
 @group(0) @binding(1) var<storage, read> a: array<f32>;         // (M, lda), first K of each row used
 @group(0) @binding(2) var<storage, read> b: array<f32>;         // (N, ldb), first K of each row used
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;   // (M, N) placed by out_mode
 
 fn out_index(i: u32, j: u32) -> u32 {
-    if (P.out_mode == 1u) {
-        return ((j / P.plane) * P.m + i) * P.plane + (j % P.plane);
+    if (G_OUT_MODE == 1u) {
+        return ((j / G_PLANE) * G_M + i) * G_PLANE + (j % G_PLANE);
     }
-    return i * P.n + j;
+    return i * G_N + j;
 }
 
 fn put(i: u32, j: u32, v: f32) {
-    if (i < P.m && j < P.n) {
+    if (i < G_M && j < G_N) {
         let o = out_index(i, j);
-        c[o] = select(0.0, c[o], P.accumulate != 0u) + v;
+        c[o] = select(0.0, c[o], G_ACCUMULATE) + v;
     }
 }
 
@@ -37,22 +41,22 @@ fn gemm_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
            @builtin(local_invocation_index) lid: u32) {
     // The 8 rows of A are uniform across the workgroup (y), so CPU adapters load them once
     // per SIMD batch instead of gathering per lane; invocations walk along B (x).
-    let nb = (P.n + 3u) / 4u;
+    let nb = (G_N + 3u) / 4u;
     let jb = wid.x * WG + lid;
     if (jb >= nb) { return; }
     let j0 = jb * 4u;
     let i0 = wid.y * 8u;
-    let mm = P.m - 1u;
-    let nn = P.n - 1u;
-    let ra0 = min(i0, mm) * P.lda;      let ra1 = min(i0 + 1u, mm) * P.lda;
-    let ra2 = min(i0 + 2u, mm) * P.lda; let ra3 = min(i0 + 3u, mm) * P.lda;
-    let ra4 = min(i0 + 4u, mm) * P.lda; let ra5 = min(i0 + 5u, mm) * P.lda;
-    let ra6 = min(i0 + 6u, mm) * P.lda; let ra7 = min(i0 + 7u, mm) * P.lda;
-    let rb0 = min(j0, nn) * P.ldb;      let rb1 = min(j0 + 1u, nn) * P.ldb;
-    let rb2 = min(j0 + 2u, nn) * P.ldb; let rb3 = min(j0 + 3u, nn) * P.ldb;
+    let mm = G_M - 1u;
+    let nn = G_N - 1u;
+    let ra0 = min(i0, mm) * G_LDA;      let ra1 = min(i0 + 1u, mm) * G_LDA;
+    let ra2 = min(i0 + 2u, mm) * G_LDA; let ra3 = min(i0 + 3u, mm) * G_LDA;
+    let ra4 = min(i0 + 4u, mm) * G_LDA; let ra5 = min(i0 + 5u, mm) * G_LDA;
+    let ra6 = min(i0 + 6u, mm) * G_LDA; let ra7 = min(i0 + 7u, mm) * G_LDA;
+    let rb0 = min(j0, nn) * G_LDB;      let rb1 = min(j0 + 1u, nn) * G_LDB;
+    let rb2 = min(j0 + 2u, nn) * G_LDB; let rb3 = min(j0 + 3u, nn) * G_LDB;
     var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
     var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-    for (var k = 0u; k < P.k; k++) {
+    for (var k = 0u; k < G_K; k++) {
         let bv = vec4<f32>(b[rb0 + k], b[rb1 + k], b[rb2 + k], b[rb3 + k]);
         c0 += a[ra0 + k] * bv;
         c1 += a[ra1 + k] * bv;
@@ -84,15 +88,15 @@ fn gemm_nt_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
                 @builtin(local_invocation_index) lid: u32) {
     // The 8 rows of A are uniform across the workgroup (y), so CPU adapters load them once
     // per SIMD batch instead of gathering per lane; invocations walk along B (x).
-    let nb = (P.n + 3u) / 4u;
+    let nb = (G_N + 3u) / 4u;
     let jb = wid.x * WG + lid;
     if (jb >= nb) { return; }
     let j0 = jb * 4u;
     let i0 = wid.y * 8u;
-    let mm = P.m - 1u;
-    let nn = P.n - 1u;
-    let la = P.lda / 4u;
-    let lb = P.ldb / 4u;
+    let mm = G_M - 1u;
+    let nn = G_N - 1u;
+    let la = G_LDA / 4u;
+    let lb = G_LDB / 4u;
     let ra0 = min(i0, mm) * la;      let ra1 = min(i0 + 1u, mm) * la;
     let ra2 = min(i0 + 2u, mm) * la; let ra3 = min(i0 + 3u, mm) * la;
     let ra4 = min(i0 + 4u, mm) * la; let ra5 = min(i0 + 5u, mm) * la;
@@ -101,7 +105,7 @@ fn gemm_nt_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let rb2 = min(j0 + 2u, nn) * lb; let rb3 = min(j0 + 3u, nn) * lb;
     var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
     var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-    let k4 = P.k / 4u;
+    let k4 = G_K / 4u;
     for (var k = 0u; k < k4; k++) {
         let b0 = b4[rb0 + k]; let b1 = b4[rb1 + k]; let b2 = b4[rb2 + k]; let b3 = b4[rb3 + k];
         c0 = fma_block(c0, a4[ra0 + k], b0, b1, b2, b3);
@@ -136,14 +140,14 @@ fn gemm_nt_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let col0 = wid.x * TILE;
     let tx = lid3.x;
     let ty = lid3.y;
-    let la = P.lda / 4u;
-    let lb = P.ldb / 4u;
-    let k4n = P.k / 4u;
+    let la = G_LDA / 4u;
+    let lb = G_LDB / 4u;
+    let k4n = G_K / 4u;
     // loader mapping: 256 invocations load 64 rows x 4 vec4 of each operand per slice
     let lr = lid / 4u;      // 0..63: row of the tile
     let lk = lid % 4u;      // 0..3: vec4 within the K-slice
-    let arow = min(row0 + lr, P.m - 1u) * la;
-    let brow = min(col0 + lr, P.n - 1u) * lb;
+    let arow = min(row0 + lr, G_M - 1u) * la;
+    let brow = min(col0 + lr, G_N - 1u) * lb;
     var acc: array<vec4<f32>, 4>;
     acc[0] = vec4<f32>(0.0); acc[1] = vec4<f32>(0.0); acc[2] = vec4<f32>(0.0); acc[3] = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < k4n; k0 += TK4) {

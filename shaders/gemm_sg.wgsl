@@ -5,27 +5,31 @@
 // Broadcasts need every lane of the subgroup active, so a lane past the last column still runs the
 // loop (on clamped columns) unless its whole subgroup is past it.
 
-struct GemmParams {
-    m: u32, n: u32, k: u32, lda: u32,
-    ldb: u32, accumulate: u32, out_mode: u32, plane: u32,
-};
-
-@group(0) @binding(0) var<uniform> P: GemmParams;
+// The shape arrives as pipeline-override constants (one pipeline per GEMM shape), so the k loop
+// has a constant trip count and the output placement divides by a constant.
+override G_M: u32 = 1u;
+override G_N: u32 = 1u;
+override G_K: u32 = 1u;
+override G_LDA: u32 = 1u;
+override G_LDB: u32 = 1u;
+override G_ACCUMULATE: bool = false;
+override G_OUT_MODE: u32 = 0u;
+override G_PLANE: u32 = 1u;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;   // (M, N) placed by out_mode
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;  // (M, lda / 4)
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;  // (N, ldb / 4)
 
 fn out_index(i: u32, j: u32) -> u32 {
-    if (P.out_mode == 1u) {
-        return ((j / P.plane) * P.m + i) * P.plane + (j % P.plane);
+    if (G_OUT_MODE == 1u) {
+        return ((j / G_PLANE) * G_M + i) * G_PLANE + (j % G_PLANE);
     }
-    return i * P.n + j;
+    return i * G_N + j;
 }
 
 fn put(i: u32, j: u32, v: f32) {
-    if (i < P.m && j < P.n) {
+    if (i < G_M && j < G_N) {
         let o = out_index(i, j);
-        c[o] = select(0.0, c[o], P.accumulate != 0u) + v;
+        c[o] = select(0.0, c[o], G_ACCUMULATE) + v;
     }
 }
 
@@ -36,21 +40,21 @@ fn fma_block(acc: vec4<f32>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: ve
 @compute @workgroup_size(WG)
 fn gemm_nt_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
               @builtin(subgroup_invocation_id) sg_lane: u32) {
-    let nb = (P.n + 3u) / 4u;
+    let nb = (G_N + 3u) / 4u;
     let jb = wid.x * WG + lid;
     let j0 = min(jb, nb - 1u) * 4u;
     let i0 = wid.y * 8u;
-    let la = P.lda / 4u;
-    let lb = P.ldb / 4u;
-    let nn = P.n - 1u;
+    let la = G_LDA / 4u;
+    let lb = G_LDB / 4u;
+    let nn = G_N - 1u;
     // this lane's share of A: row i0 + (lane % 8)
-    let ra = min(i0 + sg_lane % 8u, P.m - 1u) * la;
+    let ra = min(i0 + sg_lane % 8u, G_M - 1u) * la;
     let rb0 = min(j0, nn) * lb;      let rb1 = min(j0 + 1u, nn) * lb;
     let rb2 = min(j0 + 2u, nn) * lb; let rb3 = min(j0 + 3u, nn) * lb;
     var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
     var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
     // a subgroup entirely past the last column skips the loop (the same trip count for all its lanes)
-    let k4 = select(0u, P.k / 4u, subgroupAny(jb < nb));
+    let k4 = select(0u, G_K / 4u, subgroupAny(jb < nb));
     for (var k = 0u; k < k4; k++) {
         let mine = a4[ra + k];
         let b0 = b4[rb0 + k]; let b1 = b4[rb1 + k]; let b2 = b4[rb2 + k]; let b3 = b4[rb3 + k];

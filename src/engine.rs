@@ -35,6 +35,26 @@ pub const SUBGROUP_FAMILIES: &[&str] = &["gemm_sg", "conv_sg"];
 /// Cache key of a pipeline: family, entry point, and its override constants (values as bits).
 type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
 
+/// Families compiled without naga's runtime checks (bounds checks on every storage access, a
+/// counter on every loop, guards on every integer division), because the host proves what the
+/// checks would guard. All their loops count to constants (pipeline overrides) and all their
+/// divisors are non-zero constants of a validated geometry.
+/// - gemm, gemm_sg: A and B are read at rows clamped with min() to M-1 and N-1, inside buffers
+///   whose sizes `gemm_nt` checks against (m, n, k, lda, ldb); C is written only where i < M and
+///   j < N, and `gemm_nt` checks that C holds M x N.
+/// - conv, conv_sg: activations are read through `masked`, which clamps every index into the
+///   binding; weight and dy rows are clamped to the last channel and taps stay below KH x KW;
+///   outputs are written only for channels, pixels and taps inside the shapes `conv_pass` checks.
+/// - layout: reads clamp into the source or stay below N x C x H x W of a checked shape, writes
+///   stay below the thread count `layout()` checks against the destination.
+/// GANGPU_RUNTIME_CHECKS=on keeps the checks everywhere (to measure what they cost: README).
+pub const TRUSTED_FAMILIES: &[&str] = &["gemm", "gemm_sg", "conv", "conv_sg", "layout"];
+
+fn runtime_checks(family: &str) -> Option<wgpu::ShaderRuntimeChecks> {
+    let forced = std::env::var("GANGPU_RUNTIME_CHECKS").as_deref() == Ok("on");
+    (TRUSTED_FAMILIES.contains(&family) && !forced).then(wgpu::ShaderRuntimeChecks::unchecked)
+}
+
 /// conv.wgsl's two variants: lanes share the rows they load through subgroup shuffles, or each
 /// lane loads every row itself (see the file's header).
 const CONV_PRELUDE_SUBGROUPS: &str = "
@@ -98,6 +118,12 @@ pub struct Engine {
     /// Convolution kernels in their subgroup variant (lanes share loaded weights); needs a device
     /// opened with subgroups.
     pub conv_subgroups: bool,
+    /// Convolutions as implicit GEMMs (conv.wgsl: one dispatch per pass, no scratch buffers) or
+    /// as layout kernels + one GEMM. Implicit on GPUs and on CPU adapters with subgroups (their
+    /// lanes share the weight loads); layout kernels + GEMM on CPU adapters without subgroups,
+    /// where they measured faster (llvmpipe over GL: README, Performance).
+    /// GANGPU_CONV=implicit|explicit overrides.
+    pub conv_implicit: bool,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
@@ -114,7 +140,29 @@ impl Engine {
         };
         let gemm_subgroups = gpu.subgroup_size.is_some() && !gemm_tiled;
         let conv_subgroups = gpu.subgroup_size.is_some();
-        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+        let conv_implicit = match std::env::var("GANGPU_CONV").as_deref() {
+            Ok("implicit") => true,
+            Ok("explicit") => false,
+            _ => !gpu.is_cpu || gpu.subgroup_size.is_some(),
+        };
+        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+    }
+
+    /// The kernel variants this engine runs, for logs and benchmarks.
+    pub fn describe(&self) -> String {
+        let conv = if self.conv_implicit {
+            format!("implicit GEMM ({})", if self.conv_subgroups { "subgroup-shared loads" } else { "per-lane loads" })
+        } else {
+            "layout kernels + GEMM".to_string()
+        };
+        let gemm = if self.gemm_tiled {
+            "shared-memory tiles"
+        } else if self.gemm_subgroups {
+            "register blocks, subgroup-shared A"
+        } else {
+            "register blocks"
+        };
+        format!("convolutions: {conv}; GEMM: {gemm}")
     }
 
     /// Opens the default adapter (honouring WGPU_BACKEND / WGPU_ADAPTER_NAME).
@@ -129,10 +177,14 @@ impl Engine {
         }
         let src = shader_source(family)?;
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(family),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
+        let desc = wgpu::ShaderModuleDescriptor { label: Some(family), source: wgpu::ShaderSource::Wgsl(src.into()) };
+        let module = match runtime_checks(family) {
+            // SAFETY: see TRUSTED_FAMILIES: every index these kernels form is clamped in the
+            // shader or bounded by shapes the launchers check, every loop is a counted loop with
+            // a finite bound, and every divisor is a non-zero constant or a checked shape.
+            Some(checks) => unsafe { self.gpu.device.create_shader_module_trusted(desc, checks) },
+            None => self.gpu.device.create_shader_module(desc),
+        };
         if let Some(err) = pollster::block_on(scope.pop()) {
             bail!("compiling shader family '{family}': {err}");
         }

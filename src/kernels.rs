@@ -190,10 +190,15 @@ pub struct ConvWorkspace {
 }
 
 impl ConvWorkspace {
+    /// Sized for the largest of `geoms`; empty when the engine's convolutions are implicit (they
+    /// need no scratch memory).
     pub fn new(e: &Engine, geoms: &[ConvGeom]) -> Result<ConvWorkspace> {
         let mut need = [1usize; 3];
         for g in geoms {
             g.validate()?;
+            if e.conv_implicit {
+                continue;
+            }
             for (n, s) in need.iter_mut().zip(g.scratch()) {
                 *n = (*n).max(s);
             }
@@ -217,9 +222,34 @@ impl ConvWorkspace {
     }
 }
 
+impl LayoutParams {
+    /// layout.wgsl's override constants.
+    fn constants(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("L_N", self.n),
+            ("L_CIN", self.cin),
+            ("L_H", self.h),
+            ("L_W", self.w),
+            ("L_COUT", self.cout),
+            ("L_OH", self.oh),
+            ("L_OW", self.ow),
+            ("L_KH", self.kh),
+            ("L_KW", self.kw),
+            ("L_STRIDE", self.stride),
+            ("L_PAD", self.pad),
+            ("L_LD", self.ld),
+            ("L_C", self.c),
+            ("L_PIX", self.pix),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n, v as f64))
+        .collect()
+    }
+}
+
 fn layout(e: &Engine, entry: &'static str, p: &LayoutParams, src: &Tensor, dst: &Tensor, threads: usize) -> Result<Dispatch> {
     ensure!(dst.numel() >= threads, "{entry}: destination holds {} values, needs {threads}", dst.numel());
-    e.dispatch("layout", entry, p, &[(1, src.binding()), (2, dst.binding())], e.grid_for(threads as u64)?)
+    e.dispatch_specialised("layout", entry, &p.constants(), &[(1, src.binding()), (2, dst.binding())], e.grid_for(threads as u64)?)
 }
 
 /// The passes of conv.wgsl.
@@ -275,6 +305,18 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     for (t, shape, w) in [(a, sa, what[0]), (b, sb, what[1]), (out, so, what[2])] {
         t.expect_shape(&shape, &format!("conv2d {w}"))?;
     }
+    // one output position covering the whole input: a dense product, no taps to mask
+    let k = g.k();
+    if g.pad == 0 && g.kh == g.h && g.kw == g.w && k % 4 == 0 {
+        let flat = |t: &Tensor, rows: usize| t.reshape(&[rows, t.numel() / rows]);
+        return match pass {
+            ConvPass::Forward => gemm_nt(e, g.n, g.cout, k, &flat(a, g.n)?, k, &flat(b, g.cout)?, k, &flat(out, g.n)?, GemmOut::RowMajor, accumulate),
+            // dx[n, k] = sum_co dy[n, co] w[co, k]
+            ConvPass::InputGrad => conv_dense(e, a, g.cout, 1, b, out, g.n, k, g.cout, accumulate),
+            // dw[co, k] = sum_n dy[n, co] x[n, k]
+            ConvPass::WeightGrad => conv_dense(e, b, 1, g.cout, a, out, g.cout, k, g.n, accumulate),
+        };
+    }
     let seg = match pass {
         ConvPass::Forward => 3 * g.stride + g.kw,
         ConvPass::InputGrad => 3 + g.kw.div_ceil(g.stride),
@@ -302,29 +344,44 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     e.dispatch_specialised(family, pass.entry(), &g.constants(accumulate), &bindings, [gx as u32, gy as u32, phases as u32])
 }
 
-fn explicit_convs() -> bool {
-    std::env::var("GANGPU_CONV").as_deref() == Ok("explicit")
+/// C (I, J) (+)= sum over t of A(i, t) B (T, J), A read at i * a_i + t * a_t (conv.wgsl's conv_dense).
+#[allow(clippy::too_many_arguments)]
+fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Tensor, i: usize, j: usize, t: usize, accumulate: bool) -> Result<Dispatch> {
+    ensure!(j % 4 == 0 && b.offset % 4 == 0, "dense product: columns must come in whole vec4s");
+    ensure!(b.numel() >= t * j && c.numel() >= i * j && a.numel() > (i - 1) * a_i + (t - 1) * a_t, "dense product: operands too small");
+    let constants = [
+        ("DENSE_I", i as f64),
+        ("DENSE_J", j as f64),
+        ("DENSE_T", t as f64),
+        ("DENSE_AI", a_i as f64),
+        ("DENSE_AT", a_t as f64),
+        ("ACCUMULATE", if accumulate { 1.0 } else { 0.0 }),
+    ];
+    let gx = (j / 4).div_ceil(e.workgroup_size as usize);
+    let gy = i.div_ceil(8);
+    let family = if e.conv_subgroups { "conv_sg" } else { "conv" };
+    e.dispatch_specialised(family, "conv_dense", &constants, &[(1, a.binding()), (3, c.binding()), (4, b.binding())], [gx as u32, gy as u32, 1])
 }
 
-/// y = conv2d(x, w).
+/// y = conv2d(x, w): one implicit-GEMM dispatch (`Engine::conv_implicit`), or im2col + GEMM.
 pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
-    if !explicit_convs() {
+    if e.conv_implicit {
         return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false)?]);
     }
     conv2d_forward_explicit(e, ws, g, x, w, y)
 }
 
-/// dx = conv2d input-gradient of dy.
+/// dx = conv2d input-gradient of dy: one implicit-GEMM dispatch by phases, or pack + GEMM + col2im.
 pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-    if !explicit_convs() {
+    if e.conv_implicit {
         return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false)?]);
     }
     conv2d_backward_input_explicit(e, ws, g, dy, w, dx)
 }
 
-/// dw (+)= conv2d weight-gradient.
+/// dw (+)= conv2d weight-gradient: one implicit-GEMM dispatch, or pack + im2col_t + GEMM.
 pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
-    if !explicit_convs() {
+    if e.conv_implicit {
         return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate)?]);
     }
     conv2d_backward_weight_explicit(e, ws, g, x, dy, dw, accumulate)
@@ -425,6 +482,25 @@ pub struct GemmParams {
     pub plane: u32,
 }
 
+impl GemmParams {
+    /// gemm.wgsl's override constants.
+    fn constants(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("G_M", self.m),
+            ("G_N", self.n),
+            ("G_K", self.k),
+            ("G_LDA", self.lda),
+            ("G_LDB", self.ldb),
+            ("G_ACCUMULATE", self.accumulate),
+            ("G_OUT_MODE", self.out_mode),
+            ("G_PLANE", self.plane),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n, v as f64))
+        .collect()
+    }
+}
+
 /// Where `gemm_nt` writes C[i, j].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmOut {
@@ -459,14 +535,14 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
     if aligned && e.gemm_tiled {
         let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
         ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
-        e.dispatch("gemm", "gemm_nt_tiled", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
+        e.dispatch_specialised("gemm", "gemm_nt_tiled", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
     } else if aligned && e.gemm_subgroups {
         // every lane runs (broadcasts need the whole subgroup), so the grid has whole workgroups
-        e.dispatch("gemm_sg", "gemm_nt_sg", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
+        e.dispatch_specialised("gemm_sg", "gemm_nt_sg", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else if aligned {
-        e.dispatch("gemm", "gemm_nt_vec4", &p, &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
+        e.dispatch_specialised("gemm", "gemm_nt_vec4", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else {
-        e.dispatch("gemm", "gemm_nt", &p, &[(1, a.binding()), (2, b.binding()), (3, c.binding())], grid)
+        e.dispatch_specialised("gemm", "gemm_nt", &p.constants(), &[(1, a.binding()), (2, b.binding()), (3, c.binding())], grid)
     }
 }
 

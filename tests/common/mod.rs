@@ -21,9 +21,9 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// A second engine using the other kernel variants than the adapter's default (GEMM: shared-memory
-/// tiles vs register blocks; convolutions and GEMM: subgroup-shared loads vs per-lane loads), so
-/// both are verified on whatever adapter runs the tests.
+/// A second engine using the other kernel variants than the adapter's default (convolutions:
+/// implicit GEMM vs layout kernels + GEMM; GEMM: shared-memory tiles vs register blocks;
+/// subgroup-shared loads vs per-lane loads), so both are verified on whatever adapter runs the tests.
 pub fn engine_other_gemm() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
@@ -32,6 +32,8 @@ pub fn engine_other_gemm() -> &'static Engine {
         // and the other convolution variant where the device has subgroups (shared loads vs own loads)
         e.conv_subgroups = !engine().conv_subgroups && e.gpu.subgroup_size.is_some();
         e.gemm_subgroups = e.gpu.subgroup_size.is_some() && !e.gemm_tiled && !engine().gemm_subgroups;
+        // and the other convolution path: implicit GEMM vs layout kernels + GEMM
+        e.conv_implicit = !engine().conv_implicit;
         e
     })
 }
