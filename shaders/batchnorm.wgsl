@@ -37,9 +37,7 @@ fn reduce2(lid: u32) {
 }
 
 fn activate(v: f32) -> f32 {
-    if (P.act == 1u) { return max(v, 0.0); }
-    if (P.act == 2u) { return select(v * P.slope, v, v > 0.0); }
-    return v;
+    return act_apply(P.act, P.slope, v);
 }
 
 @compute @workgroup_size(64)
@@ -91,9 +89,7 @@ fn bn_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 @group(0) @binding(8) var<storage, read_write> daffine: array<f32>; // (2, C) d gamma, d beta
 
 fn act_grad(out_v: f32) -> f32 {
-    if (P.act == 1u) { return select(0.0, 1.0, out_v > 0.0); }
-    if (P.act == 2u) { return select(P.slope, 1.0, out_v > 0.0); }
-    return 1.0;
+    return act_derivative_from_output(P.act, P.slope, out_v);
 }
 
 @compute @workgroup_size(64)

@@ -29,3 +29,33 @@ fn rng_u32(seed: u32, stream: u32, counter: u32, index: u32) -> u32 {
 fn rng_unit(seed: u32, stream: u32, counter: u32, index: u32) -> f32 {
     return (f32(rng_u32(seed, stream, counter, index) >> 8u) + 1.0) / 16777216.0;
 }
+
+// Activations, by the ACT_* codes the host defines (Act in src/kernels.rs) and prepends. Backward
+// passes take the derivative from the forward output y, which every activation here determines.
+fn act_apply(op: u32, slope: f32, v: f32) -> f32 {
+    switch op {
+        case ACT_RELU: { return max(v, 0.0); }
+        case ACT_LEAKY_RELU: { return select(v * slope, v, v > 0.0); }
+        case ACT_TANH: { return tanh(v); }
+        case ACT_SIGMOID: {
+            // Stable in both tails.
+            let e = exp(-abs(v));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+        }
+        default: { return v; }
+    }
+}
+
+fn act_derivative_from_output(op: u32, slope: f32, y: f32) -> f32 {
+    switch op {
+        case ACT_RELU: { return select(0.0, 1.0, y > 0.0); }
+        case ACT_LEAKY_RELU: { return select(slope, 1.0, y > 0.0); }
+        case ACT_TANH: { return 1.0 - y * y; }
+        case ACT_SIGMOID: { return y * (1.0 - y); }
+        default: { return 1.0; }
+    }
+}
+
+fn sigmoid(v: f32) -> f32 {
+    return act_apply(ACT_SIGMOID, 0.0, v);
+}

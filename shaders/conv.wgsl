@@ -35,6 +35,10 @@ override STRIDE: u32 = 1u;
 override PAD: u32 = 0u;
 // Add into the output instead of overwriting it (gradients accumulated over several passes).
 override ACCUMULATE: bool = false;
+// Activation fused into the output (an ACT_* code; never with ACCUMULATE): a convolution followed
+// by an activation without batch norm between them writes the activated values in one pass.
+override ACT: u32 = ACT_IDENTITY;
+override ACT_SLOPE: f32 = 0.0;
 
 // Longest row segment a strip reads (3 * STRIDE + KW, or 3 + ceil(KW / STRIDE) for dgrad); the
 // host refuses geometries that need more.
@@ -49,7 +53,7 @@ fn store(i: u32, v: f32) {
     if (ACCUMULATE) {
         dst[i] += v;
     } else {
-        dst[i] = v;
+        dst[i] = act_apply(ACT, ACT_SLOPE, v);
     }
 }
 

@@ -44,10 +44,6 @@ fn write_stats(lid: u32, loss: f32, out: f32, inv_n: f32) {
     }
 }
 
-fn sigmoid(v: f32) -> f32 {
-    let e = exp(-abs(v));
-    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
 
 @compute @workgroup_size(64)
 fn loss_reduce(@builtin(local_invocation_index) lid: u32) {

@@ -3,33 +3,36 @@
 
 struct RngParams {
     len: u32, seed: u32, stream: u32, counter: u32,
-    // gather: number of images, u32 words per image, values per image, scale/offset to [-1, 1]
-    count: u32, words: u32, values: u32, _p0: u32,
+    // gather: number of images, u32 words per image, values per image
+    count: u32, words: u32, values: u32,
+    // gather_and_noise: how many N(0, 1) values to draw after the batch, and from which stream
+    noise_len: u32, noise_stream: u32, _p0: u32, _p1: u32, _p2: u32,
 };
 
 @group(0) @binding(0) var<uniform> P: RngParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;   // normal: (len); gather: (B, values)
 @group(0) @binding(2) var<storage, read> bytes: array<u32>;       // gather: (count, words) u8 pixels, 4 per word
 @group(0) @binding(3) var<storage, read_write> picked: array<u32>; // gather: (B) chosen image indices
+@group(0) @binding(4) var<storage, read_write> noise: array<f32>;  // gather_and_noise: (noise_len)
 
-// Standard normal by Box-Muller on two independent uniforms per value.
+// Standard normal value i of (seed, stream, counter): Box-Muller on two independent uniforms.
+fn normal_value(seed: u32, stream: u32, counter: u32, i: u32) -> f32 {
+    let u1 = rng_unit(seed, stream, counter, 2u * i);
+    let u2 = rng_unit(seed, stream, counter, 2u * i + 1u);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
 @compute @workgroup_size(WG)
 fn normal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= P.len) { return; }
-    let u1 = rng_unit(P.seed, P.stream, P.counter, 2u * i);
-    let u2 = rng_unit(P.seed, P.stream, P.counter, 2u * i + 1u);
-    out[i] = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    out[i] = normal_value(P.seed, P.stream, P.counter, i);
 }
 
 // Draws len = B * values outputs: image b is bytes[idx_b], idx_b uniform in [0, count), pixel
 // bytes mapped to [-1, 1]. The data set never leaves the GPU; nothing is uploaded per batch.
-@compute @workgroup_size(WG)
-fn gather_batch(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= P.len) { return; }
+fn gather_one(i: u32) {
     let b = i / P.values;
     let j = i % P.values;
     let img = rng_u32(P.seed, P.stream, P.counter, b) % P.count;
@@ -37,4 +40,25 @@ fn gather_batch(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let byte = (word >> (8u * (j % 4u))) & 0xffu;
     out[i] = f32(byte) / 127.5 - 1.0;
     if (j == 0u) { picked[b] = img; }
+}
+
+@compute @workgroup_size(WG)
+fn gather_batch(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.len) { return; }
+    gather_one(i);
+}
+
+// A training step's inputs in one dispatch: the real batch (as gather_batch), then noise_len
+// normal values of (seed, noise_stream, counter), the same values `normal` draws.
+@compute @workgroup_size(WG)
+fn gather_and_noise(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i < P.len) {
+        gather_one(i);
+    } else if (i < P.len + P.noise_len) {
+        noise[i - P.len] = normal_value(P.seed, P.noise_stream, P.counter, i - P.len);
+    }
 }

@@ -7,7 +7,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Prepended to every family: workgroup size override, flat indexing, the counter-based hash.
+/// Prepended to every family (after the ACT_* codes generated from `Act`): workgroup size
+/// override, flat indexing, the counter-based hash, activations.
 pub const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
 
 /// One WGSL source per kernel family.
@@ -74,13 +75,14 @@ pub fn shader_source(family: &str) -> Result<String> {
         .iter()
         .find(|(n, _)| *n == family)
         .ok_or_else(|| anyhow!("no shader family '{family}'"))?;
+    let common = format!("{}{COMMON_WGSL}", crate::kernels::Act::wgsl_constants());
     Ok(match family {
         "conv_sg" => format!(
-            "{COMMON_WGSL}\n{CONV_PRELUDE_SUBGROUPS}\n{}",
+            "{common}\n{CONV_PRELUDE_SUBGROUPS}\n{}",
             src.replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32").replace("LANE8", "(sg_lane % 8u)")
         ),
-        "conv" => format!("{COMMON_WGSL}\n{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
-        _ => format!("{COMMON_WGSL}\n{src}"),
+        "conv" => format!("{common}\n{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
+        _ => format!("{common}\n{src}"),
     })
 }
 

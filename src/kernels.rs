@@ -274,6 +274,12 @@ impl ConvPass {
 const CONV_SEGMENT: usize = 24;
 
 impl ConvGeom {
+    /// True when a pass of this geometry is a dense product (one output position covering the
+    /// whole input, PAD 0): see conv.wgsl's conv_dense.
+    pub fn is_dense(&self) -> bool {
+        self.pad == 0 && self.kh == self.h && self.kw == self.w && self.k() % 4 == 0
+    }
+
     /// The override constants that specialise conv.wgsl to this geometry.
     fn constants(&self, accumulate: bool) -> Vec<(&'static str, f64)> {
         vec![
@@ -295,8 +301,13 @@ impl ConvGeom {
 
 /// One pass of a convolution in geometry `g` as one implicit-GEMM dispatch: `a` and `b` are the
 /// operands in conv.wgsl's bindings 1 and 2 (Forward: x, w; InputGrad: dy, w; WeightGrad: x, dy).
-pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
+/// `act` is fused into the output (not with `accumulate`, nor on a dense forward pass, which is a
+/// plain GEMM).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act) -> Result<Dispatch> {
     g.validate()?;
+    ensure!(act == Act::Identity || !accumulate, "conv2d: an activation cannot be fused into an accumulated output");
+    ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
     let (sa, sb, so, what) = match pass {
         ConvPass::Forward => (g.x_shape(), g.w_shape(), g.y_shape(), ["input", "weight", "output"]),
         ConvPass::InputGrad => (g.y_shape(), g.w_shape(), g.x_shape(), ["output-gradient", "weight", "input-gradient"]),
@@ -307,14 +318,14 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     }
     // one output position covering the whole input: a dense product, no taps to mask
     let k = g.k();
-    if g.pad == 0 && g.kh == g.h && g.kw == g.w && k % 4 == 0 {
+    if g.is_dense() {
         let flat = |t: &Tensor, rows: usize| t.reshape(&[rows, t.numel() / rows]);
         return match pass {
             ConvPass::Forward => gemm_nt(e, g.n, g.cout, k, &flat(a, g.n)?, k, &flat(b, g.cout)?, k, &flat(out, g.n)?, GemmOut::RowMajor, accumulate),
             // dx[n, k] = sum_co dy[n, co] w[co, k]
-            ConvPass::InputGrad => conv_dense(e, a, g.cout, 1, b, out, g.n, k, g.cout, accumulate),
+            ConvPass::InputGrad => conv_dense(e, a, g.cout, 1, b, out, g.n, k, g.cout, accumulate, act),
             // dw[co, k] = sum_n dy[n, co] x[n, k]
-            ConvPass::WeightGrad => conv_dense(e, b, 1, g.cout, a, out, g.cout, k, g.n, accumulate),
+            ConvPass::WeightGrad => conv_dense(e, b, 1, g.cout, a, out, g.cout, k, g.n, accumulate, act),
         };
     }
     let seg = match pass {
@@ -341,12 +352,14 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         ensure!(v4.offset % 4 == 0, "conv2d: weights must start on a 16-byte boundary");
         bindings.push((4, v4.binding()));
     }
-    e.dispatch_specialised(family, pass.entry(), &g.constants(accumulate), &bindings, [gx as u32, gy as u32, phases as u32])
+    let mut constants = g.constants(accumulate);
+    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64)]);
+    e.dispatch_specialised(family, pass.entry(), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
 }
 
 /// C (I, J) (+)= sum over t of A(i, t) B (T, J), A read at i * a_i + t * a_t (conv.wgsl's conv_dense).
 #[allow(clippy::too_many_arguments)]
-fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Tensor, i: usize, j: usize, t: usize, accumulate: bool) -> Result<Dispatch> {
+fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Tensor, i: usize, j: usize, t: usize, accumulate: bool, act: Act) -> Result<Dispatch> {
     ensure!(j % 4 == 0 && b.offset % 4 == 0, "dense product: columns must come in whole vec4s");
     ensure!(b.numel() >= t * j && c.numel() >= i * j && a.numel() > (i - 1) * a_i + (t - 1) * a_t, "dense product: operands too small");
     let constants = [
@@ -356,6 +369,8 @@ fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Te
         ("DENSE_AI", a_i as f64),
         ("DENSE_AT", a_t as f64),
         ("ACCUMULATE", if accumulate { 1.0 } else { 0.0 }),
+        ("ACT", act.code() as f64),
+        ("ACT_SLOPE", act.slope() as f64),
     ];
     let gx = (j / 4).div_ceil(e.workgroup_size as usize);
     let gy = i.div_ceil(8);
@@ -365,16 +380,28 @@ fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Te
 
 /// y = conv2d(x, w): one implicit-GEMM dispatch (`Engine::conv_implicit`), or im2col + GEMM.
 pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+    conv2d_forward_act(e, ws, g, x, w, y, Act::Identity)
+}
+
+/// y = act(conv2d(x, w)), the activation fused when `fuses_activation` says it can be.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
     if e.conv_implicit {
-        return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false)?]);
+        return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false, act)?]);
     }
+    ensure!(act == Act::Identity, "conv2d: the layout-kernel path does not fuse activations");
     conv2d_forward_explicit(e, ws, g, x, w, y)
+}
+
+/// Whether a convolution's forward pass (transposed: `transposed`) can write act(y) itself.
+pub fn fuses_activation(e: &Engine, g: &ConvGeom, transposed: bool) -> bool {
+    e.conv_implicit && (transposed || !g.is_dense())
 }
 
 /// dx = conv2d input-gradient of dy: one implicit-GEMM dispatch by phases, or pack + GEMM + col2im.
 pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
     if e.conv_implicit {
-        return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false)?]);
+        return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false, Act::Identity)?]);
     }
     conv2d_backward_input_explicit(e, ws, g, dy, w, dx)
 }
@@ -382,7 +409,7 @@ pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &
 /// dw (+)= conv2d weight-gradient: one implicit-GEMM dispatch, or pack + im2col_t + GEMM.
 pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
     if e.conv_implicit {
-        return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate)?]);
+        return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate, Act::Identity)?]);
     }
     conv2d_backward_weight_explicit(e, ws, g, x, dy, dw, accumulate)
 }
@@ -451,7 +478,17 @@ fn conv2d_backward_weight_explicit(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom,
 
 /// y = conv_transpose2d(x, w): the input-gradient kernels of the matching convolution.
 pub fn conv_transpose2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+    conv_transpose2d_forward_act(e, ws, g, x, w, y, Act::Identity)
+}
+
+/// y = act(conv_transpose2d(x, w)), the activation fused (implicit convolutions only).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
     g.validate()?;
+    if e.conv_implicit {
+        return Ok(vec![conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act).context("conv_transpose2d forward")?]);
+    }
+    ensure!(act == Act::Identity, "conv_transpose2d: the layout-kernel path does not fuse activations");
     conv2d_backward_input(e, ws, &g.as_conv(), x, w, y).context("conv_transpose2d forward")
 }
 
@@ -575,6 +612,21 @@ pub enum Act {
 }
 
 impl Act {
+    /// Every activation with its WGSL name: the codes are defined here only, and the host
+    /// prepends them to every shader as constants (`Act::wgsl_constants`).
+    pub const ALL: [(Act, &'static str); 5] = [
+        (Act::Identity, "ACT_IDENTITY"),
+        (Act::Relu, "ACT_RELU"),
+        (Act::LeakyRelu(0.0), "ACT_LEAKY_RELU"),
+        (Act::Tanh, "ACT_TANH"),
+        (Act::Sigmoid, "ACT_SIGMOID"),
+    ];
+
+    /// `const ACT_RELU: u32 = 1u;` ... for the WGSL prelude.
+    pub fn wgsl_constants() -> String {
+        Act::ALL.iter().map(|(a, name)| format!("const {name}: u32 = {}u;\n", a.code())).collect()
+    }
+
     pub fn code(&self) -> u32 {
         match self {
             Act::Identity => 0,
@@ -998,7 +1050,10 @@ pub struct RngParams {
     pub count: u32,
     pub words: u32,
     pub values: u32,
-    pub _p0: u32,
+    /// gather_and_noise: normal values drawn after the batch, and their stream.
+    pub noise_len: u32,
+    pub noise_stream: u32,
+    pub _p: [u32; 3],
 }
 
 /// Fills `out` with N(0, 1) draws number `counter` of (seed, stream). Advance with `set_params`.
@@ -1006,6 +1061,46 @@ pub fn normal(e: &Engine, out: &Tensor, seed: u32, stream: u32, counter: u32) ->
     let n = out.numel();
     let p = RngParams { len: n as u32, seed, stream, counter, ..Default::default() };
     e.dispatch("random", "normal", &p, &[(1, out.binding())], e.grid_for(n as u64)?)
+}
+
+/// A step's inputs in one dispatch: `gather_batch` into `out` with `stream`, then `noise` filled
+/// as `normal` with `noise_stream` would, both at `counter`.
+#[allow(clippy::too_many_arguments)]
+pub fn gather_and_noise(
+    e: &Engine,
+    bytes: &wgpu::Buffer,
+    count: usize,
+    values: usize,
+    out: &Tensor,
+    picked: &wgpu::Buffer,
+    noise: &Tensor,
+    seed: u32,
+    stream: u32,
+    noise_stream: u32,
+) -> Result<(Dispatch, RngParams)> {
+    let gather = gather_batch(e, bytes, count, values, out, picked, seed, stream, 0)?;
+    drop(gather); // checks the gather operands; the combined kernel is built below
+    let b = out.shape[0];
+    let p = RngParams {
+        len: (b * values) as u32,
+        seed,
+        stream,
+        counter: 0,
+        count: count as u32,
+        words: values.div_ceil(4) as u32,
+        values: values as u32,
+        noise_len: noise.numel() as u32,
+        noise_stream,
+        ..Default::default()
+    };
+    let d = e.dispatch(
+        "random",
+        "gather_and_noise",
+        &p,
+        &[(1, out.binding()), (2, bytes.as_entire_binding()), (3, picked.as_entire_binding()), (4, noise.binding())],
+        e.grid_for((b * values + noise.numel()) as u64)?,
+    )?;
+    Ok((d, p))
 }
 
 /// Draws out.shape[0] images uniformly from `bytes` (count images of `values` u8 pixels, packed
@@ -1037,7 +1132,7 @@ pub fn gather_batch(
         count: count as u32,
         words: words as u32,
         values: values as u32,
-        _p0: 0,
+        ..Default::default()
     };
     e.dispatch(
         "random",

@@ -133,11 +133,23 @@ impl LayerKind {
             LayerKind::Linear(g) => LayerKind::Linear(LinearGeom { n, ..g }),
         }
     }
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor) -> Result<Vec<Dispatch>> {
+    /// Whether the layer's forward pass can apply `act` itself (saving a pass over memory).
+    fn fuses_activation(&self, e: &Engine) -> bool {
         match self {
-            LayerKind::Conv(g) => kernels::conv2d_forward(e, ws, g, x, w, y),
-            LayerKind::ConvT(g) => kernels::conv_transpose2d_forward(e, ws, g, x, w, y),
-            LayerKind::Linear(_) => Ok(vec![kernels::linear_forward(e, x, w, b, y)?]),
+            LayerKind::Conv(g) => kernels::fuses_activation(e, g, false),
+            LayerKind::ConvT(g) => kernels::fuses_activation(e, &g.as_conv(), true),
+            LayerKind::Linear(_) => false,
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+        match self {
+            LayerKind::Conv(g) => kernels::conv2d_forward_act(e, ws, g, x, w, y, act),
+            LayerKind::ConvT(g) => kernels::conv_transpose2d_forward_act(e, ws, g, x, w, y, act),
+            LayerKind::Linear(_) => {
+                anyhow::ensure!(act == Act::Identity, "linear layers do not fuse activations");
+                Ok(vec![kernels::linear_forward(e, x, w, b, y)?])
+            }
         }
     }
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
@@ -443,7 +455,13 @@ impl Net {
             let input = if i == 0 { x } else { &acts.out[i - 1] };
             let w = self.weight(i);
             let b = self.slots[i].bias.map(|b| self.params.view(b));
-            out.extend(s.layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i])?);
+            // an activation right after the layer (no batch norm between) is fused when it can be
+            let fused = self.slots[i].affine.is_none() && s.act != Act::Identity && s.layer.fuses_activation(e);
+            if fused {
+                out.extend(s.layer.forward(e, ws, input, &w, b.as_ref(), &acts.out[i], s.act)?);
+                continue;
+            }
+            out.extend(s.layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i], Act::Identity)?);
             if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
                 let cfg = BnConfig { momentum, act: s.act, ..self.bn };
                 let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;

@@ -282,7 +282,8 @@ pub struct Gan {
     clip_d: Option<Dispatch>,
     /// D steps done so far (each draws its own real and fake batch).
     pub d_count: u64,
-    noise: Dispatch,
+    /// The real batch and the noise of a D step, drawn in one dispatch.
+    draw: Dispatch,
     gather: Dispatch,
     draw_labels: Option<Dispatch>,
     lab_sample: wgpu::Buffer,
@@ -295,7 +296,7 @@ pub struct Gan {
     bn_batches_g: u64,
     bn_batches_d: u64,
     gather_params: RngParams,
-    noise_params: RngParams,
+    draw_params: RngParams,
 }
 
 fn new_optim(e: &Engine, net: &Net, cfg: &TrainConfig, label: &str) -> Result<NetOptimizer> {
@@ -387,10 +388,11 @@ impl Gan {
             count: real_count as u32,
             words: values.div_ceil(4) as u32,
             values: values as u32,
-            _p0: 0,
+            ..Default::default()
         };
-        let noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
-        let noise_params = RngParams { len: (b * mc.nz) as u32, seed: cfg.seed, stream: STREAM_NOISE, counter: 0, ..Default::default() };
+        // each D step's inputs (real batch and noise) in one dispatch
+        let (draw, draw_params) =
+            kernels::gather_and_noise(e, &data_buf, real_count, values, &real.reshape(&[b, values])?, &picked, &z, cfg.seed, STREAM_REAL, STREAM_NOISE)?;
 
         let fake = g_acts.out[g_acts.out.len() - 1].clone();
         let d_fake_grad = g_acts.d_out[g_acts.d_out.len() - 1].clone();
@@ -536,7 +538,6 @@ impl Gan {
             adam_d,
             clip_d,
             d_count: 0,
-            noise,
             gather,
             draw_labels,
             lab_sample,
@@ -549,7 +550,8 @@ impl Gan {
             bn_batches_g: 0,
             bn_batches_d: 0,
             gather_params,
-            noise_params,
+            draw,
+            draw_params,
         };
         gan.g.upload_init(e, gan.cfg.seed, STREAM_INIT_G)?;
         gan.d.upload_init(e, gan.cfg.seed, STREAM_INIT_D)?;
@@ -569,13 +571,12 @@ impl Gan {
     pub fn submit_iteration(&mut self, e: &Engine, staging: Option<&wgpu::Buffer>) -> wgpu::SubmissionIndex {
         for _ in 0..self.cfg.critic_steps_at(self.step) {
             let counter = self.d_count as u32;
-            self.gather.set_params(&e.gpu, &RngParams { counter, ..self.gather_params });
-            self.noise.set_params(&e.gpu, &RngParams { counter, ..self.noise_params });
+            self.draw.set_params(&e.gpu, &RngParams { counter, ..self.draw_params });
             let opt = self.adam_d.step(&e.gpu);
             let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("D step") });
             let mut list: Vec<&Dispatch> = self.clip_d.iter().collect();
             if self.draw_inputs {
-                list.extend([&self.gather, &self.noise]);
+                list.push(&self.draw);
                 if let Some(d) = &self.draw_labels {
                     d.set_params(&e.gpu, &kernels::CondParams { batch: self.cfg.model.batch as u32, classes: self.cfg.model.classes as u32, seed: self.cfg.seed, stream: STREAM_LABELS, counter, ..Default::default() });
                     list.push(d);
@@ -605,7 +606,7 @@ impl Gan {
 
     /// Every dispatch of one iteration, in order (for profiling).
     pub fn iteration_dispatches(&self) -> Vec<&Dispatch> {
-        let mut v: Vec<&Dispatch> = vec![&self.gather, &self.noise];
+        let mut v: Vec<&Dispatch> = vec![&self.draw];
         v.extend(self.d_step.iter());
         v.push(&self.adam_d.dispatch);
         v.extend(self.g_step.iter());

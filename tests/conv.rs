@@ -183,3 +183,32 @@ fn conv_shape_mismatch_is_caught_before_dispatch() {
     let err = kernels::conv2d_forward(e, &ws, &big, &xb, &wb, &yb).err().expect("small workspace must be refused");
     assert!(err.to_string().contains("workspace too small"), "unexpected error: {err}");
 }
+
+#[test]
+fn fused_activations_match_the_reference() {
+    // implicit convolutions write act(conv(x)) in one pass; both variants, both directions
+    for e in [engine(), engine_other_gemm()] {
+        if !e.conv_implicit {
+            continue;
+        }
+        let ws = kernels::ConvWorkspace::new(e, &[]).unwrap();
+        for (i, act) in [gangpu::kernels::Act::LeakyRelu(0.2), gangpu::kernels::Act::Tanh, gangpu::kernels::Act::Relu].into_iter().enumerate() {
+            let g = cg(4, 3, 12, 12, 10, 4, 2, 1);
+            let x = f32_round(&rand_vec(g.x_shape().iter().product(), 300 + i as u64, -1.0, 1.0));
+            let w = f32_round(&rand_vec(g.w_shape().iter().product(), 310 + i as u64, -0.5, 0.5));
+            let y = zeros(e, &g.y_shape(), "y");
+            let d = kernels::conv2d_forward_act(e, &ws, &g, &upload(e, &g.x_shape(), &x, "x"), &upload(e, &g.w_shape(), &w, "w"), &y, act).unwrap();
+            e.run(&Engine::flat(&[&d])).unwrap();
+            let want: Vec<f64> = cpu::conv2d(&g, &x, &w).into_iter().map(|v| cpu::act(act, v)).collect();
+            assert_close(&download(e, &y), &want, tol(3 * 16), 1e-5, &format!("conv2d + {act:?} fused ({})", e.describe()));
+            let t = tg(4, 10, 6, 6, 3, 4, 2, 1);
+            let xt = f32_round(&rand_vec(t.x_shape().iter().product(), 320 + i as u64, -1.0, 1.0));
+            let wt = f32_round(&rand_vec(t.w_shape().iter().product(), 330 + i as u64, -0.5, 0.5));
+            let yt = zeros(e, &t.y_shape(), "yt");
+            let d = kernels::conv_transpose2d_forward_act(e, &ws, &t, &upload(e, &t.x_shape(), &xt, "xt"), &upload(e, &t.w_shape(), &wt, "wt"), &yt, act).unwrap();
+            e.run(&Engine::flat(&[&d])).unwrap();
+            let want: Vec<f64> = cpu::conv_transpose2d(&t, &xt, &wt).into_iter().map(|v| cpu::act(act, v)).collect();
+            assert_close(&download(e, &yt), &want, tol(10 * 4), 1e-5, &format!("conv_transpose2d + {act:?} fused ({})", e.describe()));
+        }
+    }
+}

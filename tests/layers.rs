@@ -478,6 +478,16 @@ fn gather_batch_draws_uniform_images_scaled_to_unit_range() {
         }
     }
     assert!(seen.iter().all(|c| *c > 0), "512 draws from 37 images missed one: {seen:?}");
+    // the training step draws batch and noise in one dispatch: the same values as the two kernels
+    let out2 = zeros(e, &[b, values], "batch 2");
+    let noise = zeros(e, &[b, 3], "noise");
+    let noise_ref = zeros(e, &[b, 3], "noise reference");
+    let (d2, p) = kernels::gather_and_noise(e, &buf, count, values, &out2, &picked, &noise, 5, 2, 9).unwrap();
+    d2.set_params(&e.gpu, &kernels::RngParams { counter: 0, ..p });
+    let n = kernels::normal(e, &noise_ref, 5, 9, 0).unwrap();
+    e.run(&[&d2, &n]).unwrap();
+    assert_eq!(download(e, &out2), got, "gather_and_noise batch differs from gather_batch");
+    assert_eq!(download(e, &noise), download(e, &noise_ref), "gather_and_noise noise differs from normal");
 }
 
 #[test]
