@@ -1,0 +1,126 @@
+//! Batch norm with a fused activation (shaders/batchnorm.wgsl), forward and backward.
+
+use super::*;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct BnParams {
+    pub n: u32,
+    pub c: u32,
+    pub hw: u32,
+    pub train: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub act: u32,
+    pub slope: f32,
+    pub accumulate: u32,
+    pub param_grad: u32,
+    pub _p: [u32; 2],
+}
+
+/// Batch-norm settings (PyTorch defaults: eps 1e-5, momentum 0.1).
+#[derive(Clone, Copy, Debug)]
+pub struct BnConfig {
+    pub eps: f32,
+    pub momentum: f32,
+    /// Activation fused after the normalisation: Identity, Relu or LeakyRelu.
+    pub act: Act,
+}
+
+fn bn_shape(x: &Tensor) -> Result<(usize, usize, usize)> {
+    ensure!(x.shape.len() >= 2, "batch norm input needs (N, C, ...), got {:?}", x.shape);
+    let hw: usize = x.shape[2..].iter().product();
+    Ok((x.shape[0], x.shape[1], hw))
+}
+
+fn bn_params(e: &Engine, x: &Tensor, cfg: &BnConfig, train: bool, accumulate: bool, param_grad: bool) -> Result<BnParams> {
+    ensure!(
+        matches!(cfg.act, Act::Identity | Act::Relu | Act::LeakyRelu(_)),
+        "batch norm fuses only identity, ReLU or LeakyReLU, not {:?}",
+        cfg.act
+    );
+    let (n, c, hw) = bn_shape(x)?;
+    ensure!(c as u32 <= e.gpu.limits.max_compute_workgroups_per_dimension, "batch norm: {c} channels exceed the workgroup limit");
+    ensure!(!train || n * hw > 1, "batch norm in training mode needs more than one value per channel, got shape {:?}", x.shape);
+    Ok(BnParams {
+        n: n as u32,
+        c: c as u32,
+        hw: hw as u32,
+        train: train as u32,
+        eps: cfg.eps,
+        momentum: cfg.momentum,
+        act: cfg.act.code(),
+        slope: cfg.act.slope(),
+        accumulate: accumulate as u32,
+        param_grad: param_grad as u32,
+        _p: [0; 2],
+    })
+}
+
+/// y = act(batchnorm(x)). `affine` is (2, C) gamma then beta, `running` (2, C) mean then var,
+/// `saved` (2, C) receives the batch mean and 1/sqrt(var + eps) for the backward pass.
+pub fn batchnorm_forward(
+    e: &Engine,
+    cfg: &BnConfig,
+    train: bool,
+    x: &Tensor,
+    affine: &Tensor,
+    y: &Tensor,
+    running: &Tensor,
+    saved: &Tensor,
+) -> Result<Dispatch> {
+    let p = bn_params(e, x, cfg, train, false, false)?;
+    let c = p.c as usize;
+    y.expect_shape(&x.shape, "batch norm output")?;
+    for (t, what) in [(affine, "batch norm affine (2, C)"), (running, "batch norm running stats (2, C)"), (saved, "batch norm saved stats (2, C)")] {
+        t.expect_shape(&[2, c], what)?;
+    }
+    e.dispatch(
+        "batchnorm",
+        "bn_forward",
+        &p,
+        &[(1, x.binding()), (2, affine.binding()), (3, y.binding()), (4, running.binding()), (5, saved.binding())],
+        [p.c, 1, 1],
+    )
+}
+
+/// Backward of `batchnorm_forward` in training mode: dx from dy, and d(affine) (+)= unless
+/// `param_grad` is false (frozen network).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    e: &Engine,
+    cfg: &BnConfig,
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    affine: &Tensor,
+    saved: &Tensor,
+    dx: &Tensor,
+    daffine: &Tensor,
+    accumulate: bool,
+    param_grad: bool,
+) -> Result<Dispatch> {
+    let p = bn_params(e, x, cfg, true, accumulate, param_grad)?;
+    let c = p.c as usize;
+    for (t, what) in [(y, "batch norm output"), (dy, "batch norm output-gradient"), (dx, "batch norm input-gradient")] {
+        t.expect_shape(&x.shape, what)?;
+    }
+    for (t, what) in [(affine, "batch norm affine (2, C)"), (saved, "batch norm saved stats (2, C)"), (daffine, "batch norm affine-gradient (2, C)")] {
+        t.expect_shape(&[2, c], what)?;
+    }
+    e.dispatch(
+        "batchnorm",
+        "bn_backward",
+        &p,
+        &[
+            (1, x.binding()),
+            (2, affine.binding()),
+            (3, dy.binding()),
+            (5, saved.binding()),
+            (6, y.binding()),
+            (7, dx.binding()),
+            (8, daffine.binding()),
+        ],
+        [p.c, 1, 1],
+    )
+}

@@ -1,0 +1,306 @@
+//! Convolutions as implicit GEMMs (shaders/conv.wgsl): geometry, the launcher of each pass, and
+//! the conv2d / conv_transpose2d entry points that pick the implicit or the layout-kernel path.
+
+use super::*;
+
+/// Geometry of a 2-D convolution: x (N, Cin, H, W) * w (Cout, Cin, KH, KW) -> y (N, Cout, OH, OW).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvGeom {
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.n > 0 && self.cin > 0 && self.cout > 0 && self.h > 0 && self.w > 0, "conv: empty shape {self:?}");
+        ensure!(self.kh > 0 && self.kw > 0 && self.stride > 0, "conv: kernel and stride must be positive: {self:?}");
+        ensure!(
+            self.h + 2 * self.pad >= self.kh && self.w + 2 * self.pad >= self.kw,
+            "conv: kernel {}x{} larger than padded input {}x{}",
+            self.kh,
+            self.kw,
+            self.h + 2 * self.pad,
+            self.w + 2 * self.pad
+        );
+        Ok(())
+    }
+    pub fn oh(&self) -> usize {
+        (self.h + 2 * self.pad - self.kh) / self.stride + 1
+    }
+    pub fn ow(&self) -> usize {
+        (self.w + 2 * self.pad - self.kw) / self.stride + 1
+    }
+    pub fn x_shape(&self) -> [usize; 4] {
+        [self.n, self.cin, self.h, self.w]
+    }
+    pub fn w_shape(&self) -> [usize; 4] {
+        [self.cout, self.cin, self.kh, self.kw]
+    }
+    pub fn y_shape(&self) -> [usize; 4] {
+        [self.n, self.cout, self.oh(), self.ow()]
+    }
+    /// Multiply-adds of the forward pass (each backward pass does the same count).
+    pub fn macs(&self) -> u64 {
+        (self.n * self.cout * self.oh() * self.ow() * self.cin * self.kh * self.kw) as u64
+    }
+}
+
+/// Geometry of a transposed convolution: x (N, Cin, H, W), w (Cin, Cout, KH, KW) (PyTorch's
+/// layout) -> y (N, Cout, (H-1)S - 2P + KH, ...). It is the input-gradient of the conv `as_conv()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTGeom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvTGeom {
+    pub fn oh(&self) -> usize {
+        ((self.h - 1) * self.stride + self.kh).saturating_sub(2 * self.pad)
+    }
+    pub fn ow(&self) -> usize {
+        ((self.w - 1) * self.stride + self.kw).saturating_sub(2 * self.pad)
+    }
+    pub fn x_shape(&self) -> [usize; 4] {
+        [self.n, self.cin, self.h, self.w]
+    }
+    pub fn w_shape(&self) -> [usize; 4] {
+        [self.cin, self.cout, self.kh, self.kw]
+    }
+    pub fn y_shape(&self) -> [usize; 4] {
+        [self.n, self.cout, self.oh(), self.ow()]
+    }
+    pub fn macs(&self) -> u64 {
+        self.as_conv().macs()
+    }
+    /// The convolution whose input-gradient this transposed convolution is.
+    pub fn as_conv(&self) -> ConvGeom {
+        ConvGeom {
+            n: self.n,
+            cin: self.cout,
+            h: self.oh(),
+            w: self.ow(),
+            cout: self.cin,
+            kh: self.kh,
+            kw: self.kw,
+            stride: self.stride,
+            pad: self.pad,
+        }
+    }
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.n > 0 && self.cin > 0 && self.cout > 0 && self.h > 0 && self.w > 0, "conv_transpose: empty shape {self:?}");
+        ensure!(self.kh > 0 && self.kw > 0 && self.stride > 0, "conv_transpose: kernel and stride must be positive");
+        ensure!(
+            (self.h - 1) * self.stride + self.kh > 2 * self.pad && (self.w - 1) * self.stride + self.kw > 2 * self.pad,
+            "conv_transpose: padding {} leaves no output for {self:?}",
+            self.pad
+        );
+        let c = self.as_conv();
+        c.validate()?;
+        ensure!(c.oh() == self.h && c.ow() == self.w, "conv_transpose: geometry {self:?} does not invert its convolution");
+        Ok(())
+    }
+}
+
+/// The passes of conv.wgsl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvPass {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+impl ConvPass {
+    fn entry(self) -> &'static str {
+        match self {
+            ConvPass::Forward => "conv_fwd",
+            ConvPass::InputGrad => "conv_dgrad",
+            ConvPass::WeightGrad => "conv_wgrad",
+        }
+    }
+}
+
+/// Longest row segment a strip of 4 outputs may read (`SEG` in conv.wgsl).
+const CONV_SEGMENT: usize = 24;
+
+impl ConvGeom {
+    /// True when a pass of this geometry is a dense product (one output position covering the
+    /// whole input, PAD 0): see conv.wgsl's conv_dense.
+    pub fn is_dense(&self) -> bool {
+        self.pad == 0 && self.kh == self.h && self.kw == self.w && self.k() % 4 == 0
+    }
+
+    /// The override constants that specialise conv.wgsl to this geometry.
+    fn constants(&self, accumulate: bool) -> Vec<(&'static str, f64)> {
+        vec![
+            ("BATCH", self.n as f64),
+            ("CI", self.cin as f64),
+            ("IH", self.h as f64),
+            ("IW", self.w as f64),
+            ("CO", self.cout as f64),
+            ("OH", self.oh() as f64),
+            ("OW", self.ow() as f64),
+            ("KH", self.kh as f64),
+            ("KW", self.kw as f64),
+            ("STRIDE", self.stride as f64),
+            ("PAD", self.pad as f64),
+            ("ACCUMULATE", if accumulate { 1.0 } else { 0.0 }),
+        ]
+    }
+}
+
+/// One pass of a convolution in geometry `g` as one implicit-GEMM dispatch: `a` and `b` are the
+/// operands in conv.wgsl's bindings 1 and 2 (Forward: x, w; InputGrad: dy, w; WeightGrad: x, dy).
+/// `act` is fused into the output (not with `accumulate`, nor on a dense forward pass, which is a
+/// plain GEMM).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act) -> Result<Dispatch> {
+    g.validate()?;
+    ensure!(act == Act::Identity || !accumulate, "conv2d: an activation cannot be fused into an accumulated output");
+    ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
+    let (sa, sb, so, what) = match pass {
+        ConvPass::Forward => (g.x_shape(), g.w_shape(), g.y_shape(), ["input", "weight", "output"]),
+        ConvPass::InputGrad => (g.y_shape(), g.w_shape(), g.x_shape(), ["output-gradient", "weight", "input-gradient"]),
+        ConvPass::WeightGrad => (g.x_shape(), g.y_shape(), g.w_shape(), ["input", "output-gradient", "weight-gradient"]),
+    };
+    for (t, shape, w) in [(a, sa, what[0]), (b, sb, what[1]), (out, so, what[2])] {
+        t.expect_shape(&shape, &format!("conv2d {w}"))?;
+    }
+    // one output position covering the whole input: a dense product, no taps to mask
+    let k = g.k();
+    if g.is_dense() {
+        let flat = |t: &Tensor, rows: usize| t.reshape(&[rows, t.numel() / rows]);
+        return match pass {
+            ConvPass::Forward => gemm_nt(e, g.n, g.cout, k, &flat(a, g.n)?, k, &flat(b, g.cout)?, k, &flat(out, g.n)?, GemmOut::RowMajor, accumulate),
+            // dx[n, k] = sum_co dy[n, co] w[co, k]
+            ConvPass::InputGrad => conv_dense(e, a, g.cout, 1, b, out, g.n, k, g.cout, accumulate, act),
+            // dw[co, k] = sum_n dy[n, co] x[n, k]
+            ConvPass::WeightGrad => conv_dense(e, b, 1, g.cout, a, out, g.cout, k, g.n, accumulate, act),
+        };
+    }
+    let seg = match pass {
+        ConvPass::Forward => 3 * g.stride + g.kw,
+        ConvPass::InputGrad => 3 + g.kw.div_ceil(g.stride),
+        ConvPass::WeightGrad => 3 * g.stride + 4,
+    };
+    ensure!(seg <= CONV_SEGMENT, "conv2d {g:?}: stride and kernel width read {seg} values per row strip, more than the {CONV_SEGMENT} supported");
+    let (lanes, rows, phases) = match pass {
+        ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(4), g.cout, 1),
+        ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(4), g.cin, g.stride * g.stride),
+        ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
+    };
+    let gx = lanes.div_ceil(e.workgroup_size as usize);
+    let gy = rows.div_ceil(8);
+    let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
+    ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
+    let family = if e.conv_subgroups { "conv_sg" } else { "conv" };
+    let mut bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding())];
+    if pass == ConvPass::Forward {
+        // binding 4: the weights as vec4, read when KW % 4 == 0 (then their count is a multiple
+        // of 4); other kernel widths never read it, so any read-only operand large enough serves
+        let v4 = if g.kw % 4 == 0 || b.numel() >= 4 { b } else { a };
+        ensure!(v4.offset % 4 == 0, "conv2d: weights must start on a 16-byte boundary");
+        bindings.push((4, v4.binding()));
+    }
+    let mut constants = g.constants(accumulate);
+    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64)]);
+    e.dispatch_specialised(family, pass.entry(), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
+}
+
+/// C (I, J) (+)= sum over t of A(i, t) B (T, J), A read at i * a_i + t * a_t (conv.wgsl's conv_dense).
+#[allow(clippy::too_many_arguments)]
+fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Tensor, i: usize, j: usize, t: usize, accumulate: bool, act: Act) -> Result<Dispatch> {
+    ensure!(j % 4 == 0 && b.offset % 4 == 0, "dense product: columns must come in whole vec4s");
+    ensure!(b.numel() >= t * j && c.numel() >= i * j && a.numel() > (i - 1) * a_i + (t - 1) * a_t, "dense product: operands too small");
+    let constants = [
+        ("DENSE_I", i as f64),
+        ("DENSE_J", j as f64),
+        ("DENSE_T", t as f64),
+        ("DENSE_AI", a_i as f64),
+        ("DENSE_AT", a_t as f64),
+        ("ACCUMULATE", if accumulate { 1.0 } else { 0.0 }),
+        ("ACT", act.code() as f64),
+        ("ACT_SLOPE", act.slope() as f64),
+    ];
+    let gx = (j / 4).div_ceil(e.workgroup_size as usize);
+    let gy = i.div_ceil(8);
+    let family = if e.conv_subgroups { "conv_sg" } else { "conv" };
+    e.dispatch_specialised(family, "conv_dense", &constants, &[(1, a.binding()), (3, c.binding()), (4, b.binding())], [gx as u32, gy as u32, 1])
+}
+
+/// y = conv2d(x, w): one implicit-GEMM dispatch (`Engine::conv_implicit`), or im2col + GEMM.
+pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+    conv2d_forward_act(e, ws, g, x, w, y, Act::Identity)
+}
+
+/// y = act(conv2d(x, w)), the activation fused when `fuses_activation` says it can be.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+    if e.conv_implicit {
+        return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false, act)?]);
+    }
+    ensure!(act == Act::Identity, "conv2d: the layout-kernel path does not fuse activations");
+    conv2d_forward_explicit(e, ws, g, x, w, y)
+}
+
+/// Whether a convolution's forward pass (transposed: `transposed`) can write act(y) itself.
+pub fn fuses_activation(e: &Engine, g: &ConvGeom, transposed: bool) -> bool {
+    e.conv_implicit && (transposed || !g.is_dense())
+}
+
+/// dx = conv2d input-gradient of dy: one implicit-GEMM dispatch by phases, or pack + GEMM + col2im.
+pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+    if e.conv_implicit {
+        return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false, Act::Identity)?]);
+    }
+    conv2d_backward_input_explicit(e, ws, g, dy, w, dx)
+}
+
+/// dw (+)= conv2d weight-gradient: one implicit-GEMM dispatch, or pack + im2col_t + GEMM.
+pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
+    if e.conv_implicit {
+        return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate, Act::Identity)?]);
+    }
+    conv2d_backward_weight_explicit(e, ws, g, x, dy, dw, accumulate)
+}
+
+/// y = conv_transpose2d(x, w): the input-gradient kernels of the matching convolution.
+pub fn conv_transpose2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
+    conv_transpose2d_forward_act(e, ws, g, x, w, y, Act::Identity)
+}
+
+/// y = act(conv_transpose2d(x, w)), the activation fused (implicit convolutions only).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+    g.validate()?;
+    if e.conv_implicit {
+        return Ok(vec![conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act).context("conv_transpose2d forward")?]);
+    }
+    ensure!(act == Act::Identity, "conv_transpose2d: the layout-kernel path does not fuse activations");
+    conv2d_backward_input(e, ws, &g.as_conv(), x, w, y).context("conv_transpose2d forward")
+}
+
+/// dx = conv_transpose2d input-gradient: a plain convolution of dy.
+pub fn conv_transpose2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+    g.validate()?;
+    conv2d_forward(e, ws, &g.as_conv(), dy, w, dx).context("conv_transpose2d input-gradient")
+}
+
+/// dw (+)= conv_transpose2d weight-gradient: the convolution weight-gradient with x and dy swapped.
+pub fn conv_transpose2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
+    g.validate()?;
+    conv2d_backward_weight(e, ws, &g.as_conv(), dy, x, dw, accumulate).context("conv_transpose2d weight-gradient")
+}

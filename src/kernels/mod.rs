@@ -1,0 +1,35 @@
+//! Launchers: small functions that check shapes on the host, size the grid and build a
+//! `Dispatch`, one module per kernel family beside its `shaders/<family>.wgsl`. Each `#[repr(C)]`
+//! params struct mirrors the WGSL struct of its family; specialised kernels take override
+//! constants instead.
+
+use crate::engine::{Dispatch, Engine};
+use crate::tensor::Tensor;
+use anyhow::{bail, ensure, Context, Result};
+use bytemuck::{Pod, Zeroable};
+
+mod activation;
+mod batchnorm;
+mod cond;
+mod conv;
+mod conv_layout;
+mod gemm;
+mod lab;
+mod loss;
+mod matmul;
+mod optim;
+mod random;
+mod specnorm;
+
+pub use activation::*;
+pub use batchnorm::*;
+pub use cond::*;
+pub use conv::*;
+pub use conv_layout::*;
+pub use gemm::*;
+pub use lab::*;
+pub use loss::*;
+pub use matmul::*;
+pub use optim::*;
+pub use random::*;
+pub use specnorm::*;
