@@ -1,0 +1,168 @@
+//! Every setting of a run, the objectives' published defaults, and their validation.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use crate::models::ModelConfig;
+
+/// The generator's objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GLoss {
+    /// -E[log D(G(z))]: BCE of fakes labelled real (standard in DCGAN).
+    Nonsaturating,
+    /// E[log(1 - D(G(z)))]: the lecture's minimax form (saturates early).
+    Minimax,
+}
+
+/// The adversarial objective (published defaults in `TrainConfig::apply_loss_defaults`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GanLoss {
+    /// Binary cross-entropy on logits (the original GAN / DCGAN)
+    #[default]
+    Bce,
+    /// Wasserstein: critic without sigmoid, weight clipping, RMSProp, several critic steps
+    Wgan,
+    /// Least squares on D's raw output
+    Lsgan,
+    /// Hinge loss for D, -E[D(G(z))] for G
+    Hinge,
+    /// Boundary-seeking: D as in GAN, G minimises 0.5 E[logit^2]
+    Bgan,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    #[default]
+    Adam,
+    Rmsprop,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Every setting of a run (written to config.json and into checkpoints).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    pub data: String,
+    pub steps: u64,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub g_loss: GLoss,
+    #[serde(default)]
+    pub loss: GanLoss,
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// D (critic) steps per G step.
+    #[serde(default = "one")]
+    pub critic_steps: usize,
+    /// Clip D's weights to [-clip, clip] before each D step (WGAN).
+    #[serde(default)]
+    pub clip: Option<f32>,
+    /// WGAN's original schedule: 100 critic steps for the first 25 G steps and every 500th.
+    #[serde(default)]
+    pub wgan_schedule: bool,
+    /// Spectral normalisation of D's weights (one power iteration per use, as torch's spectral_norm).
+    #[serde(default)]
+    pub spectral_norm: bool,
+    pub seed: u32,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    pub log_every: u64,
+    pub out: PathBuf,
+}
+
+/// What `--loss` sets when the user does not override it.
+pub struct LossDefaults {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub critic_steps: usize,
+    pub clip: Option<f32>,
+    pub wgan_schedule: bool,
+}
+
+impl GanLoss {
+    /// Published defaults (../shared/docs/models.md): WGAN: RMSProp 5e-5, clip 0.01, 5 critic
+    /// steps with the original 100-step schedule; the others: DCGAN's Adam 2e-4, betas (0.5, 0.999).
+    pub fn defaults(self) -> LossDefaults {
+        match self {
+            GanLoss::Wgan => LossDefaults { optimizer: Optimizer::Rmsprop, lr: 5e-5, beta1: 0.0, beta2: 0.99, critic_steps: 5, clip: Some(0.01), wgan_schedule: true },
+            _ => LossDefaults { optimizer: Optimizer::Adam, lr: 2e-4, beta1: 0.5, beta2: 0.999, critic_steps: 1, clip: None, wgan_schedule: false },
+        }
+    }
+}
+
+impl TrainConfig {
+    /// A run of `model` on `data` with DCGAN's BCE defaults, written to `out`.
+    pub fn new(model: ModelConfig, data: &str, steps: u64, out: PathBuf) -> TrainConfig {
+        let d = GanLoss::Bce.defaults();
+        TrainConfig {
+            model,
+            data: data.into(),
+            steps,
+            lr: d.lr,
+            beta1: d.beta1,
+            beta2: d.beta2,
+            eps: 1e-8,
+            g_loss: GLoss::Nonsaturating,
+            loss: GanLoss::Bce,
+            optimizer: d.optimizer,
+            critic_steps: d.critic_steps,
+            clip: d.clip,
+            wgan_schedule: d.wgan_schedule,
+            spectral_norm: false,
+            seed: 1,
+            sample_every: 500,
+            checkpoint_every: 500,
+            log_every: 50,
+            out,
+        }
+    }
+
+    /// Critic steps before G step number `g_step` (0-based).
+    pub fn critic_steps_at(&self, g_step: u64) -> usize {
+        if self.wgan_schedule && (g_step < 25 || g_step % 500 == 0) {
+            100
+        } else {
+            self.critic_steps
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        if self.g_loss == GLoss::Minimax && self.loss != GanLoss::Bce {
+            bail!("--g-loss minimax is the BCE generator loss; it does not combine with --loss {:?}", self.loss);
+        }
+        if self.critic_steps == 0 {
+            bail!("--critic-steps must be at least 1");
+        }
+        if let Some(c) = self.clip {
+            if !(c > 0.0 && c.is_finite()) {
+                bail!("--clip must be a positive number, got {c}");
+            }
+        }
+        if self.steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        for (name, b) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                bail!("{name} must be in [0, 1), got {b}");
+            }
+        }
+        if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
+            bail!("--log-every, --sample-every and --checkpoint-every must be at least 1");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! The run loop: steps submitted without stalling, losses read back through a staging ring,
+//! metrics.jsonl, sample grids at the milestones, the timeline, checkpoints, Ctrl-C and divergence.
+
+use super::*;
+
+/// Resolves the run folder layout.
+pub struct RunPaths {
+    pub root: PathBuf,
+}
+
+impl RunPaths {
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint.safetensors")
+    }
+    pub fn samples(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+    pub fn sample(&self, step: u64) -> PathBuf {
+        self.samples().join(format!("step_{step:06}.png"))
+    }
+}
+
+/// How a training run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    Interrupted,
+}
+
+fn write_json_line(path: &Path, m: &Metrics) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("appending to {}", path.display()))
+}
+
+fn save_timeline(paths: &RunPaths, last: u64) -> Result<()> {
+    let mut steps: Vec<u64> = MILESTONES.iter().copied().filter(|s| *s <= last).collect();
+    if !steps.contains(&last) {
+        steps.push(last);
+    }
+    let mut frames = Vec::new();
+    for s in steps {
+        let p = paths.sample(s);
+        if let Ok(img) = image::open(&p) {
+            let rgb = img.to_rgb8();
+            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+            let px = rgb.pixels().map(|p| p.0).collect();
+            frames.push((s, imageout::Canvas { w, h, px }));
+        }
+    }
+    if frames.is_empty() {
+        return Ok(());
+    }
+    imageout::save_timeline(&paths.root.join("timeline.png"), &frames)
+}
+
+/// Trains to `gan.cfg.steps`, writing the run folder. Stops cleanly (with a checkpoint) when
+/// `stop` is raised; stops with an error (keeping the last good checkpoint) on non-finite losses.
+pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &AtomicBool) -> Result<Outcome> {
+    let cfg = gan.cfg.clone();
+    let paths = RunPaths { root: cfg.out.clone() };
+    std::fs::create_dir_all(paths.samples()).with_context(|| format!("creating the run folder {}", paths.root.display()))?;
+    let metrics_path = paths.root.join("metrics.jsonl");
+    let mc = &cfg.model;
+    let save_samples = |gan: &Gan, step: u64| -> Result<()> {
+        let v = gan.sample_fixed(e)?;
+        match gan.class_grid() {
+            Some((rows, per_row)) => imageout::save_grid_cols(&paths.sample(step), &v, rows * per_row, mc.channels, mc.image_size, per_row)?,
+            None => imageout::save_grid(&paths.sample(step), &v, mc.batch.min(64), mc.channels, mc.image_size)?,
+        }
+        save_timeline(&paths, step)
+    };
+    if gan.step == 0 {
+        let real = gan.real_batch(e)?;
+        imageout::save_grid(&paths.root.join("real_samples.png"), &real, mc.batch.min(64), mc.channels, mc.image_size)?;
+    }
+    progress.start(gan.step, cfg.steps);
+    // staging ring for non-blocking loss reads
+    let ring: Vec<wgpu::Buffer> = (0..4)
+        .map(|i| {
+            e.gpu.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("stats staging {i}")),
+                size: (STATS_LEN * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+        .collect();
+    let mut free: Vec<wgpu::Buffer> = ring;
+    let mut pending: std::collections::VecDeque<Pending> = Default::default();
+    let mut in_flight: std::collections::VecDeque<wgpu::SubmissionIndex> = Default::default();
+    let mut window = (Instant::now(), gan.step);
+    let first_step = gan.step;
+    // The first steps include pipeline warm-up: time from the end of the second one.
+    let mut timing: Option<(Instant, u64)> = None;
+    let mut estimated = false;
+    let last_good_ckpt: std::cell::Cell<Option<u64>> = std::cell::Cell::new(None);
+
+    let drain = |pending: &mut std::collections::VecDeque<Pending>, free: &mut Vec<wgpu::Buffer>, block: bool, progress: &mut dyn Progress| -> Result<()> {
+        while let Some(p) = pending.front() {
+            if !p.ready.load(Ordering::Acquire) {
+                if !block {
+                    break;
+                }
+                // Another thread sharing the device may be the one whose poll runs our mapping
+                // callback, so wait, then give the callback a moment before giving up.
+                let t0 = Instant::now();
+                while !p.ready.load(Ordering::Acquire) {
+                    e.gpu.wait()?;
+                    if t0.elapsed().as_secs() > 30 {
+                        bail!("a loss read-back never completed (30 s after the GPU went idle)");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            let p = pending.pop_front().ok_or_else(|| anyhow!("pending read vanished"))?;
+            let vals: Vec<f32> = {
+                let view = p.buffer.get_mapped_range(..).map_err(|e| anyhow!("reading losses: {e}"))?;
+                bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            };
+            p.buffer.unmap();
+            free.push(p.buffer);
+            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, &cfg);
+            if !m.finite() {
+                bail!(
+                    "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \
+                     {}. Try a lower --lr (e.g. half), a different --seed, or --g-loss nonsaturating.",
+                    m.step,
+                    m.loss_d,
+                    m.loss_g,
+                    match last_good_ckpt.get() {
+                        Some(s) => format!("{} (step {s})", paths.checkpoint().display()),
+                        None => "not written yet (no checkpoint was saved before the failure)".into(),
+                    }
+                );
+            }
+            write_json_line(&metrics_path, &m)?;
+            progress.log(&m);
+        }
+        Ok(())
+    };
+
+    while gan.step < cfg.steps {
+        if stop.load(Ordering::Relaxed) {
+            drain(&mut pending, &mut free, true, progress)?;
+            gan.save_checkpoint(e, &paths.checkpoint())?;
+            progress.note(&format!("interrupted at step {}: checkpoint saved to {}", gan.step, paths.checkpoint().display()));
+            progress.finish();
+            return Ok(Outcome::Interrupted);
+        }
+        let next = gan.step + 1;
+        // step 1 is always logged, so a run shows its first losses at once (a resumed run logs as
+        // the uninterrupted run would, keeping metrics.jsonl identical)
+        let log_now = next % cfg.log_every == 0 || next == cfg.steps || next == 1;
+        let staging = if log_now {
+            if free.is_empty() {
+                drain(&mut pending, &mut free, true, progress)?;
+            }
+            free.pop()
+        } else {
+            None
+        };
+        let idx = gan.submit_iteration(e, staging.as_ref());
+        if let Some(buf) = staging {
+            let ready = Arc::new(AtomicBool::new(false));
+            let r = ready.clone();
+            buf.map_async(wgpu::MapMode::Read, .., move |res| {
+                if res.is_ok() {
+                    r.store(true, Ordering::Release);
+                }
+            });
+            let now = Instant::now();
+            let sps = (gan.step - window.1) as f64 / now.duration_since(window.0).as_secs_f64().max(1e-9);
+            window = (now, gan.step);
+            pending.push_back(Pending { step: gan.step, buffer: buf, ready, steps_per_s: sps });
+        }
+        // Keep at most two iterations in flight: bounded memory, never a full stall.
+        in_flight.push_back(idx);
+        if in_flight.len() > 2 {
+            if let Some(old) = in_flight.pop_front() {
+                e.gpu
+                    .device
+                    .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
+                    .map_err(|err| anyhow!("waiting for the GPU: {err}"))?;
+            }
+        } else {
+            let _ = e.gpu.device.poll(wgpu::PollType::Poll);
+        }
+        e.gpu.check("training")?;
+        drain(&mut pending, &mut free, false, progress)?;
+        progress.tick(gan.step);
+
+        let s = gan.step;
+        match timing {
+            None if s == first_step + 2 => timing = Some((Instant::now(), s)),
+            Some((t0, s0)) if !estimated && (s >= s0 + 5 || (s > s0 && t0.elapsed().as_secs() >= 20)) => {
+                estimated = true;
+                let per = t0.elapsed().as_secs_f64() / (s - s0) as f64;
+                if cfg.steps > s {
+                    progress.note(&crate::progress::estimate_line(&e.gpu.adapter.to_string(), e.gpu.is_cpu, per, cfg.steps - s, mc.ngf, mc.ndf));
+                }
+            }
+            _ => {}
+        }
+        if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
+            drain(&mut pending, &mut free, true, progress)?;
+            save_samples(gan, s)?;
+        }
+        if s % cfg.checkpoint_every == 0 || s == cfg.steps {
+            drain(&mut pending, &mut free, true, progress)?;
+            gan.save_checkpoint(e, &paths.checkpoint())?;
+            last_good_ckpt.set(Some(s));
+        }
+    }
+    drain(&mut pending, &mut free, true, progress)?;
+    progress.finish();
+    Ok(Outcome::Finished)
+}
+
+/// Parses a checkpoint's config and checks it matches `model` (for --resume).
+pub fn checkpoint_config(raw: &RawCheckpoint) -> Result<TrainConfig> {
+    serde_json::from_str(raw.config_json()?).with_context(|| format!("{}: unreadable config in checkpoint", raw.path))
+}
