@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use crate::kernels::LossKind;
 use crate::models::ModelConfig;
 
 /// The generator's objective.
@@ -76,6 +77,41 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     pub log_every: u64,
     pub out: PathBuf,
+}
+
+/// One term of an objective, computed on D's adversarial output by one loss kernel: the kind of
+/// loss, the target D's output is compared with, and the factor on its batch mean.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossTerm {
+    pub kind: LossKind,
+    pub target: f32,
+    pub scale: f32,
+}
+
+const fn term(kind: LossKind, target: f32, scale: f32) -> LossTerm {
+    LossTerm { kind, target, scale }
+}
+
+impl GanLoss {
+    /// The objective as three terms: the real pass and the fake pass of the D step (their sum is
+    /// Loss_D) and G's loss. The whole table of objectives; a new loss is one arm here (and a
+    /// kernel only if its math is new). Checked against the published formulas in tests/objectives.rs.
+    pub fn terms(self, g_loss: GLoss) -> [LossTerm; 3] {
+        use LossKind::*;
+        match (self, g_loss) {
+            // -E log D(x) - E log(1 - D(G(z))); G: -E log D(G(z)), or the lecture's E log(1 - D(G(z)))
+            (GanLoss::Bce, GLoss::Nonsaturating) => [term(BceLogits, 1.0, 1.0), term(BceLogits, 0.0, 1.0), term(BceLogits, 1.0, 1.0)],
+            (GanLoss::Bce, GLoss::Minimax) => [term(BceLogits, 1.0, 1.0), term(BceLogits, 0.0, 1.0), term(BceLogits, 0.0, -1.0)],
+            // D as BCE; G: 0.5 E[(log D - log(1 - D))^2] = 0.5 E[logit^2]
+            (GanLoss::Bgan, _) => [term(BceLogits, 1.0, 1.0), term(BceLogits, 0.0, 1.0), term(Squared, 0.0, 1.0)],
+            // critic: mean f(fake) - mean f(real); G: -mean f(fake)
+            (GanLoss::Wgan, _) => [term(Linear, 1.0, -1.0), term(Linear, 1.0, 1.0), term(Linear, 1.0, -1.0)],
+            // 0.5 E[(D(x) - 1)^2] + 0.5 E[D(G(z))^2]; G: 0.5 E[(D(G(z)) - 1)^2]
+            (GanLoss::Lsgan, _) => [term(Squared, 1.0, 1.0), term(Squared, 0.0, 1.0), term(Squared, 1.0, 1.0)],
+            // E relu(1 - D(x)) + E relu(1 + D(G(z))); G: -E D(G(z))
+            (GanLoss::Hinge, _) => [term(Hinge, 1.0, 1.0), term(Hinge, -1.0, 1.0), term(Linear, 1.0, -1.0)],
+        }
+    }
 }
 
 /// What `--loss` sets when the user does not override it.

@@ -8,7 +8,7 @@ use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
 pub use crate::progress::{BarProgress, PlainProgress, Progress};
-use crate::kernels::{self, BnConfig, ConvWorkspace, LossKind, RngParams};
+use crate::kernels::{self, BnConfig, ConvWorkspace, RngParams};
 use crate::models::Cond;
 use crate::nn::{Activations, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
@@ -313,19 +313,9 @@ impl Gan {
         }
         d_step.extend(d.forward(e, &ws, &real_in, &d_acts, true, bn.momentum)?);
         let minus_ones = Tensor::from_slice(&e.gpu, &[b], &vec![-1.0; b], "targets -1")?;
-        // (kind, target, scale) of the real pass, the fake pass, and G's loss.
-        let (real_loss, fake_loss, gen_loss) = match cfg.loss {
-            GanLoss::Bce | GanLoss::Bgan => ((LossKind::BceLogits, &ones, 1.0), (LossKind::BceLogits, &zeros, 1.0), match (cfg.loss, cfg.g_loss) {
-                (GanLoss::Bgan, _) => (LossKind::Squared, &zeros, 1.0), // 0.5 E[logit^2]
-                (_, GLoss::Nonsaturating) => (LossKind::BceLogits, &ones, 1.0),
-                (_, GLoss::Minimax) => (LossKind::BceLogits, &zeros, -1.0),
-            }),
-            // critic: mean f(fake) - mean f(real); G: -mean f(fake)
-            GanLoss::Wgan => ((LossKind::Linear, &ones, -1.0), (LossKind::Linear, &ones, 1.0), (LossKind::Linear, &ones, -1.0)),
-            GanLoss::Lsgan => ((LossKind::Squared, &ones, 1.0), (LossKind::Squared, &zeros, 1.0), (LossKind::Squared, &ones, 1.0)),
-            GanLoss::Hinge => ((LossKind::Hinge, &ones, 1.0), (LossKind::Hinge, &minus_ones, 1.0), (LossKind::Linear, &ones, -1.0)),
-        };
-        let adv = |l: (LossKind, &Tensor, f32), slot| kernels::loss_strided(e, l.0, l.2, &logits, nout, 0, l.1, &dlogits, &stats, slot);
+        let [real_loss, fake_loss, gen_loss] = cfg.loss.terms(cfg.g_loss);
+        let target = |t: f32| if t > 0.5 { &ones } else if t < -0.5 { &minus_ones } else { &zeros };
+        let adv = |t: LossTerm, slot| kernels::loss_strided(e, t.kind, t.scale, &logits, nout, 0, target(t.target), &dlogits, &stats, slot);
         d_step.push(adv(real_loss, SLOT_REAL)?);
         if cond == Cond::Acgan {
             d_step.push(ce(1.0, &lab_real, SLOT_CE_REAL)?);
