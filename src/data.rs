@@ -142,11 +142,27 @@ pub fn builtin_mnist(size: usize, channels: usize) -> Result<Dataset> {
     from_gray(n, r, c, &px, size, channels, Some(labels), "built-in MNIST (10,000 digits)".into())
 }
 
+/// The image formats an image folder may hold: a name, and the file extensions that mean it. Each
+/// decodes (the `image` crate features in Cargo.toml; tests/data_formats.rs decodes one of each).
+pub const IMAGE_FORMATS: &[(&str, &[&str])] = &[
+    ("PNG", &["png"]),
+    ("JPEG", &["jpg", "jpeg"]),
+    ("GIF", &["gif"]),
+    ("BMP", &["bmp"]),
+    ("WebP", &["webp"]),
+    ("TIFF", &["tif", "tiff"]),
+    ("PNM", &["pnm", "pbm", "pgm", "ppm"]),
+    ("TGA", &["tga"]),
+];
+
 fn is_image_file(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()).map(|e| e.to_lowercase()).as_deref(),
-        Some("png" | "jpg" | "jpeg" | "gif" | "bmp" | "webp" | "tif" | "tiff" | "ppm" | "pgm" | "tga")
-    )
+    let ext = p.extension().and_then(|e| e.to_str()).map(|e| e.to_lowercase()).unwrap_or_default();
+    IMAGE_FORMATS.iter().any(|(_, exts)| exts.contains(&ext.as_str()))
+}
+
+/// "PNG, JPEG, ..." for messages.
+pub fn format_names() -> String {
+    IMAGE_FORMATS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -179,7 +195,7 @@ pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset>
         Some(first.as_os_str().to_string_lossy().into_owned())
     };
     if files.is_empty() {
-        bail!("{} contains no image files (PNG, JPEG, GIF, BMP, WebP, TIFF, PNM, TGA), searched recursively", dir.display());
+        bail!("{} contains no image files ({}), searched recursively", dir.display(), format_names());
     }
     let mut class_names: Vec<String> = files.iter().filter_map(|f| class_of(f)).collect();
     class_names.sort();
