@@ -6,7 +6,9 @@ struct RngParams {
     // gather: number of images, u32 words per image, values per image
     count: u32, words: u32, values: u32,
     // gather_and_noise: how many N(0, 1) values to draw after the batch, and from which stream
-    noise_len: u32, noise_stream: u32, _p0: u32, _p1: u32, _p2: u32,
+    noise_len: u32, noise_stream: u32,
+    // gather: image side (pixels) and whether to mirror images left-right with probability 1/2
+    side: u32, hflip: u32, _p0: u32,
 };
 
 @group(0) @binding(0) var<uniform> P: RngParams;
@@ -30,16 +32,49 @@ fn normal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     out[i] = normal_value(P.seed, P.stream, P.counter, i);
 }
 
-// Draws len = B * values outputs: image b is bytes[idx_b], idx_b uniform in [0, count), pixel
-// bytes mapped to [-1, 1]. The data set never leaves the GPU; nothing is uploaded per batch.
+// Draws len = B * values outputs: image b of batch `counter` is the next one of the epoch's
+// permutation (epoch_image), optionally mirrored, pixel bytes mapped to [-1, 1]. The data set never
+// leaves the GPU; nothing is uploaded per batch.
+// A Feistel permutation of [0, 4^half) keyed by `key`: 4 rounds of the PCG hash.
+fn feistel(x: u32, half: u32, key: u32) -> u32 {
+    let mask = (1u << half) - 1u;
+    var l = x >> half;
+    var r = x & mask;
+    for (var round = 0u; round < 4u; round++) {
+        let f = pcg_hash(r ^ pcg_hash(key + round)) & mask;
+        let t = l ^ f;
+        l = r;
+        r = t;
+    }
+    return (l << half) | r;
+}
+
+// The image at position `pos` of epoch `epoch`: a seeded permutation of [0, count), the Feistel
+// permutation of the next power of 4 walked until it lands inside (a few steps on average), so
+// every epoch visits every image exactly once, in its own order, as a pure function of the step.
+fn epoch_image(seed: u32, stream: u32, epoch: u32, pos: u32, count: u32) -> u32 {
+    var half = 1u;
+    while ((1u << (2u * half)) < count) { half++; }
+    let key = rng_u32(seed, stream, epoch, 0x7fffffffu);
+    var y = feistel(pos, half, key);
+    for (var t = 0u; t < 256u && y >= count; t++) { y = feistel(y, half, key); }
+    return select(y % count, y, y < count);
+}
+
 fn gather_one(i: u32) {
     let b = i / P.values;
-    let j = i % P.values;
-    let img = rng_u32(P.seed, P.stream, P.counter, b) % P.count;
+    var j = i % P.values;
+    // batch `counter` holds positions counter * B .. counter * B + B - 1 of the epoch sequence
+    let q = P.counter * (P.len / P.values) + b;
+    let img = epoch_image(P.seed, P.stream, q / P.count, q % P.count, P.count);
+    if (P.hflip != 0u && (rng_u32(P.seed, P.stream, P.counter, b + 0x40000000u) & 1u) == 1u) {
+        let x = j % P.side;
+        j = j - x + (P.side - 1u - x);
+    }
     let word = bytes[img * P.words + j / 4u];
     let byte = (word >> (8u * (j % 4u))) & 0xffu;
     out[i] = f32(byte) / 127.5 - 1.0;
-    if (j == 0u) { picked[b] = img; }
+    if (i % P.values == 0u) { picked[b] = img; }
 }
 
 @compute @workgroup_size(WG)

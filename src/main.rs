@@ -103,6 +103,13 @@ struct TrainArgs {
     /// Training iterations (one D step + one G step each)
     #[arg(long, default_value_t = 2000, allow_negative_numbers = true, value_parser = count_u64)]
     steps: u64,
+    /// Train for this many passes over the data set instead of --steps (each epoch draws every
+    /// image once, in its own seeded order; fractions allowed)
+    #[arg(long, conflicts_with = "steps", allow_negative_numbers = true, value_parser = positive_f64)]
+    epochs: Option<f64>,
+    /// Mirror real images left-right with probability 1/2 as batches are drawn (on the GPU)
+    #[arg(long)]
+    hflip: bool,
     /// Objective. Published defaults apply unless overridden: bce, lsgan, hinge, bgan: Adam lr 2e-4,
     /// betas (0.5, 0.999), 1 D step; wgan: RMSProp lr 5e-5, clip 0.01, 5 critic steps (100 for the
     /// first 25 G steps and every 500th), critic with batch norm as in the original WGAN code
@@ -312,6 +319,7 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         model: ModelConfig { image_size: a.image_size, channels: a.channels, nz: a.nz, ngf: a.ngf, ndf: a.ndf, batch: a.batch, cond: a.cond, classes: 0 },
         data: a.data.clone(),
         steps: a.steps,
+        epochs: a.epochs,
         lr: a.lr.unwrap_or(defaults.lr),
         beta1: a.beta1.unwrap_or(defaults.beta1),
         beta2: a.beta2.unwrap_or(defaults.beta2),
@@ -323,6 +331,7 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         clip: a.clip.or(defaults.clip),
         wgan_schedule: defaults.wgan_schedule && a.critic_steps.is_none(),
         spectral_norm: a.spectral_norm,
+        hflip: a.hflip,
         seed: a.seed,
         sample_every: a.sample_every,
         checkpoint_every: a.checkpoint_every,
@@ -377,6 +386,10 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
             bail!("--netG / --netD load the unconditional DCGAN of the PyTorch example; they do not combine with --cond");
         }
         cfg.model.classes = data.classes();
+    }
+    if let Some(epochs) = cfg.epochs {
+        cfg.steps = cfg.steps_for_epochs(epochs, data.count);
+        eprintln!("--epochs {epochs}: {} steps over {} images at batch {}", cfg.steps, data.count, cfg.model.batch);
     }
     cfg.validate()?;
     if raw.is_none() {

@@ -21,8 +21,8 @@ pub struct PlainProgress;
 impl Progress for PlainProgress {
     fn log(&mut self, m: &Metrics) {
         eprintln!(
-            "[{}] Loss_D: {:.4} Loss_G: {:.4} D(x): {:.4} D(G(z)): {:.4} / {:.4} ({:.2} steps/s)",
-            m.step, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
+            "[{}] Loss_D: {:.4} Loss_G: {:.4} D(x): {:.4} D(G(z)): {:.4} / {:.4} ({:.2} steps/s, epoch {:.2})",
+            m.step, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s, m.epoch
         );
     }
     fn note(&mut self, msg: &str) {
@@ -61,8 +61,8 @@ impl Progress for BarProgress {
     fn log(&mut self, m: &Metrics) {
         if let Some(b) = &self.bar {
             b.set_message(format!(
-                "Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3} {:.2} it/s",
-                m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
+                "epoch {:.2} Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3} {:.2} it/s",
+                m.epoch, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
             ));
         }
     }

@@ -305,6 +305,36 @@ pub fn rng_u32(seed: u32, stream: u32, counter: u32, index: u32) -> u32 {
     pcg_hash(pcg_hash(key.wrapping_add(counter)) ^ index)
 }
 
+/// A Feistel permutation of [0, 4^half) keyed by `key` (random.wgsl's `feistel`).
+pub fn feistel(x: u32, half: u32, key: u32) -> u32 {
+    let mask = (1u32 << half) - 1;
+    let (mut l, mut r) = (x >> half, x & mask);
+    for round in 0..4u32 {
+        let f = pcg_hash(r ^ pcg_hash(key.wrapping_add(round))) & mask;
+        let t = l ^ f;
+        l = r;
+        r = t;
+    }
+    (l << half) | r
+}
+
+/// The image at position `pos` of epoch `epoch` (random.wgsl's `epoch_image`): a seeded
+/// permutation of [0, count), so an epoch visits every image once.
+pub fn epoch_image(seed: u32, stream: u32, epoch: u32, pos: u32, count: u32) -> u32 {
+    let mut half = 1u32;
+    while (1u64 << (2 * half)) < count as u64 {
+        half += 1;
+    }
+    let key = rng_u32(seed, stream, epoch, 0x7fff_ffff);
+    let mut y = feistel(pos, half, key);
+    let mut t = 0;
+    while t < 256 && y >= count {
+        y = feistel(y, half, key);
+        t += 1;
+    }
+    if y < count { y } else { y % count }
+}
+
 pub fn rng_unit(seed: u32, stream: u32, counter: u32, index: u32) -> f64 {
     ((rng_u32(seed, stream, counter, index) >> 8) as f64 + 1.0) / 16777216.0
 }

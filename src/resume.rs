@@ -37,11 +37,13 @@ const FIXED: &[Setting] = &[
     setting!("--critic-steps", "critic_steps", |c| c.critic_steps.to_string()),
     setting!("--clip", "clip", |c| c.clip.map_or("none".into(), |v| v.to_string())),
     setting!("--seed", "seed", |c| c.seed.to_string()),
+    setting!("--hflip", "hflip", |c| c.hflip.to_string()),
 ];
 
 /// May change when a run continues.
 const CHANGEABLE: &[Setting] = &[
     setting!("--steps", "steps", |c| c.steps.to_string()),
+    setting!("--epochs", "epochs", |c| c.epochs.map_or("none".into(), |v| v.to_string())),
     setting!("--lr", "lr", |c| c.lr.to_string()),
     setting!("--beta1", "beta1", |c| c.beta1.to_string()),
     setting!("--beta2", "beta2", |c| c.beta2.to_string()),
@@ -73,7 +75,11 @@ pub fn merge(saved: &TrainConfig, requested: &TrainConfig, explicit: &dyn Fn(&st
         if explicit(s.id) && was != asked {
             changes.push(format!("{} {was} -> {asked}", s.flag));
             match s.id {
-                "steps" => cfg.steps = requested.steps,
+                "steps" => {
+                    cfg.steps = requested.steps;
+                    cfg.epochs = None;
+                }
+                "epochs" => cfg.epochs = requested.epochs,
                 "lr" => cfg.lr = requested.lr,
                 "beta1" => cfg.beta1 = requested.beta1,
                 "beta2" => cfg.beta2 = requested.beta2,

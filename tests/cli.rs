@@ -58,6 +58,30 @@ fn the_time_per_step_and_the_total_are_announced() {
 }
 
 #[test]
+fn epochs_set_the_run_length_and_are_logged() {
+    let dir = tmpdir("cli-epochs");
+    let imgs = dir.join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    for k in 0..20u32 {
+        image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x + y + k) * 4) as u8])).save(imgs.join(format!("{k}.png"))).unwrap();
+    }
+    let data = imgs.to_str().unwrap();
+    // 2 epochs of 20 images at batch 8: 40 / 8 = 5 D batches = 5 steps
+    let (code, err) = train(&dir, &["--data", data, "--epochs", "2", "--hflip", "--log-every", "1", "--out", "run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("--epochs 2: 5 steps over 20 images at batch 8"), "{err}");
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 5);
+    let last = rows.last().unwrap()["epoch"].as_f64().unwrap();
+    assert!((last - 2.0).abs() < 1e-9, "after 5 batches of 8 from 20 images the epoch is 2, logged {last}");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run/config.json")).unwrap()).unwrap();
+    assert_eq!((cfg["config"]["epochs"].as_f64(), cfg["config"]["hflip"].as_bool()), (Some(2.0), Some(true)));
+    let (code, err) = gangpu_cli(BIN, &["train", "--steps", "3", "--epochs", "1"], &dir);
+    assert_ne!(code, 0, "--steps and --epochs together must be refused: {err}");
+}
+
+#[test]
 fn resume_keeps_the_model_and_applies_allowed_changes() {
     let dir = tmpdir("cli-resume");
     let (code, err) = train(&dir, &["--steps", "2", "--out", "run"]);

@@ -439,11 +439,31 @@ fn random_normals_are_reproducible_and_standard() {
     assert!(same < 10, "next counter repeated {same} values");
 }
 
+fn data_buffer(e: &gangpu::Engine, bytes: &[u8]) -> wgpu::Buffer {
+    let buf = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("data"),
+        size: bytes.len() as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    e.gpu.queue.write_buffer(&buf, 0, bytes);
+    buf
+}
+
+fn picked_buffer(e: &gangpu::Engine, b: usize) -> wgpu::Buffer {
+    e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("picked"),
+        size: (b * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
 #[test]
-fn gather_batch_draws_uniform_images_scaled_to_unit_range() {
+fn gather_batch_draws_every_image_once_per_epoch() {
     let e = engine();
-    let (count, values, b) = (37usize, 6usize, 512usize);
-    // image k has pixel bytes (k + j * 40) % 256
+    // 37 images of 6 channels x 1 x 1: image k has pixel bytes (k + j * 40) % 256
+    let (count, values, b) = (37usize, 6usize, 16usize);
     let words = values.div_ceil(4);
     let mut bytes = vec![0u8; count * words * 4];
     for k in 0..count {
@@ -451,43 +471,90 @@ fn gather_batch_draws_uniform_images_scaled_to_unit_range() {
             bytes[k * words * 4 + j] = ((k + j * 40) % 256) as u8;
         }
     }
-    let buf = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("data"),
-        size: bytes.len() as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    e.gpu.queue.write_buffer(&buf, 0, &bytes);
-    let picked = e.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("picked"),
-        size: (b * 4) as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
+    let buf = data_buffer(e, &bytes);
+    let picked = picked_buffer(e, b);
+    let src = kernels::GatherSource { bytes: &buf, count, channels: values, side: 1, hflip: false };
     let out = zeros(e, &[b, values], "batch");
-    let d = kernels::gather_batch(e, &buf, count, values, &out, &picked, 5, 2, 0).unwrap();
-    e.run(&[&d]).unwrap();
-    let got = download(e, &out);
-    let mut seen = vec![0usize; count];
-    for r in 0..b {
-        let k = cpu::rng_u32(5, 2, 0, r as u32) as usize % count;
-        seen[k] += 1;
-        for j in 0..values {
-            let want = ((k + j * 40) % 256) as f64 / 127.5 - 1.0;
-            assert_close(&[got[r * values + j]], &[want], 1e-6, 0.0, &format!("gathered row {r} pixel {j} (image {k})"));
+    let d = kernels::gather_batch(e, &src, &out, &picked, 5, 2, 0).unwrap();
+    // batches 0..5 hold positions 0..80 of the epoch sequence: epochs 0 and 1 complete
+    let mut drawn = Vec::new();
+    let mut first = Vec::new();
+    for counter in 0..5u32 {
+        d.set_params(&e.gpu, &kernels::RngParams { counter, ..kernels::RngParams { len: (b * values) as u32, seed: 5, stream: 2, count: count as u32, words: words as u32, values: values as u32, side: 1, ..Default::default() } });
+        e.run(&[&d]).unwrap();
+        let got = download(e, &out);
+        if counter == 0 {
+            first = got.clone();
+        }
+        for r in 0..b {
+            let q = counter * b as u32 + r as u32;
+            let k = cpu::epoch_image(5, 2, q / count as u32, q % count as u32, count as u32) as usize;
+            for j in 0..values {
+                let want = ((k + j * 40) % 256) as f64 / 127.5 - 1.0;
+                assert_close(&[got[r * values + j]], &[want], 1e-6, 0.0, &format!("batch {counter} row {r} pixel {j} (image {k})"));
+            }
+            drawn.push(k);
         }
     }
-    assert!(seen.iter().all(|c| *c > 0), "512 draws from 37 images missed one: {seen:?}");
+    for (ep, chunk) in drawn.chunks(count).take(2).enumerate() {
+        let mut seen = chunk.to_vec();
+        seen.sort();
+        assert_eq!(seen, (0..count).collect::<Vec<_>>(), "epoch {ep} must draw every image exactly once");
+    }
+    assert_ne!(drawn[..count], drawn[count..2 * count], "each epoch has its own order");
     // the training step draws batch and noise in one dispatch: the same values as the two kernels
     let out2 = zeros(e, &[b, values], "batch 2");
     let noise = zeros(e, &[b, 3], "noise");
     let noise_ref = zeros(e, &[b, 3], "noise reference");
-    let (d2, p) = kernels::gather_and_noise(e, &buf, count, values, &out2, &picked, &noise, 5, 2, 9).unwrap();
+    let (d2, p) = kernels::gather_and_noise(e, &src, &out2, &picked, &noise, 5, 2, 9).unwrap();
     d2.set_params(&e.gpu, &kernels::RngParams { counter: 0, ..p });
     let n = kernels::normal(e, &noise_ref, 5, 9, 0).unwrap();
     e.run(&[&d2, &n]).unwrap();
-    assert_eq!(download(e, &out2), got, "gather_and_noise batch differs from gather_batch");
+    assert_eq!(download(e, &out2), first, "gather_and_noise batch differs from gather_batch");
     assert_eq!(download(e, &noise), download(e, &noise_ref), "gather_and_noise noise differs from normal");
+}
+
+#[test]
+fn epoch_permutations_are_permutations_for_any_size() {
+    for count in [1u32, 2, 3, 5, 16, 17, 64, 1000, 10_000] {
+        for epoch in 0..3 {
+            let mut v: Vec<u32> = (0..count).map(|p| cpu::epoch_image(11, 1, epoch, p, count)).collect();
+            v.sort();
+            assert_eq!(v, (0..count).collect::<Vec<_>>(), "{count} images, epoch {epoch}: not a permutation");
+        }
+    }
+}
+
+#[test]
+fn hflip_mirrors_about_half_the_images() {
+    let e = engine();
+    // 3 grey images of 4 x 4, pixel (y, x) = 10 k + 4 y + x: no image equals its mirror
+    let (count, side, b) = (3usize, 4usize, 64usize);
+    let values = side * side;
+    let bytes: Vec<u8> = (0..count).flat_map(|k| (0..values).map(move |j| (10 * k + j) as u8)).collect();
+    let buf = data_buffer(e, &bytes);
+    let picked = picked_buffer(e, b);
+    let src = kernels::GatherSource { bytes: &buf, count, channels: 1, side, hflip: true };
+    let out = zeros(e, &[b, values], "batch");
+    let d = kernels::gather_batch(e, &src, &out, &picked, 3, 1, 7).unwrap();
+    e.run(&[&d]).unwrap();
+    let got = download(e, &out);
+    let mut flipped = 0;
+    for r in 0..b {
+        let q = 7 * b as u32 + r as u32;
+        let k = cpu::epoch_image(3, 1, q / count as u32, q % count as u32, count as u32) as usize;
+        let px = |y: usize, x: usize| (10 * k + 4 * y + x) as f64 / 127.5 - 1.0;
+        let row = &got[r * values..(r + 1) * values];
+        let plain: Vec<f64> = (0..values).map(|j| px(j / side, j % side)).collect();
+        let mirror: Vec<f64> = (0..values).map(|j| px(j / side, side - 1 - j % side)).collect();
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        if close(row, &mirror) {
+            flipped += 1;
+        } else {
+            assert!(close(row, &plain), "row {r} (image {k}) is neither the image nor its mirror");
+        }
+    }
+    assert!((16..=48).contains(&flipped), "{flipped} of {b} images mirrored; expected about half");
 }
 
 #[test]

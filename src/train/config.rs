@@ -51,6 +51,9 @@ pub struct TrainConfig {
     pub model: ModelConfig,
     pub data: String,
     pub steps: u64,
+    /// Set when the run length was given as --epochs (steps is then derived from it).
+    #[serde(default)]
+    pub epochs: Option<f64>,
     pub lr: f64,
     pub beta1: f64,
     pub beta2: f64,
@@ -72,6 +75,9 @@ pub struct TrainConfig {
     /// Spectral normalisation of D's weights (one power iteration per use, as torch's spectral_norm).
     #[serde(default)]
     pub spectral_norm: bool,
+    /// Mirror each real image left-right with probability 1/2 when the batch is drawn (on the GPU).
+    #[serde(default)]
+    pub hflip: bool,
     pub seed: u32,
     pub sample_every: u64,
     pub checkpoint_every: u64,
@@ -144,6 +150,7 @@ impl TrainConfig {
             model,
             data: data.into(),
             steps,
+            epochs: None,
             lr: d.lr,
             beta1: d.beta1,
             beta2: d.beta2,
@@ -155,12 +162,25 @@ impl TrainConfig {
             clip: d.clip,
             wgan_schedule: d.wgan_schedule,
             spectral_norm: false,
+            hflip: false,
             seed: 1,
             sample_every: 500,
             checkpoint_every: 500,
             log_every: 50,
             out,
         }
+    }
+
+    /// G steps that draw `epochs` passes over `images` real images (one batch per D step, with
+    /// WGAN's critic schedule counted).
+    pub fn steps_for_epochs(&self, epochs: f64, images: usize) -> u64 {
+        let batches = (epochs * images as f64 / self.model.batch as f64).ceil().max(1.0) as u64;
+        let (mut g, mut d) = (0u64, 0u64);
+        while d < batches {
+            d += self.critic_steps_at(g) as u64;
+            g += 1;
+        }
+        g
     }
 
     /// Critic steps before G step number `g_step` (0-based).

@@ -71,10 +71,13 @@ pub struct Metrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_loss_g: Option<f32>,
     pub steps_per_s: f64,
+    /// Epochs of real images drawn so far (D batches x batch size / data set size).
+    #[serde(default)]
+    pub epoch: f64,
 }
 
 impl Metrics {
-    fn from_stats(step: u64, s: &[f32], steps_per_s: f64, cfg: &TrainConfig) -> Metrics {
+    fn from_stats(step: u64, s: &[f32], steps_per_s: f64, epoch: f64, cfg: &TrainConfig) -> Metrics {
         let ac = cfg.model.cond == Cond::Acgan;
         let class_loss_d = ac.then(|| s[SLOT_CE_REAL] + s[SLOT_CE_FAKE]);
         let class_loss_g = ac.then(|| s[SLOT_CE_GEN]);
@@ -91,6 +94,7 @@ impl Metrics {
             d_g_z1: s[SLOT_FAKE + 1],
             d_g_z2: s[SLOT_GEN + 1],
             steps_per_s,
+            epoch,
         }
     }
     pub fn finite(&self) -> bool {
@@ -104,6 +108,7 @@ struct Pending {
     buffer: wgpu::Buffer,
     ready: Arc<AtomicBool>,
     steps_per_s: f64,
+    epoch: f64,
 }
 
 /// Everything on the GPU for one GAN, with the dispatch lists of both steps.
@@ -125,6 +130,8 @@ pub struct Gan {
     clip_d: Option<Dispatch>,
     /// D steps done so far (each draws its own real and fake batch).
     pub d_count: u64,
+    /// Images in the data set (1 when sampling only): an epoch is this many real images.
+    pub data_count: usize,
     /// The real batch and the noise of a D step, drawn in one dispatch.
     draw: Dispatch,
     gather: Dispatch,
@@ -221,21 +228,12 @@ impl Gan {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let values = mc.channels * mc.image_size * mc.image_size;
-        let gather = kernels::gather_batch(e, &data_buf, real_count, values, &real.reshape(&[b, values])?, &picked, cfg.seed, STREAM_REAL, 0)?;
-        let gather_params = RngParams {
-            len: (b * values) as u32,
-            seed: cfg.seed,
-            stream: STREAM_REAL,
-            counter: 0,
-            count: real_count as u32,
-            words: values.div_ceil(4) as u32,
-            values: values as u32,
-            ..Default::default()
-        };
+        let source = kernels::GatherSource { bytes: &data_buf, count: real_count, channels: mc.channels, side: mc.image_size, hflip: cfg.hflip };
+        let real_flat = real.reshape(&[b, source.values()])?;
+        let gather = kernels::gather_batch(e, &source, &real_flat, &picked, cfg.seed, STREAM_REAL, 0)?;
         // each D step's inputs (real batch and noise) in one dispatch
-        let (draw, draw_params) =
-            kernels::gather_and_noise(e, &data_buf, real_count, values, &real.reshape(&[b, values])?, &picked, &z, cfg.seed, STREAM_REAL, STREAM_NOISE)?;
+        let (draw, draw_params) = kernels::gather_and_noise(e, &source, &real_flat, &picked, &z, cfg.seed, STREAM_REAL, STREAM_NOISE)?;
+        let gather_params = RngParams { noise_len: 0, ..draw_params };
 
         let fake = g_acts.out[g_acts.out.len() - 1].clone();
         let d_fake_grad = g_acts.d_out[g_acts.d_out.len() - 1].clone();
@@ -371,6 +369,7 @@ impl Gan {
             adam_d,
             clip_d,
             d_count: 0,
+            data_count: real_count,
             gather,
             draw_labels,
             lab_sample,
@@ -455,7 +454,7 @@ impl Gan {
     /// Blocking read of the current stats (for checkpoints and tests).
     pub fn read_metrics(&self, e: &Engine) -> Result<Metrics> {
         let s = self.stats.read(&e.gpu)?;
-        Ok(Metrics::from_stats(self.step, &s, 0.0, &self.cfg))
+        Ok(Metrics::from_stats(self.step, &s, 0.0, self.epochs_done(), &self.cfg))
     }
 
     /// G on the fixed noise batch: (B, C, S, S) values in [-1, 1].
@@ -574,6 +573,11 @@ impl Gan {
         self.step = raw.step()?;
         self.d_count = raw.meta.get("d_steps_done").and_then(|v| v.parse().ok()).unwrap_or(self.step);
         e.gpu.wait()
+    }
+
+    /// Epochs of real images drawn so far.
+    pub fn epochs_done(&self) -> f64 {
+        (self.d_count * self.cfg.model.batch as u64) as f64 / self.data_count.max(1) as f64
     }
 
     /// Multiply-adds of one iteration's convolutions (for GFLOP/s): D fwd x3, D backward

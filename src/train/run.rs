@@ -120,7 +120,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             };
             p.buffer.unmap();
             free.push(p.buffer);
-            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, &cfg);
+            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, p.epoch, &cfg);
             if !m.finite() {
                 bail!(
                     "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \
@@ -172,7 +172,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             let now = Instant::now();
             let sps = (gan.step - window.1) as f64 / now.duration_since(window.0).as_secs_f64().max(1e-9);
             window = (now, gan.step);
-            pending.push_back(Pending { step: gan.step, buffer: buf, ready, steps_per_s: sps });
+            pending.push_back(Pending { step: gan.step, buffer: buf, ready, steps_per_s: sps, epoch: gan.epochs_done() });
         }
         // Keep at most two iterations in flight: bounded memory, never a full stall.
         in_flight.push_back(idx);
