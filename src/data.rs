@@ -197,18 +197,58 @@ pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset>
     if files.is_empty() {
         bail!("{} contains no image files ({}), searched recursively", dir.display(), format_names());
     }
+    let cache = crate::data_cache::cache_dir().filter(|_| std::env::var("GANGPU_DATA_CACHE").as_deref() != Ok("0"));
+    let key = crate::data_cache::key(dir, &files, size, channels)?;
+    if let Some(cd) = &cache {
+        match crate::data_cache::load(cd, &key, size, channels) {
+            Ok(Some(ds)) => {
+                for f in &ds.skipped {
+                    eprintln!("warning: skipping {f}: cannot decode (found when the folder was cached)");
+                }
+                eprintln!("data: {} images of {} from the decode cache ({})", ds.count, dir.display(), cd.join(format!("{key}.bin")).display());
+                return Ok(ds);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("warning: the cached decode of {} is unreadable ({e:#}); decoding the folder again", dir.display()),
+        }
+    }
     let mut class_names: Vec<String> = files.iter().filter_map(|f| class_of(f)).collect();
     class_names.sort();
     class_names.dedup();
     let labelled = files.iter().all(|f| class_of(f).is_some());
-    let mut pixels = Vec::new();
+    // decode on every core; the order of the files (and so of the images) stays as walked
+    let t0 = std::time::Instant::now();
+    let bar = (files.len() >= 500 && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let b = indicatif::ProgressBar::new(files.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("decoding {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec}") {
+            b.set_style(style);
+        }
+        b
+    });
+    let decoded: Vec<std::result::Result<Vec<u8>, String>> = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|f| {
+                let r = image::open(f).map(|img| fit_image(img, size, channels)).map_err(|e| e.to_string());
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                r
+            })
+            .collect()
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut pixels = Vec::with_capacity(files.len() * channels * size * size);
     let mut skipped = Vec::new();
     let mut labels = Vec::new();
     let mut count = 0;
-    for f in &files {
-        match image::open(f) {
-            Ok(img) => {
-                pixels.extend(fit_image(img, size, channels));
+    for (f, d) in files.iter().zip(decoded) {
+        match d {
+            Ok(px) => {
+                pixels.extend_from_slice(&px);
                 if labelled {
                     let c = class_of(f).unwrap_or_default();
                     labels.push(class_names.iter().position(|n| *n == c).unwrap_or(0) as u8);
@@ -221,6 +261,14 @@ pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset>
             }
         }
     }
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "data: decoded {} images of {} in {secs:.1} s ({:.0} images/s on {} threads)",
+        files.len(),
+        dir.display(),
+        files.len() as f64 / secs.max(1e-9),
+        rayon::current_num_threads()
+    );
     if count == 0 {
         bail!("none of the {} image files under {} could be decoded (first: {})", files.len(), dir.display(), skipped[0]);
     }
@@ -228,7 +276,13 @@ pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset>
         bail!("{} has {} class folders; at most 256 are supported", dir.display(), class_names.len());
     }
     let (labels, class_names) = if labelled && class_names.len() >= 2 { (Some(labels), class_names) } else { (None, vec![]) };
-    Ok(Dataset { count, channels, size, pixels, labels, source: format!("image folder {}", dir.display()), skipped, class_names })
+    let ds = Dataset { count, channels, size, pixels, labels, source: format!("image folder {}", dir.display()), skipped, class_names };
+    if let Some(cd) = &cache {
+        if let Err(e) = crate::data_cache::store(cd, &key, &ds) {
+            eprintln!("warning: could not cache the decoded images in {}: {e:#}", cd.display());
+        }
+    }
+    Ok(ds)
 }
 
 /// Resolves `--data`: "mnist" (built in), an IDX image file, or a folder of images.

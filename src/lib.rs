@@ -15,6 +15,7 @@ pub use tensor::Tensor;
 pub mod checkpoint;
 pub mod cli_values;
 pub mod data;
+pub mod data_cache;
 pub mod imageout;
 pub mod models;
 pub mod nn;

@@ -40,3 +40,59 @@ fn every_listed_format_decodes() {
         assert!(msg.contains(name), "the empty-folder message does not name {name}: {msg}");
     }
 }
+
+#[test]
+fn decoded_folders_are_cached_and_never_served_stale() {
+    let root = std::env::temp_dir().join(format!("gangpu-test-{}-cache", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (imgs, cache) = (root.join("imgs"), root.join("cache"));
+    std::fs::create_dir_all(&imgs).unwrap();
+    let write = |k: u32, v: u8| image::GrayImage::from_pixel(8, 8, image::Luma([v])).save(imgs.join(format!("{k}.png"))).unwrap();
+    for k in 0..5 {
+        write(k, 10 * k as u8);
+    }
+    let files = || {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&imgs).unwrap().map(|e| e.unwrap().path()).collect();
+        v.sort();
+        v
+    };
+    let decode = || {
+        let key = gangpu::data_cache::key(&imgs, &files(), 8, 1).unwrap();
+        // what the folder loader does: the cache first, else decode and store
+        match gangpu::data_cache::load(&cache, &key, 8, 1) {
+            Ok(Some(ds)) => (ds, true),
+            _ => {
+                std::env::set_var("GANGPU_DATA_CACHE", "0");
+                let ds = data::image_folder(&imgs, 8, 1).unwrap();
+                gangpu::data_cache::store(&cache, &key, &ds).unwrap();
+                (ds, false)
+            }
+        }
+    };
+    let (first, hit) = decode();
+    assert!(!hit, "an empty cache cannot hit");
+    let (second, hit) = decode();
+    assert!(hit, "the second load must come from the cache");
+    assert_eq!((second.count, &second.pixels, &second.source), (first.count, &first.pixels, &first.source));
+    // an edited file (new size and time) is decoded again
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    image::GrayImage::from_pixel(8, 8, image::Luma([200])).save(imgs.join("0.png")).unwrap();
+    image::GrayImage::from_pixel(9, 9, image::Luma([200])).save(imgs.join("0.png")).unwrap();
+    let (edited, hit) = decode();
+    assert!(!hit, "an edited folder must not be served from the cache");
+    assert_eq!(edited.image(0)[0], 200);
+    // an added file too
+    write(7, 70);
+    let (added, hit) = decode();
+    assert!(!hit && added.count == 6, "an added file must be seen");
+    // a corrupt cache file is reported (the folder loader then decodes again)
+    let key = gangpu::data_cache::key(&imgs, &files(), 8, 1).unwrap();
+    std::fs::write(cache.join(format!("{key}.bin")), b"GANGPUC1 garbage").unwrap();
+    assert!(gangpu::data_cache::load(&cache, &key, 8, 1).is_err(), "a corrupt cache file must not load");
+    // and the real loader rebuilds it, with the right pixels
+    std::env::set_var("GANGPU_CACHE_DIR", &cache);
+    std::env::remove_var("GANGPU_DATA_CACHE");
+    let rebuilt = data::image_folder(&imgs, 8, 1).unwrap();
+    assert_eq!(rebuilt.count, 6);
+    assert!(gangpu::data_cache::load(&cache, &key, 8, 1).unwrap().is_some(), "the corrupt cache file must have been rebuilt");
+}
