@@ -8,7 +8,9 @@ struct RngParams {
     // gather_and_noise: how many N(0, 1) values to draw after the batch, and from which stream
     noise_len: u32, noise_stream: u32,
     // gather: image side (pixels) and whether to mirror images left-right with probability 1/2
-    side: u32, hflip: u32, _p0: u32,
+    side: u32, hflip: u32,
+    // 1: `bytes` is a streamed chunk holding exactly this batch (image b in slot b)
+    streamed: u32,
 };
 
 @group(0) @binding(0) var<uniform> P: RngParams;
@@ -66,7 +68,10 @@ fn gather_one(i: u32) {
     var j = i % P.values;
     // batch `counter` holds positions counter * B .. counter * B + B - 1 of the epoch sequence
     let q = P.counter * (P.len / P.values) + b;
-    let img = epoch_image(P.seed, P.stream, q / P.count, q % P.count, P.count);
+    var img = b;
+    if (P.streamed == 0u) {
+        img = epoch_image(P.seed, P.stream, q / P.count, q % P.count, P.count);
+    }
     if (P.hflip != 0u && (rng_u32(P.seed, P.stream, P.counter, b + 0x40000000u) & 1u) == 1u) {
         let x = j % P.side;
         j = j - x + (P.side - 1u - x);
@@ -74,7 +79,7 @@ fn gather_one(i: u32) {
     let word = bytes[img * P.words + j / 4u];
     let byte = (word >> (8u * (j % 4u))) & 0xffu;
     out[i] = f32(byte) / 127.5 - 1.0;
-    if (i % P.values == 0u) { picked[b] = img; }
+    if (i % P.values == 0u && P.streamed == 0u) { picked[b] = img; }
 }
 
 @compute @workgroup_size(WG)

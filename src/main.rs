@@ -110,6 +110,10 @@ struct TrainArgs {
     /// Mirror real images left-right with probability 1/2 as batches are drawn (on the GPU)
     #[arg(long)]
     hflip: bool,
+    /// GPU memory the data set may take, in MiB; a larger data set stays on the host and streams
+    /// to the GPU batch by batch (same batches, bit for bit) [default: what one storage binding holds]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
+    gpu_data_mb: Option<u64>,
     /// Objective. Published defaults apply unless overridden: bce, lsgan, hinge, bgan: Adam lr 2e-4,
     /// betas (0.5, 0.999), 1 D step; wgan: RMSProp lr 5e-5, clip 0.01, 5 critic steps (100 for the
     /// first 25 G steps and every 500th), critic with batch norm as in the original WGAN code
@@ -332,6 +336,7 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         wgan_schedule: defaults.wgan_schedule && a.critic_steps.is_none(),
         spectral_norm: a.spectral_norm,
         hflip: a.hflip,
+        gpu_data_mb: a.gpu_data_mb,
         seed: a.seed,
         sample_every: a.sample_every,
         checkpoint_every: a.checkpoint_every,
@@ -402,6 +407,13 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     eprintln!("adapter: {}{}", e.gpu.adapter, if e.gpu.is_cpu { " (software adapter: no GPU in use)" } else { "" });
     eprintln!("model: {} ({} images from {})", cfg.model.name(), data.count, data.source);
     let mut gan = Gan::new(&e, cfg.clone(), Some(&data))?;
+    if let (true, bytes) = gan.data_feed() {
+        eprintln!(
+            "data: {} images stream from the host ({} MiB on the GPU): larger than --gpu-data-mb or one GPU buffer binding",
+            data.count,
+            bytes >> 20
+        );
+    }
     for w in &torch {
         let net = if w.role == Role::Generator { &gan.g } else { &gan.d };
         w.load_into(&e, net)?;

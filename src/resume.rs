@@ -50,6 +50,7 @@ const CHANGEABLE: &[Setting] = &[
     setting!("--sample-every", "sample_every", |c| c.sample_every.to_string()),
     setting!("--checkpoint-every", "checkpoint_every", |c| c.checkpoint_every.to_string()),
     setting!("--log-every", "log_every", |c| c.log_every.to_string()),
+    setting!("--gpu-data-mb", "gpu_data_mb", |c| c.gpu_data_mb.map_or("none".into(), |v| v.to_string())),
 ];
 
 /// The settings of the continued run: the checkpoint's, with the changeable ones the user passed
@@ -86,6 +87,7 @@ pub fn merge(saved: &TrainConfig, requested: &TrainConfig, explicit: &dyn Fn(&st
                 "sample_every" => cfg.sample_every = requested.sample_every,
                 "checkpoint_every" => cfg.checkpoint_every = requested.checkpoint_every,
                 "log_every" => cfg.log_every = requested.log_every,
+                "gpu_data_mb" => cfg.gpu_data_mb = requested.gpu_data_mb,
                 other => bail!("internal: no rule to apply --resume setting {other}"),
             }
         }

@@ -18,7 +18,9 @@ pub struct RngParams {
     /// gather: image side in pixels, and 1 to mirror images left-right with probability 1/2.
     pub side: u32,
     pub hflip: u32,
-    pub _p: u32,
+    /// 1 when the data buffer is a streamed chunk holding exactly this batch (image b in slot b;
+    /// the host writes the picked indices).
+    pub streamed: u32,
 }
 
 /// Fills `out` with N(0, 1) draws number `counter` of (seed, stream). Advance with `set_params`.

@@ -78,6 +78,10 @@ pub struct TrainConfig {
     /// Mirror each real image left-right with probability 1/2 when the batch is drawn (on the GPU).
     #[serde(default)]
     pub hflip: bool,
+    /// GPU memory the data set may take, MiB; a larger set streams from the host (None: as much
+    /// as one storage binding holds).
+    #[serde(default)]
+    pub gpu_data_mb: Option<u64>,
     pub seed: u32,
     pub sample_every: u64,
     pub checkpoint_every: u64,
@@ -163,6 +167,7 @@ impl TrainConfig {
             wgan_schedule: d.wgan_schedule,
             spectral_norm: false,
             hflip: false,
+            gpu_data_mb: None,
             seed: 1,
             sample_every: 500,
             checkpoint_every: 500,

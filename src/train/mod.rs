@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod config;
+mod feed;
 mod run;
 pub use config::*;
 pub use run::*;
@@ -133,8 +134,7 @@ pub struct Gan {
     /// Images in the data set (1 when sampling only): an epoch is this many real images.
     pub data_count: usize,
     /// The real batch and the noise of a D step, drawn in one dispatch.
-    draw: Dispatch,
-    gather: Dispatch,
+    feed: feed::Feed,
     draw_labels: Option<Dispatch>,
     lab_sample: wgpu::Buffer,
     d_step: Vec<Dispatch>,
@@ -145,8 +145,6 @@ pub struct Gan {
     pub step: u64,
     bn_batches_g: u64,
     bn_batches_d: u64,
-    gather_params: RngParams,
-    draw_params: RngParams,
 }
 
 fn new_optim(e: &Engine, net: &Net, cfg: &TrainConfig, label: &str) -> Result<NetOptimizer> {
@@ -183,57 +181,16 @@ impl Gan {
         let ones = Tensor::from_slice(&e.gpu, &[b], &vec![1.0; b], "targets 1")?;
         let zeros = Tensor::zeros(&e.gpu, &[b], "targets 0")?;
 
-        // Data set on the GPU as packed bytes (a dummy word when sampling only).
-        let (data_buf, real_count) = match data {
-            Some(ds) => {
-                if ds.channels != mc.channels || ds.size != mc.image_size {
-                    bail!(
-                        "data set is {}x{}x{} but the model expects {}x{}x{} (--channels, --image-size)",
-                        ds.channels, ds.size, ds.size, mc.channels, mc.image_size, mc.image_size
-                    );
-                }
-                let bytes = ds.packed_words();
-                let limit = e.gpu.max_binding_bytes();
-                if bytes.len() as u64 > limit {
-                    bail!(
-                        "the data set needs {} bytes on the GPU, more than this adapter can bind in one buffer ({} bytes, \
-                         max_storage_buffer_binding_size); use fewer images or a smaller --image-size",
-                        bytes.len(),
-                        limit
-                    );
-                }
-                let buf = e.gpu.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("data set"),
-                    size: bytes.len() as u64,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                e.gpu.queue.write_buffer(&buf, 0, &bytes);
-                (buf, ds.count)
-            }
-            None => {
-                let words = (mc.channels * mc.image_size * mc.image_size).div_ceil(4);
-                let buf = e.gpu.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("no data"),
-                    size: (words * 4) as u64,
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
-                });
-                (buf, 1)
-            }
-        };
         let picked = e.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some("picked indices"),
             size: (b * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let source = kernels::GatherSource { bytes: &data_buf, count: real_count, channels: mc.channels, side: mc.image_size, hflip: cfg.hflip };
-        let real_flat = real.reshape(&[b, source.values()])?;
-        let gather = kernels::gather_batch(e, &source, &real_flat, &picked, cfg.seed, STREAM_REAL, 0)?;
-        // each D step's inputs (real batch and noise) in one dispatch
-        let (draw, draw_params) = kernels::gather_and_noise(e, &source, &real_flat, &picked, &z, cfg.seed, STREAM_REAL, STREAM_NOISE)?;
-        let gather_params = RngParams { noise_len: 0, ..draw_params };
+        // real batches: resident on the GPU, or streamed from the host when the set is too large
+        let budget = cfg.gpu_data_mb.map(|mb| mb << 20);
+        let feed = feed::Feed::new(e, data, mc, cfg.hflip, budget, &real, &z, picked.clone(), cfg.seed, STREAM_REAL, STREAM_NOISE)?;
+        let real_count = feed.count;
 
         let fake = g_acts.out[g_acts.out.len() - 1].clone();
         let d_fake_grad = g_acts.d_out[g_acts.d_out.len() - 1].clone();
@@ -370,7 +327,7 @@ impl Gan {
             clip_d,
             d_count: 0,
             data_count: real_count,
-            gather,
+            feed,
             draw_labels,
             lab_sample,
             d_step,
@@ -381,9 +338,6 @@ impl Gan {
             step: 0,
             bn_batches_g: 0,
             bn_batches_d: 0,
-            gather_params,
-            draw,
-            draw_params,
         };
         gan.g.upload_init(e, gan.cfg.seed, STREAM_INIT_G)?;
         gan.d.upload_init(e, gan.cfg.seed, STREAM_INIT_D)?;
@@ -403,12 +357,11 @@ impl Gan {
     pub fn submit_iteration(&mut self, e: &Engine, staging: Option<&wgpu::Buffer>) -> wgpu::SubmissionIndex {
         for _ in 0..self.cfg.critic_steps_at(self.step) {
             let counter = self.d_count as u32;
-            self.draw.set_params(&e.gpu, &RngParams { counter, ..self.draw_params });
             let opt = self.adam_d.step(&e.gpu);
             let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("D step") });
             let mut list: Vec<&Dispatch> = self.clip_d.iter().collect();
             if self.draw_inputs {
-                list.push(&self.draw);
+                list.push(self.feed.draw(e, counter));
                 if let Some(d) = &self.draw_labels {
                     d.set_params(&e.gpu, &kernels::CondParams { batch: self.cfg.model.batch as u32, classes: self.cfg.model.classes as u32, seed: self.cfg.seed, stream: STREAM_LABELS, counter, ..Default::default() });
                     list.push(d);
@@ -438,7 +391,7 @@ impl Gan {
 
     /// Every dispatch of one iteration, in order (for profiling).
     pub fn iteration_dispatches(&self) -> Vec<&Dispatch> {
-        let mut v: Vec<&Dispatch> = vec![&self.draw];
+        let mut v: Vec<&Dispatch> = vec![self.feed.last_draw()];
         v.extend(self.d_step.iter());
         v.push(&self.adam_d.dispatch);
         v.extend(self.g_step.iter());
@@ -496,10 +449,16 @@ impl Gan {
     }
 
     /// One real batch as the trainer sees it (drawn with counter `u32::MAX`, outside training's draws).
-    pub fn real_batch(&self, e: &Engine) -> Result<Vec<f32>> {
-        self.gather.set_params(&e.gpu, &RngParams { counter: u32::MAX, ..self.gather_params });
-        e.run(&[&self.gather])?;
+    pub fn real_batch(&mut self, e: &Engine) -> Result<Vec<f32>> {
+        let gather = self.feed.gather(e, u32::MAX);
+        e.run(&[gather])?;
         self.real.read(&e.gpu)
+    }
+
+    /// Whether the data set streams from the host (too large for the GPU budget) and the GPU
+    /// bytes its batches take.
+    pub fn data_feed(&self) -> (bool, u64) {
+        (self.feed.streamed, self.feed.gpu_bytes)
     }
 
     fn net_state(&self, e: &Engine, net: &Net, opt: &NetOptimizer, bn_batches: u64) -> Result<NetState> {
