@@ -409,9 +409,9 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     let mut gan = Gan::new(&e, cfg.clone(), Some(&data))?;
     if let (true, bytes) = gan.data_feed() {
         eprintln!(
-            "data: {} images stream from the host ({} MiB on the GPU): larger than --gpu-data-mb or one GPU buffer binding",
+            "data: {} images stream from the host ({} KiB of chunk buffers on the GPU): larger than --gpu-data-mb or one GPU buffer binding",
             data.count,
-            bytes >> 20
+            bytes >> 10
         );
     }
     for w in &torch {

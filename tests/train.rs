@@ -287,20 +287,28 @@ fn streamed_and_resident_data_give_the_same_run() {
     let e = engine();
     let ds = data::load("mnist", 28, 1).unwrap();
     let mut runs = Vec::new();
-    for (name, budget) in [("resident", None), ("streamed", Some(1))] {
+    for (name, budget, cond) in [("resident", None, false), ("streamed", Some(1), false), ("resident-acgan", None, true), ("streamed-acgan", Some(1), true)] {
         let dir = tmpdir(&format!("feed-{name}"));
         let mut cfg = small_cfg(&dir, 6);
         cfg.log_every = 1;
         cfg.hflip = true;
         cfg.gpu_data_mb = budget;
+        if cond {
+            // labels follow the streamed images: the class losses must agree too
+            cfg.model.cond = gangpu::models::Cond::Acgan;
+            cfg.model.classes = 10;
+        }
         let mut gan = Gan::new(e, cfg.clone(), Some(&ds)).unwrap();
         assert_eq!(gan.data_feed().0, budget.is_some(), "{name}: wrong feed");
         let first = gan.real_batch(e).unwrap();
         train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
-        let m: Vec<(u64, f32, f32, f32)> = metrics(&dir).iter().map(|r| (r.step, r.loss_d, r.loss_g, r.d_x)).collect();
+        let m: Vec<(u64, f32, f32, f32, Option<f32>)> = metrics(&dir).iter().map(|r| (r.step, r.loss_d, r.loss_g, r.d_x, r.class_loss_d)).collect();
         runs.push((first, m));
     }
-    assert_eq!(runs[0].0, runs[1].0, "the preview batch differs between resident and streamed data");
-    assert_eq!(runs[0].1, runs[1].1, "the losses differ between resident and streamed data");
-    assert_eq!(runs[0].1.len(), 6);
+    for pair in [0, 2] {
+        assert_eq!(runs[pair].0, runs[pair + 1].0, "the preview batch differs between resident and streamed data");
+        assert_eq!(runs[pair].1, runs[pair + 1].1, "the losses differ between resident and streamed data");
+        assert_eq!(runs[pair].1.len(), 6);
+    }
+    assert!(runs[2].1[0].4.is_some(), "the ACGAN runs log their class loss");
 }
