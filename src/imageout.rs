@@ -119,3 +119,24 @@ pub fn save_timeline(path: &Path, frames: &[(u64, Canvas)]) -> Result<()> {
     }
     t.save(path)
 }
+
+/// Where `gangpu sample --out` writes: one grid image, or a folder of one PNG per sample.
+pub enum SampleOut {
+    Grid,
+    Folder,
+}
+
+pub fn sample_target(out: &Path) -> Result<SampleOut> {
+    if out.is_dir() {
+        return Ok(SampleOut::Folder);
+    }
+    match out.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(SampleOut::Folder),
+        Some("png" | "jpg" | "jpeg") => Ok(SampleOut::Grid),
+        Some(other) => anyhow::bail!(
+            "--out {}: .{other} is not an image format gangpu writes; name a .png, .jpg or .jpeg file for one grid, or a folder (no extension) for one PNG per sample",
+            out.display()
+        ),
+    }
+}
+

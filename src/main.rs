@@ -470,26 +470,6 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     })
 }
 
-/// Where `gangpu sample --out` writes: one grid image, or a folder of one PNG per sample.
-enum SampleOut {
-    Grid,
-    Folder,
-}
-
-fn sample_target(out: &Path) -> Result<SampleOut> {
-    if out.is_dir() {
-        return Ok(SampleOut::Folder);
-    }
-    match out.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(SampleOut::Folder),
-        Some("png" | "jpg" | "jpeg") => Ok(SampleOut::Grid),
-        Some(other) => bail!(
-            "--out {}: .{other} is not an image format gangpu writes; name a .png, .jpg or .jpeg file for one grid, or a folder (no extension) for one PNG per sample",
-            out.display()
-        ),
-    }
-}
-
 struct SampleArgs {
     checkpoint: Option<PathBuf>,
     net_g: Option<PathBuf>,
@@ -501,7 +481,7 @@ struct SampleArgs {
 }
 
 fn sample_cmd(a: SampleArgs, device: &DeviceArgs) -> Result<()> {
-    let target = sample_target(&a.out)?;
+    let target = imageout::sample_target(&a.out)?;
     let (n, seed, out, label) = (a.n, a.seed, a.out.as_path(), a.label);
     let (mut cfg, raw, torch) = match (&a.checkpoint, &a.net_g) {
         (Some(ck), _) => {
@@ -560,7 +540,7 @@ fn sample_cmd(a: SampleArgs, device: &DeviceArgs) -> Result<()> {
         values.extend_from_slice(&v[..take]);
         batch += 1;
     }
-    if let SampleOut::Grid = target {
+    if let imageout::SampleOut::Grid = target {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
