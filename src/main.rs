@@ -11,7 +11,7 @@ use gangpu::torch_import::{Role, TorchWeights};
 use gangpu::train::{self, GLoss, Gan, GanLoss, Optimizer, Outcome, TrainConfig};
 use gangpu::{imageout, Engine, Gpu, GpuOptions};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
