@@ -186,9 +186,10 @@ struct LabArgs {
     /// Target distribution (1-D: gaussian, mixture, disjoint; 2-D: 8gaussians, 25gaussians, ring, swiss-roll)
     #[arg(long, value_enum, default_value_t = gangpu::lab::Dist::Mixture)]
     dist: gangpu::lab::Dist,
-    /// bce (Adam) or wgan (critic without sigmoid, weight clipping, RMSProp)
-    #[arg(long, value_enum, default_value_t = gangpu::lab::LabLoss::Bce)]
-    loss: gangpu::lab::LabLoss,
+    /// Objective, as in `gangpu train`: bce, lsgan, hinge, bgan (Adam) or wgan (critic without
+    /// sigmoid, weight clipping, RMSProp, 5 critic steps)
+    #[arg(long, value_enum, default_value_t = gangpu::train::GanLoss::Bce)]
+    loss: GanLoss,
     /// Generator loss with --loss bce [default: nonsaturating; minimax with --compare]
     #[arg(long, value_enum)]
     g_loss: Option<GLoss>,
@@ -247,9 +248,9 @@ struct LabArgs {
 }
 
 fn lab_cmd(a: LabArgs) -> Result<()> {
-    use gangpu::lab::{self, Dist, LabConfig, LabLoss};
+    use gangpu::lab::{self, Dist, LabConfig};
     let dist = if a.compare && a.dist == Dist::Mixture && !std::env::args().any(|x| x.starts_with("--dist")) { Dist::Disjoint } else { a.dist };
-    let d = LabConfig::defaults(dist, if a.compare { LabLoss::Wgan } else { a.loss });
+    let d = LabConfig::defaults(dist, if a.compare { GanLoss::Wgan } else { a.loss });
     let optimizer = a.optimizer.unwrap_or(if a.compare { gangpu::lab::LabOpt::Sgd } else { d.optimizer });
     let default_lr = match optimizer {
         gangpu::lab::LabOpt::Adam => 1e-3,

@@ -24,8 +24,11 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
     let _ = std::fs::remove_file(&metrics_path);
     let mut last_frame = Canvas::new(1, 1, plot::WHITE);
     let name = match cfg.loss {
-        LabLoss::Bce => "BCE",
-        LabLoss::Wgan => "WGAN",
+        GanLoss::Bce => "BCE",
+        GanLoss::Wgan => "WGAN",
+        GanLoss::Lsgan => "LSGAN",
+        GanLoss::Hinge => "hinge",
+        GanLoss::Bgan => "BGAN",
     };
     while lab.step <= cfg.steps {
         let s = lab.step;
@@ -93,11 +96,11 @@ fn series(ms: &[LabMetrics], f: impl Fn(&LabMetrics) -> Option<f64>) -> Vec<(f64
 }
 
 /// The measures over training: distance, JS, G's gradient norm, losses.
-pub fn measures_plot(ms: &[LabMetrics], dim: usize, loss: LabLoss) -> Canvas {
+pub fn measures_plot(ms: &[LabMetrics], dim: usize, loss: GanLoss) -> Canvas {
     let (w, h) = (380, 220);
     let dist_name = if dim == 1 { "W1" } else { "SLICED W" };
     let mut dist = vec![(dist_name, plot::BLUE, series(ms, |m| m.w1.or(m.sliced_w)))];
-    if loss == LabLoss::Wgan {
+    if loss == GanLoss::Wgan {
         dist.push(("CRITIC ESTIMATE", plot::RED, series(ms, |m| m.critic_estimate.map(|v| v as f64))));
     }
     let a = plot::line_chart("DISTANCE TO P_DATA", &dist, w, h);
@@ -146,8 +149,9 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummary> {
     let out = base.out.clone();
     // Same start, same optimizer, same steps: only the loss differs.
-    let bce = LabConfig { loss: LabLoss::Bce, out: out.join("bce"), ..base.clone() };
-    let wgan = LabConfig { loss: LabLoss::Wgan, out: out.join("wgan"), ..base.clone() };
+    let bce = LabConfig { loss: GanLoss::Bce, out: out.join("bce"), ..base.clone() };
+    // G's loss choice is BCE's; the critic's G loss is -mean f(fake) whatever it says
+    let wgan = LabConfig { loss: GanLoss::Wgan, g_loss: GLoss::Nonsaturating, out: out.join("wgan"), ..base.clone() };
     if !quiet {
         eprintln!("== BCE ({:?} G loss)", bce.g_loss);
     }

@@ -39,9 +39,9 @@ const STREAM_LABELS: u32 = 7;
 
 // Slots of the stats buffer: [loss, mean D output] for the real pass, the fake pass (D step)
 // and the fake pass (G step).
-const SLOT_REAL: usize = 0;
-const SLOT_FAKE: usize = 2;
-const SLOT_GEN: usize = 4;
+pub(crate) const SLOT_REAL: usize = 0;
+pub(crate) const SLOT_FAKE: usize = 2;
+pub(crate) const SLOT_GEN: usize = 4;
 // ACGAN's class cross-entropy: [loss, accuracy] on real, fake (D step), fake (G step).
 const SLOT_CE_REAL: usize = 8;
 const SLOT_CE_FAKE: usize = 10;
