@@ -311,4 +311,15 @@ fn streamed_and_resident_data_give_the_same_run() {
         assert_eq!(runs[pair].1.len(), 6);
     }
     assert!(runs[2].1[0].4.is_some(), "the ACGAN runs log their class loss");
+    // a streamed run stopped at step 3 and resumed gives the uninterrupted streamed run's losses
+    let dir = tmpdir("feed-resumed");
+    let mut cfg = small_cfg(&dir, 3);
+    cfg.log_every = 1;
+    cfg.hflip = true;
+    cfg.gpu_data_mb = Some(1);
+    run(&cfg, None);
+    cfg.steps = 6;
+    run(&cfg, Some(&dir.join("checkpoint.safetensors")));
+    let resumed: Vec<(u64, f32, f32, f32, Option<f32>)> = metrics(&dir).iter().map(|r| (r.step, r.loss_d, r.loss_g, r.d_x, r.class_loss_d)).collect();
+    assert_eq!(resumed, runs[1].1, "a resumed streamed run differs from the uninterrupted one");
 }
