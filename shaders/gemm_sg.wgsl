@@ -4,38 +4,7 @@
 // each subgroup loads row i and the others read it with subgroupBroadcast (a register move).
 // Broadcasts need every lane of the subgroup active, so a lane past the last column still runs the
 // loop (on clamped columns) unless its whole subgroup is past it.
-
-// The shape arrives as pipeline-override constants (one pipeline per GEMM shape), so the k loop
-// has a constant trip count and the output placement divides by a constant.
-override G_M: u32 = 1u;
-override G_N: u32 = 1u;
-override G_K: u32 = 1u;
-override G_LDA: u32 = 1u;
-override G_LDB: u32 = 1u;
-override G_ACCUMULATE: bool = false;
-override G_OUT_MODE: u32 = 0u;
-override G_PLANE: u32 = 1u;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;   // (M, N) placed by out_mode
-@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;  // (M, lda / 4)
-@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;  // (N, ldb / 4)
-
-fn out_index(i: u32, j: u32) -> u32 {
-    if (G_OUT_MODE == 1u) {
-        return ((j / G_PLANE) * G_M + i) * G_PLANE + (j % G_PLANE);
-    }
-    return i * G_N + j;
-}
-
-fn put(i: u32, j: u32, v: f32) {
-    if (i < G_M && j < G_N) {
-        let o = out_index(i, j);
-        c[o] = select(0.0, c[o], G_ACCUMULATE) + v;
-    }
-}
-
-fn fma_block(acc: vec4<f32>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
-    return acc + vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
-}
+// Compiled after gemm.wgsl (the host concatenates them): its overrides, bindings and helpers.
 
 @compute @workgroup_size(WG)
 fn gemm_nt_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

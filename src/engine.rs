@@ -82,6 +82,8 @@ pub fn shader_source(family: &str) -> Result<String> {
             src.replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32").replace("LANE8", "(sg_lane % 8u)")
         ),
         "conv" => format!("{common}\n{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
+        // the subgroup GEMM reuses gemm.wgsl's overrides, bindings and helpers
+        "gemm_sg" => format!("{common}\n{}\n{src}", include_str!("../shaders/gemm.wgsl")),
         _ => format!("{common}\n{src}"),
     })
 }
