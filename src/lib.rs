@@ -7,6 +7,7 @@ pub mod engine;
 pub mod gpu;
 pub mod kernels;
 pub mod reference;
+pub mod rng;
 pub mod tensor;
 
 pub use engine::{Dispatch, Engine};

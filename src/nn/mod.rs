@@ -320,7 +320,7 @@ impl Net {
         let mut init = vec![0f32; state.layout.len];
         for (i, slot) in state.layout.slots.iter().enumerate() {
             let rows = self.params.layout.slots[self.slots[i].weight].shape[0];
-            let u: Vec<f64> = (0..rows).map(|r| crate::reference::rng_normal(seed, stream, i as u32, r as u32)).collect();
+            let u: Vec<f64> = (0..rows).map(|r| crate::rng::rng_normal(seed, stream, i as u32, r as u32)).collect();
             let n = u.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
             for (r, x) in u.iter().enumerate() {
                 init[slot.offset + r] = (x / n) as f32;
@@ -383,7 +383,7 @@ impl Net {
         };
         let normal = |c: u32, mean: f64, std: f64, out: &mut [f32]| {
             for (i, v) in out.iter_mut().enumerate() {
-                *v = (mean + std * crate::reference::rng_normal(seed, stream, c, i as u32)) as f32;
+                *v = (mean + std * crate::rng::rng_normal(seed, stream, c, i as u32)) as f32;
             }
         };
         for s in &self.slots {
@@ -396,7 +396,7 @@ impl Net {
                 for (off, len) in [(ws.offset, n), (bs.offset, bs.numel())] {
                     let c = next();
                     for (i, v) in p[off..off + len].iter_mut().enumerate() {
-                        *v = ((2.0 * crate::reference::rng_unit(seed, stream, c, i as u32) - 1.0) * bound) as f32;
+                        *v = ((2.0 * crate::rng::rng_unit(seed, stream, c, i as u32) - 1.0) * bound) as f32;
                     }
                 }
             } else {

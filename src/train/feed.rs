@@ -1,7 +1,7 @@
 //! How real batches reach the GPU. A data set that fits (in one storage binding, and within
 //! --gpu-data-mb) is resident: uploaded once, batches gathered on the GPU. A larger one is
 //! streamed: it stays on the host, and before each D step the host picks that batch's images (the
-//! same epoch permutation the GPU computes, `reference::epoch_image`) and uploads them into one of
+//! same epoch permutation the GPU computes, `rng::epoch_image`) and uploads them into one of
 //! a ring of chunk buffers, which the same gather kernel then reads. Both give the same batches,
 //! bit for bit, for the same seed.
 
@@ -139,7 +139,7 @@ impl Feed {
             for b in 0..self.batch {
                 // the same epoch permutation as random.wgsl's gather (wrapping, as u32 there)
                 let q = counter.wrapping_mul(self.batch as u32).wrapping_add(b as u32);
-                let img = crate::reference::epoch_image(self.seed, self.stream, q / count, q % count, count) as usize;
+                let img = crate::rng::epoch_image(self.seed, self.stream, q / count, q % count, count) as usize;
                 self.staging[b * per..(b + 1) * per].copy_from_slice(&bytes[img * per..(img + 1) * per]);
                 self.picked_host[b] = img as u32;
             }
