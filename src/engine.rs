@@ -1,5 +1,5 @@
-//! Pipeline cache and recorded dispatches. Pipelines are compiled once per (family, entry point);
-//! a `Dispatch` (pipeline + bind group + grid + its own params buffer) is built once when a layer
+//! Pipeline cache and recorded dispatches. Pipelines are compiled once per (typed family, entry point,
+//! override constants); a `Dispatch` (pipeline + bind group + grid + its own params buffer) is built once when a layer
 //! is built and replayed every step, so the training loop creates no buffers or bind groups.
 
 use crate::gpu::Gpu;
@@ -7,86 +7,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Prepended to every family (after the ACT_* codes generated from `Act`): workgroup size
-/// override, flat indexing, the counter-based hash, activations.
-pub const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
-
-/// One WGSL source per kernel family.
-pub const SHADERS: &[(&str, &str)] = &[
-    ("gemm", include_str!("../shaders/gemm.wgsl")),
-    ("layout", include_str!("../shaders/layout.wgsl")),
-    ("batchnorm", include_str!("../shaders/batchnorm.wgsl")),
-    ("activation", include_str!("../shaders/activation.wgsl")),
-    ("matmul", include_str!("../shaders/matmul.wgsl")),
-    ("loss", include_str!("../shaders/loss.wgsl")),
-    ("optim", include_str!("../shaders/optim.wgsl")),
-    ("random", include_str!("../shaders/random.wgsl")),
-    ("lab", include_str!("../shaders/lab.wgsl")),
-    ("specnorm", include_str!("../shaders/specnorm.wgsl")),
-    ("cond", include_str!("../shaders/cond.wgsl")),
-    ("gemm_sg", include_str!("../shaders/gemm_sg.wgsl")),
-    ("conv", include_str!("../shaders/conv.wgsl")),
-    ("conv_sg", include_str!("../shaders/conv.wgsl")),
-];
-
-/// Families that use subgroup operations: only built on devices opened with subgroups
-/// (`Gpu::subgroup_size`).
-pub const SUBGROUP_FAMILIES: &[&str] = &["gemm_sg", "conv_sg"];
+pub use crate::family::{Family, COMMON_WGSL};
 
 /// Cache key of a pipeline: family, entry point, and its override constants (values as bits).
-type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
-
-/// Families compiled without naga's runtime checks (bounds checks on every storage access, a
-/// counter on every loop, guards on every integer division), because the host proves what the
-/// checks would guard. All their loops count to constants (pipeline overrides) and all their
-/// divisors are non-zero constants of a validated geometry.
-/// - gemm, gemm_sg: A and B are read at rows clamped with min() to M-1 and N-1, inside buffers
-///   whose sizes `gemm_nt` checks against (m, n, k, lda, ldb); C is written only where i < M and
-///   j < N, and `gemm_nt` checks that C holds M x N.
-/// - conv, conv_sg: activations are read through `masked`, which clamps every index into the
-///   binding; weight and dy rows are clamped to the last channel and taps stay below KH x KW;
-///   outputs are written only for channels, pixels and taps inside the shapes `conv_pass` checks.
-/// - layout: reads clamp into the source or stay below N x C x H x W of a checked shape, writes
-///   stay below the thread count `layout()` checks against the destination.
-/// GANGPU_RUNTIME_CHECKS=on keeps the checks everywhere (to measure what they cost: README).
-pub const TRUSTED_FAMILIES: &[&str] = &["gemm", "gemm_sg", "conv", "conv_sg", "layout"];
-
-fn runtime_checks(family: &str) -> Option<wgpu::ShaderRuntimeChecks> {
-    let forced = std::env::var("GANGPU_RUNTIME_CHECKS").as_deref() == Ok("on");
-    (TRUSTED_FAMILIES.contains(&family) && !forced).then(wgpu::ShaderRuntimeChecks::unchecked)
-}
-
-/// conv.wgsl's two variants: lanes share the rows they load through subgroup shuffles, or each
-/// lane loads every row itself (see the file's header).
-const CONV_PRELUDE_SUBGROUPS: &str = "
-fn share1(mine: f32, r: u32, direct: f32) -> f32 { return subgroupShuffle(mine, r); }
-fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return subgroupShuffle(mine, r); }
-fn any_lane(b: bool) -> bool { return subgroupAny(b); }
-";
-const CONV_PRELUDE_PLAIN: &str = "
-fn share1(mine: f32, r: u32, direct: f32) -> f32 { return direct; }
-fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return direct; }
-fn any_lane(b: bool) -> bool { return b; }
-";
-
-/// The full source of a family as compiled (common prelude + family file).
-pub fn shader_source(family: &str) -> Result<String> {
-    let (_, src) = SHADERS
-        .iter()
-        .find(|(n, _)| *n == family)
-        .ok_or_else(|| anyhow!("no shader family '{family}'"))?;
-    let common = format!("{}{COMMON_WGSL}", crate::kernels::Act::wgsl_constants());
-    Ok(match family {
-        "conv_sg" => format!(
-            "{common}\n{CONV_PRELUDE_SUBGROUPS}\n{}",
-            src.replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32").replace("LANE8", "(sg_lane % 8u)")
-        ),
-        "conv" => format!("{common}\n{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
-        // the subgroup GEMM reuses gemm.wgsl's overrides, bindings and helpers
-        "gemm_sg" => format!("{common}\n{}\n{src}", include_str!("../shaders/gemm.wgsl")),
-        _ => format!("{common}\n{src}"),
-    })
-}
+type PipelineKey = (Family, &'static str, Vec<(&'static str, u64)>);
 
 /// A recorded kernel launch, replayable any number of times.
 pub struct Dispatch {
@@ -128,7 +52,7 @@ pub struct Engine {
     /// where they measured faster (llvmpipe over GL: README, Performance).
     /// GANGPU_CONV=implicit|explicit overrides.
     pub conv_implicit: bool,
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    modules: Mutex<HashMap<Family, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
@@ -174,16 +98,16 @@ impl Engine {
         Ok(Engine::new(Gpu::new(&Default::default())?))
     }
 
-    fn module(&self, family: &'static str) -> Result<wgpu::ShaderModule> {
+    fn module(&self, family: Family) -> Result<wgpu::ShaderModule> {
         let mut modules = self.modules.lock().map_err(|_| anyhow!("shader cache poisoned"))?;
-        if let Some(m) = modules.get(family) {
+        if let Some(m) = modules.get(&family) {
             return Ok(m.clone());
         }
-        let src = shader_source(family)?;
+        let src = family.source();
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let desc = wgpu::ShaderModuleDescriptor { label: Some(family), source: wgpu::ShaderSource::Wgsl(src.into()) };
-        let module = match runtime_checks(family) {
-            // SAFETY: see TRUSTED_FAMILIES: every index these kernels form is clamped in the
+        let desc = wgpu::ShaderModuleDescriptor { label: Some(family.name()), source: wgpu::ShaderSource::Wgsl(src.into()) };
+        let module = match family.runtime_checks() {
+            // SAFETY: see Family::trusted: every index these kernels form is clamped in the
             // shader or bounded by shapes the launchers check, every loop is a counted loop with
             // a finite bound, and every divisor is a non-zero constant or a checked shape.
             Some(checks) => unsafe { self.gpu.device.create_shader_module_trusted(desc, checks) },
@@ -197,13 +121,13 @@ impl Engine {
     }
 
     /// The cached pipeline for `family::entry`, compiled on first use.
-    pub fn pipeline(&self, family: &'static str, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+    pub fn pipeline(&self, family: Family, entry: &'static str) -> Result<wgpu::ComputePipeline> {
         self.pipeline_with(family, entry, &[])
     }
 
     /// The cached pipeline for `family::entry` specialised by `constants` (WGSL overrides, e.g.
     /// a layer's shape), compiled on first use. The workgroup size `WG` is always set.
-    pub fn pipeline_with(&self, family: &'static str, entry: &'static str, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+    pub fn pipeline_with(&self, family: Family, entry: &'static str, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
         let key: PipelineKey = (family, entry, constants.iter().map(|(n, v)| (*n, v.to_bits())).collect());
         if let Some(p) = self.pipelines.lock().map_err(|_| anyhow!("pipeline cache poisoned"))?.get(&key) {
             return Ok(p.clone());
@@ -251,7 +175,7 @@ impl Engine {
     /// `bindings` (binding index, resource). Done once, outside the training loop.
     pub fn dispatch<P: bytemuck::Pod>(
         &self,
-        family: &'static str,
+        family: Family,
         entry: &'static str,
         params: &P,
         bindings: &[(u32, wgpu::BindingResource<'_>)],
@@ -278,7 +202,7 @@ impl Engine {
     /// constants rather than in a params buffer.
     pub fn dispatch_specialised(
         &self,
-        family: &'static str,
+        family: Family,
         entry: &'static str,
         constants: &[(&'static str, f64)],
         bindings: &[(u32, wgpu::BindingResource<'_>)],
@@ -290,7 +214,7 @@ impl Engine {
 
     fn bind(
         &self,
-        family: &'static str,
+        family: Family,
         entry: &'static str,
         pipeline: wgpu::ComputePipeline,
         bindings: &[(u32, wgpu::BindingResource<'_>)],

@@ -4,6 +4,7 @@
 //! `kernels` (launchers with shape checks), `reference` (plain CPU references for every kernel).
 
 pub mod engine;
+pub mod family;
 pub mod gpu;
 pub mod kernels;
 pub mod reference;

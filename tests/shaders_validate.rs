@@ -1,31 +1,30 @@
 //! Every shader family parses and validates with naga: no adapter needed.
 
-use gangpu::engine::{shader_source, SHADERS, SUBGROUP_FAMILIES};
+use gangpu::engine::Family;
+use gangpu::family::FILES;
 
 #[test]
 fn every_shader_parses_and_validates() {
-    assert!(SHADERS.len() >= 7, "expected all kernel families, found {}", SHADERS.len());
-    for (name, _) in SHADERS {
-        let src = shader_source(name).expect("source");
+    for family in Family::ALL {
+        let src = family.source();
         let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|e| panic!("shader '{name}' does not parse:\n{}", e.emit_to_string(&src)));
+            .unwrap_or_else(|e| panic!("shader family '{family}' does not parse:\n{}", e.emit_to_string(&src)));
         // only the subgroup families may use subgroup operations (the others run on adapters without them)
-        let caps = if SUBGROUP_FAMILIES.contains(name) {
+        let caps = if family.uses_subgroups() {
             naga::valid::Capabilities::all()
         } else {
             naga::valid::Capabilities::all() - naga::valid::Capabilities::SUBGROUP - naga::valid::Capabilities::SUBGROUP_BARRIER
         };
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
-        let info = validator
+        validator
             .validate(&module)
-            .unwrap_or_else(|e| panic!("shader '{name}' does not validate:\n{}", e.emit_to_string(&src)));
-        assert!(!module.entry_points.is_empty(), "shader '{name}' has no entry point");
-        drop(info);
+            .unwrap_or_else(|e| panic!("shader family '{family}' does not validate:\n{}", e.emit_to_string(&src)));
+        assert!(!module.entry_points.is_empty(), "shader family '{family}' has no entry point");
     }
 }
 
 #[test]
-fn every_shader_file_is_registered() {
+fn every_shader_file_belongs_to_a_family() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
     for entry in std::fs::read_dir(dir).expect("shaders dir") {
         let path = entry.expect("entry").path();
@@ -33,6 +32,11 @@ fn every_shader_file_is_registered() {
         if stem == "common" {
             continue;
         }
-        assert!(SHADERS.iter().any(|(n, _)| *n == stem), "shaders/{stem}.wgsl is not in engine::SHADERS");
+        assert!(FILES.iter().any(|(n, _)| *n == stem), "shaders/{stem}.wgsl is not in family::FILES");
+        assert!(Family::ALL.iter().any(|f| f.files().contains(&stem.as_str())), "shaders/{stem}.wgsl is in no family");
+    }
+    // and every family names its own file: Family::name() is its shaders/ stem or a variant of one
+    for f in Family::ALL {
+        assert!(!f.files().is_empty() && f.files().iter().all(|s| FILES.iter().any(|(n, _)| n == s)), "{f}: unknown files {:?}", f.files());
     }
 }

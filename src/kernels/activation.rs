@@ -62,7 +62,7 @@ fn act_params(act: Act, len: usize) -> ActParams {
 /// y = act(x).
 pub fn activation_forward(e: &Engine, act: Act, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     y.expect_shape(&x.shape, "activation output")?;
-    e.dispatch("activation", "act_fwd", &act_params(act, x.numel()), &[(1, x.binding()), (2, y.binding())], e.grid_for(x.numel() as u64)?)
+    e.dispatch(Family::Activation, "act_fwd", &act_params(act, x.numel()), &[(1, x.binding()), (2, y.binding())], e.grid_for(x.numel() as u64)?)
 }
 
 /// dx = dy * act'(from the forward output y).
@@ -70,7 +70,7 @@ pub fn activation_backward(e: &Engine, act: Act, y: &Tensor, dy: &Tensor, dx: &T
     dy.expect_shape(&y.shape, "activation output-gradient")?;
     dx.expect_shape(&y.shape, "activation input-gradient")?;
     e.dispatch(
-        "activation",
+        Family::Activation,
         "act_bwd",
         &act_params(act, y.numel()),
         &[(1, y.binding()), (2, dx.binding()), (3, dy.binding())],

@@ -76,7 +76,7 @@ pub fn batchnorm_forward(
         t.expect_shape(&[2, c], what)?;
     }
     e.dispatch(
-        "batchnorm",
+        Family::Batchnorm,
         "bn_forward",
         &p,
         &[(1, x.binding()), (2, affine.binding()), (3, y.binding()), (4, running.binding()), (5, saved.binding())],
@@ -109,7 +109,7 @@ pub fn batchnorm_backward(
         t.expect_shape(&[2, c], what)?;
     }
     e.dispatch(
-        "batchnorm",
+        Family::Batchnorm,
         "bn_backward",
         &p,
         &[

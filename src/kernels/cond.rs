@@ -21,7 +21,7 @@ pub fn draw_labels(e: &Engine, batch: usize, classes: usize, picked: &wgpu::Buff
     ensure!(classes >= 1, "no classes");
     let p = CondParams { batch: batch as u32, classes: classes as u32, seed, stream, ..Default::default() };
     e.dispatch(
-        "cond",
+        Family::Cond,
         "draw_labels",
         &p,
         &[(1, picked.as_entire_binding()), (2, labels.as_entire_binding()), (3, lab_real.as_entire_binding()), (4, lab_fake.as_entire_binding())],
@@ -36,7 +36,7 @@ pub fn concat_onehot(e: &Engine, src: &Tensor, lab: &wgpu::Buffer, classes: usiz
     let plane: usize = src.shape[2..].iter().product();
     ensure!(dst.numel() == b * (width + classes) * plane, "concat: destination {:?} is not ({b}, {}, ...)", dst.shape, width + classes);
     let p = CondParams { batch: b as u32, classes: classes as u32, width: width as u32, plane: plane as u32, ..Default::default() };
-    e.dispatch("cond", "concat_onehot", &p, &[(5, src.binding()), (6, lab.as_entire_binding()), (7, dst.binding())], e.grid_for(dst.numel() as u64)?)
+    e.dispatch(Family::Cond, "concat_onehot", &p, &[(5, src.binding()), (6, lab.as_entire_binding()), (7, dst.binding())], e.grid_for(dst.numel() as u64)?)
 }
 
 /// dst (B, width, plane) = the first `width` channels of src (B, width + classes, plane).
@@ -46,5 +46,5 @@ pub fn slice_channels(e: &Engine, src: &Tensor, classes: usize, dst: &Tensor) ->
     let plane: usize = dst.shape[2..].iter().product();
     ensure!(src.numel() == b * (width + classes) * plane, "slice: source {:?} is not ({b}, {}, ...)", src.shape, width + classes);
     let p = CondParams { batch: b as u32, classes: classes as u32, width: width as u32, plane: plane as u32, ..Default::default() };
-    e.dispatch("cond", "slice_channels", &p, &[(5, src.binding()), (7, dst.binding())], e.grid_for(dst.numel() as u64)?)
+    e.dispatch(Family::Cond, "slice_channels", &p, &[(5, src.binding()), (7, dst.binding())], e.grid_for(dst.numel() as u64)?)
 }

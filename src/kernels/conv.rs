@@ -206,7 +206,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let gy = rows.div_ceil(8);
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
-    let family = if e.conv_subgroups { "conv_sg" } else { "conv" };
+    let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
     let mut bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding())];
     if pass == ConvPass::Forward {
         // binding 4: the weights as vec4, read when KW % 4 == 0 (then their count is a multiple
@@ -237,7 +237,7 @@ fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Te
     ];
     let gx = (j / 4).div_ceil(e.workgroup_size as usize);
     let gy = i.div_ceil(8);
-    let family = if e.conv_subgroups { "conv_sg" } else { "conv" };
+    let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
     e.dispatch_specialised(family, "conv_dense", &constants, &[(1, a.binding()), (3, c.binding()), (4, b.binding())], [gx as u32, gy as u32, 1])
 }
 

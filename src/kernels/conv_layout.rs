@@ -132,7 +132,7 @@ impl LayoutParams {
 
 fn layout(e: &Engine, entry: &'static str, p: &LayoutParams, src: &Tensor, dst: &Tensor, threads: usize) -> Result<Dispatch> {
     ensure!(dst.numel() >= threads, "{entry}: destination holds {} values, needs {threads}", dst.numel());
-    e.dispatch_specialised("layout", entry, &p.constants(), &[(1, src.binding()), (2, dst.binding())], e.grid_for(threads as u64)?)
+    e.dispatch_specialised(Family::Layout, entry, &p.constants(), &[(1, src.binding()), (2, dst.binding())], e.grid_for(threads as u64)?)
 }
 
 /// y = conv2d(x, w): im2col, then one GEMM writing y in NCHW.

@@ -69,13 +69,13 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
     if aligned && e.gemm_tiled {
         let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
         ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
-        e.dispatch_specialised("gemm", "gemm_nt_tiled", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
+        e.dispatch_specialised(Family::Gemm, "gemm_nt_tiled", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
     } else if aligned && e.gemm_subgroups {
         // every lane runs (broadcasts need the whole subgroup), so the grid has whole workgroups
-        e.dispatch_specialised("gemm_sg", "gemm_nt_sg", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
+        e.dispatch_specialised(Family::GemmSubgroups, "gemm_nt_sg", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else if aligned {
-        e.dispatch_specialised("gemm", "gemm_nt_vec4", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
+        e.dispatch_specialised(Family::Gemm, "gemm_nt_vec4", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else {
-        e.dispatch_specialised("gemm", "gemm_nt", &p.constants(), &[(1, a.binding()), (2, b.binding()), (3, c.binding())], grid)
+        e.dispatch_specialised(Family::Gemm, "gemm_nt", &p.constants(), &[(1, a.binding()), (2, b.binding()), (3, c.binding())], grid)
     }
 }

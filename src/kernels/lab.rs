@@ -18,5 +18,5 @@ pub struct LabParams {
 pub fn sample_target(e: &Engine, out: &Tensor, dist: u32, seed: u32, stream: u32, counter: u32) -> Result<Dispatch> {
     ensure!(out.shape.len() == 2 && (out.shape[1] == 1 || out.shape[1] == 2), "lab samples must be (B, 1) or (B, 2), got {:?}", out.shape);
     let p = LabParams { len: out.shape[0] as u32, dim: out.shape[1] as u32, dist, seed, stream, counter, _p: [0; 2] };
-    e.dispatch("lab", "sample_target", &p, &[(1, out.binding())], e.grid_for(out.shape[0] as u64)?)
+    e.dispatch(Family::Lab, "sample_target", &p, &[(1, out.binding())], e.grid_for(out.shape[0] as u64)?)
 }

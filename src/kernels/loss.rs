@@ -61,7 +61,7 @@ pub fn loss_strided(
     };
     let p = LossParams { n: n as u32, kind: code, scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: 0, _p: 0 };
     e.dispatch(
-        "loss",
+        Family::Loss,
         "loss_reduce",
         &p,
         &[(1, logits.binding()), (2, targets.binding()), (3, grad.binding()), (4, stats.binding())],
@@ -91,7 +91,7 @@ pub fn softmax_cross_entropy(
     ensure!(slot + 1 < stats.numel(), "cross-entropy: stats slot {slot} out of range");
     let p = LossParams { n: n as u32, kind: 0, scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: classes as u32, _p: 0 };
     e.dispatch(
-        "loss",
+        Family::Loss,
         "softmax_ce",
         &p,
         &[(1, logits.binding()), (3, grad.binding()), (4, stats.binding()), (5, labels.as_entire_binding())],

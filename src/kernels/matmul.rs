@@ -36,7 +36,7 @@ pub fn matmul(e: &Engine, p: MatmulParams, a: &Tensor, b: &Tensor, bias: Option<
         None => b, // bound but never read
     };
     e.dispatch(
-        "matmul",
+        Family::Matmul,
         "matmul",
         &p,
         &[(1, a.binding()), (2, b.binding()), (3, bias_t.binding()), (4, c.binding())],
@@ -92,5 +92,5 @@ pub fn sum_rows(e: &Engine, src: &Tensor, out: &Tensor, accumulate: bool) -> Res
     let (m, n) = (src.shape[0], src.shape[1]);
     ensure!(out.numel() == n, "sum_rows: output has {} values, expected {n}", out.numel());
     let p = mm(m, n, 1, 0, 0, 0, 0, accumulate);
-    e.dispatch("matmul", "sum_rows", &p, &[(5, src.binding()), (6, out.binding())], e.grid_for(n as u64)?)
+    e.dispatch(Family::Matmul, "sum_rows", &p, &[(5, src.binding()), (6, out.binding())], e.grid_for(n as u64)?)
 }

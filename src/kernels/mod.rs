@@ -3,7 +3,7 @@
 //! params struct mirrors the WGSL struct of its family; specialised kernels take override
 //! constants instead.
 
-use crate::engine::{Dispatch, Engine};
+use crate::engine::{Dispatch, Engine, Family};
 use crate::tensor::Tensor;
 use anyhow::{bail, ensure, Context, Result};
 use bytemuck::{Pod, Zeroable};

@@ -60,7 +60,7 @@ pub fn adam(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, m: &Tensor,
     let n = same_len(&[param, grad, m, v], "adam")?;
     ensure!(p.len as usize == n, "adam params say {} values, tensors hold {n}", p.len);
     e.dispatch(
-        "optim",
+        Family::Optim,
         "adam",
         &p,
         &[(1, param.binding()), (2, grad.binding()), (3, m.binding()), (4, v.binding())],
@@ -72,19 +72,19 @@ pub fn adam(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, m: &Tensor,
 pub fn rmsprop(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, v: &Tensor) -> Result<Dispatch> {
     let n = same_len(&[param, grad, v], "rmsprop")?;
     ensure!(p.len as usize == n, "rmsprop params say {} values, tensors hold {n}", p.len);
-    e.dispatch("optim", "rmsprop", &p, &[(1, param.binding()), (2, grad.binding()), (4, v.binding())], e.grid_for(n as u64)?)
+    e.dispatch(Family::Optim, "rmsprop", &p, &[(1, param.binding()), (2, grad.binding()), (4, v.binding())], e.grid_for(n as u64)?)
 }
 
 /// One plain gradient-descent step: param -= lr * grad.
 pub fn sgd(e: &Engine, lr: f64, param: &Tensor, grad: &Tensor) -> Result<Dispatch> {
     let n = same_len(&[param, grad], "sgd")?;
     let p = OptParams { len: n as u32, lr: lr as f32, ..Default::default() };
-    e.dispatch("optim", "sgd", &p, &[(1, param.binding()), (2, grad.binding())], e.grid_for(n as u64)?)
+    e.dispatch(Family::Optim, "sgd", &p, &[(1, param.binding()), (2, grad.binding())], e.grid_for(n as u64)?)
 }
 
 /// Clamps every value of `param` to [-c, c].
 pub fn clip(e: &Engine, c: f32, param: &Tensor) -> Result<Dispatch> {
     ensure!(c > 0.0, "clip value must be positive, got {c}");
     let n = param.numel();
-    e.dispatch("optim", "clip", &OptParams::clip(n, c), &[(1, param.binding())], e.grid_for(n as u64)?)
+    e.dispatch(Family::Optim, "clip", &OptParams::clip(n, c), &[(1, param.binding())], e.grid_for(n as u64)?)
 }

@@ -27,7 +27,7 @@ pub struct RngParams {
 pub fn normal(e: &Engine, out: &Tensor, seed: u32, stream: u32, counter: u32) -> Result<Dispatch> {
     let n = out.numel();
     let p = RngParams { len: n as u32, seed, stream, counter, ..Default::default() };
-    e.dispatch("random", "normal", &p, &[(1, out.binding())], e.grid_for(n as u64)?)
+    e.dispatch(Family::Random, "normal", &p, &[(1, out.binding())], e.grid_for(n as u64)?)
 }
 
 /// A data set on the GPU as the gather kernels read it: `count` images of channels x side x side
@@ -86,7 +86,7 @@ pub fn gather_and_noise(
 ) -> Result<(Dispatch, RngParams)> {
     let p = RngParams { noise_len: noise.numel() as u32, noise_stream, ..src.params(out, picked, seed, stream, 0)? };
     let d = e.dispatch(
-        "random",
+        Family::Random,
         "gather_and_noise",
         &p,
         &[(1, out.binding()), (2, src.bytes.as_entire_binding()), (3, picked.as_entire_binding()), (4, noise.binding())],
@@ -101,7 +101,7 @@ pub fn gather_and_noise(
 pub fn gather_batch(e: &Engine, src: &GatherSource, out: &Tensor, picked: &wgpu::Buffer, seed: u32, stream: u32, counter: u32) -> Result<Dispatch> {
     let p = src.params(out, picked, seed, stream, counter)?;
     e.dispatch(
-        "random",
+        Family::Random,
         "gather_batch",
         &p,
         &[(1, out.binding()), (2, src.bytes.as_entire_binding()), (3, picked.as_entire_binding())],

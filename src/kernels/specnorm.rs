@@ -24,7 +24,7 @@ fn sn_params(w: &Tensor, state: &Tensor) -> Result<SnParams> {
 pub fn spectral_norm_power(e: &Engine, w: &Tensor, state: &Tensor, w_sn: &Tensor) -> Result<Dispatch> {
     let p = sn_params(w, state)?;
     ensure!(w_sn.numel() == w.numel(), "spectral norm output must match the weight");
-    e.dispatch("specnorm", "sn_power", &p, &[(1, w.binding()), (2, state.binding()), (3, w_sn.binding())], [1, 1, 1])
+    e.dispatch(Family::Specnorm, "sn_power", &p, &[(1, w.binding()), (2, state.binding()), (3, w_sn.binding())], [1, 1, 1])
 }
 
 /// dw = (dw_sn - <dw_sn, w_sn> u v^T) / sigma.
@@ -32,7 +32,7 @@ pub fn spectral_norm_backward(e: &Engine, state: &Tensor, w_sn: &Tensor, dw_sn: 
     let p = sn_params(w_sn, state)?;
     ensure!(dw_sn.numel() == w_sn.numel() && dw.numel() == w_sn.numel(), "spectral norm gradients must match the weight");
     e.dispatch(
-        "specnorm",
+        Family::Specnorm,
         "sn_backward",
         &p,
         &[(4, state.binding()), (5, w_sn.binding()), (6, dw_sn.binding()), (7, dw.binding())],

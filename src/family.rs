@@ -1,0 +1,158 @@
+//! The kernel families, by a typed key: one WGSL source each (`shaders/<family>.wgsl`, beside
+//! one launcher module `src/kernels/<family>.rs`), and how each is compiled: the prelude it gets,
+//! whether it needs subgroups, whether naga's runtime checks are on.
+
+/// Prepended to every family (after the ACT_* codes generated from `Act`): workgroup size
+/// override, flat indexing, the counter-based hash, activations.
+pub const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Activation,
+    Batchnorm,
+    Cond,
+    /// Implicit-GEMM convolutions, each lane loading its own rows.
+    Conv,
+    /// The same kernels with lanes sharing loaded rows through subgroup shuffles.
+    ConvSubgroups,
+    Gemm,
+    /// The register-blocked GEMM with subgroup broadcasts of A.
+    GemmSubgroups,
+    Lab,
+    Layout,
+    Loss,
+    Matmul,
+    Optim,
+    Random,
+    Specnorm,
+}
+
+impl Family {
+    pub const ALL: [Family; 14] = [
+        Family::Activation,
+        Family::Batchnorm,
+        Family::Cond,
+        Family::Conv,
+        Family::ConvSubgroups,
+        Family::Gemm,
+        Family::GemmSubgroups,
+        Family::Lab,
+        Family::Layout,
+        Family::Loss,
+        Family::Matmul,
+        Family::Optim,
+        Family::Random,
+        Family::Specnorm,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Activation => "activation",
+            Family::Batchnorm => "batchnorm",
+            Family::Cond => "cond",
+            Family::Conv => "conv",
+            Family::ConvSubgroups => "conv_sg",
+            Family::Gemm => "gemm",
+            Family::GemmSubgroups => "gemm_sg",
+            Family::Lab => "lab",
+            Family::Layout => "layout",
+            Family::Loss => "loss",
+            Family::Matmul => "matmul",
+            Family::Optim => "optim",
+            Family::Random => "random",
+            Family::Specnorm => "specnorm",
+        }
+    }
+
+    /// The shaders/ files (stems) the family is built from, in order.
+    pub fn files(self) -> &'static [&'static str] {
+        match self {
+            Family::ConvSubgroups => &["conv"],
+            // the subgroup GEMM reuses gemm.wgsl's overrides, bindings and helpers
+            Family::GemmSubgroups => &["gemm", "gemm_sg"],
+            f => std::slice::from_ref(FILES.iter().find(|(n, _)| *n == f.name()).map(|(n, _)| n).unwrap_or(&"")),
+        }
+    }
+
+    /// Only built on devices opened with subgroups (`Gpu::subgroup_size`).
+    pub fn uses_subgroups(self) -> bool {
+        matches!(self, Family::ConvSubgroups | Family::GemmSubgroups)
+    }
+
+    /// Compiled without naga's runtime checks (bounds checks on every storage access, a counter on
+    /// every loop, guards on every integer division), because the host proves what the checks
+    /// would guard. All their loops count to constants (pipeline overrides) and all their
+    /// divisors are non-zero constants of a validated geometry.
+    /// - gemm: A and B are read at rows clamped with min() to M-1 and N-1, inside buffers whose
+    ///   sizes `gemm_nt` checks against (m, n, k, lda, ldb); C is written only where i < M and
+    ///   j < N, and `gemm_nt` checks that C holds M x N.
+    /// - conv: activations are read through `masked`, which clamps every index into the binding;
+    ///   weight and dy rows are clamped to the last channel and taps stay below KH x KW; outputs
+    ///   are written only for channels, pixels and taps inside the shapes `conv_pass` checks.
+    /// - layout: reads clamp into the source or stay below N x C x H x W of a checked shape,
+    ///   writes stay below the thread count `layout()` checks against the destination.
+    /// GANGPU_RUNTIME_CHECKS=on keeps the checks everywhere (to measure what they cost: README).
+    pub fn trusted(self) -> bool {
+        matches!(self, Family::Gemm | Family::GemmSubgroups | Family::Conv | Family::ConvSubgroups | Family::Layout)
+    }
+
+    pub(crate) fn runtime_checks(self) -> Option<wgpu::ShaderRuntimeChecks> {
+        let forced = std::env::var("GANGPU_RUNTIME_CHECKS").as_deref() == Ok("on");
+        (self.trusted() && !forced).then(wgpu::ShaderRuntimeChecks::unchecked)
+    }
+
+    /// The full source as compiled: the ACT_* codes, common.wgsl, the family's prelude, its files.
+    pub fn source(self) -> String {
+        let mut src = format!("{}{COMMON_WGSL}\n", crate::kernels::Act::wgsl_constants());
+        for f in self.files() {
+            if let Some((_, text)) = FILES.iter().find(|(n, _)| n == f) {
+                src.push_str(text);
+                src.push('\n');
+            }
+        }
+        match self {
+            Family::ConvSubgroups => format!(
+                "{CONV_PRELUDE_SUBGROUPS}\n{}",
+                src.replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32").replace("LANE8", "(sg_lane % 8u)")
+            ),
+            Family::Conv => format!("{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
+            _ => src,
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every file of shaders/ but common.wgsl, by stem.
+pub const FILES: &[(&str, &str)] = &[
+    ("activation", include_str!("../shaders/activation.wgsl")),
+    ("batchnorm", include_str!("../shaders/batchnorm.wgsl")),
+    ("cond", include_str!("../shaders/cond.wgsl")),
+    ("conv", include_str!("../shaders/conv.wgsl")),
+    ("gemm", include_str!("../shaders/gemm.wgsl")),
+    ("gemm_sg", include_str!("../shaders/gemm_sg.wgsl")),
+    ("lab", include_str!("../shaders/lab.wgsl")),
+    ("layout", include_str!("../shaders/layout.wgsl")),
+    ("loss", include_str!("../shaders/loss.wgsl")),
+    ("matmul", include_str!("../shaders/matmul.wgsl")),
+    ("optim", include_str!("../shaders/optim.wgsl")),
+    ("random", include_str!("../shaders/random.wgsl")),
+    ("specnorm", include_str!("../shaders/specnorm.wgsl")),
+];
+
+/// conv.wgsl's two variants: lanes share the rows they load through subgroup shuffles, or each
+/// lane loads every row itself (see the file's header).
+const CONV_PRELUDE_SUBGROUPS: &str = "
+fn share1(mine: f32, r: u32, direct: f32) -> f32 { return subgroupShuffle(mine, r); }
+fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return subgroupShuffle(mine, r); }
+fn any_lane(b: bool) -> bool { return subgroupAny(b); }
+";
+const CONV_PRELUDE_PLAIN: &str = "
+fn share1(mine: f32, r: u32, direct: f32) -> f32 { return direct; }
+fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return direct; }
+fn any_lane(b: bool) -> bool { return b; }
+";
