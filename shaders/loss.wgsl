@@ -1,11 +1,11 @@
 // Losses on the discriminator's raw outputs, mean-reduced on the GPU in one workgroup. Each
 // writes its mean loss and the mean of D's output into a slot of a small stats buffer (read back
 // only when the trainer logs) and the gradient of scale * mean loss into grad.
-// kind 0, BCE on logits with per-sample targets y:
+// kind LOSS_BCE_LOGITS, BCE on logits with per-sample targets y:
 //     loss = max(l, 0) - l*y + log(1 + exp(-|l|)),   d/dl = sigmoid(l) - y,  stat = mean sigmoid(l)
-// kind 1, linear (Wasserstein critic): loss = l,  d/dl = 1,  stat = mean l
-// kind 2, squared (LSGAN; BGAN's G with y = 0): loss = 0.5 (l - y)^2,  d/dl = l - y,  stat = mean l
-// kind 3, hinge with y in {+1, -1}: loss = relu(1 - y l),  d/dl = -y [1 - y l > 0],  stat = mean l
+// kind LOSS_LINEAR, linear (Wasserstein critic): loss = l,  d/dl = 1,  stat = mean l
+// kind LOSS_SQUARED, squared (LSGAN; BGAN's G with y = 0): loss = 0.5 (l - y)^2,  d/dl = l - y,  stat = mean l
+// kind LOSS_HINGE, hinge with y in {+1, -1}: loss = relu(1 - y l),  d/dl = -y [1 - y l > 0],  stat = mean l
 
 struct LossParams {
     n: u32, kind: u32, scale: f32, slot: u32,
@@ -53,16 +53,16 @@ fn loss_reduce(@builtin(local_invocation_index) lid: u32) {
     for (var i = lid; i < P.n; i += RED) {
         let l = logits[i * P.stride + P.offset];
         let y = targets[i];
-        if (P.kind == 0u) {
+        if (P.kind == LOSS_BCE_LOGITS) {
             let p = sigmoid(l);
             sl += max(l, 0.0) - l * y + log(1.0 + exp(-abs(l)));
             so += p;
             grad[i * P.stride + P.offset] = P.scale * (p - y) * inv_n;
-        } else if (P.kind == 1u) {
+        } else if (P.kind == LOSS_LINEAR) {
             sl += l;
             so += l;
             grad[i * P.stride + P.offset] = P.scale * inv_n;
-        } else if (P.kind == 2u) {
+        } else if (P.kind == LOSS_SQUARED) {
             let d = l - y;
             sl += 0.5 * d * d;
             so += l;

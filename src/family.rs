@@ -2,7 +2,7 @@
 //! one launcher module `src/kernels/<family>.rs`), and how each is compiled: the prelude it gets,
 //! whether it needs subgroups, whether naga's runtime checks are on.
 
-/// Prepended to every family (after the ACT_* codes generated from `Act`): workgroup size
+/// Prepended to every family (after the codes generated from the Rust enums: `kernels::wgsl_codes`): workgroup size
 /// override, flat indexing, the counter-based hash, activations.
 pub const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
 
@@ -103,7 +103,7 @@ impl Family {
 
     /// The full source as compiled: the ACT_* codes, common.wgsl, the family's prelude, its files.
     pub fn source(self) -> String {
-        let mut src = format!("{}{COMMON_WGSL}\n", crate::kernels::Act::wgsl_constants());
+        let mut src = format!("{}{COMMON_WGSL}\n", crate::kernels::wgsl_codes());
         for f in self.files() {
             if let Some((_, text)) = FILES.iter().find(|(n, _)| n == f) {
                 src.push_str(text);

@@ -40,3 +40,33 @@ fn every_shader_file_belongs_to_a_family() {
         assert!(!f.files().is_empty() && f.files().iter().all(|s| FILES.iter().any(|(n, _)| n == s)), "{f}: unknown files {:?}", f.files());
     }
 }
+
+#[test]
+fn codes_are_defined_once_and_reach_every_shader() {
+    // every code the shaders switch on comes from the Rust enum that defines it, distinct per enum
+    let codes = gangpu::kernels::wgsl_codes();
+    for (kind, name) in gangpu::kernels::LossKind::ALL {
+        assert!(codes.contains(&format!("const {name}: u32 = {}u;", kind.code())), "{name} missing");
+    }
+    for (dist, name) in gangpu::lab::Dist::ALL {
+        assert!(codes.contains(&format!("const {name}: u32 = {}u;", dist.code())), "{name} missing");
+    }
+    for (act, name) in gangpu::kernels::Act::ALL {
+        assert!(codes.contains(&format!("const {name}: u32 = {}u;", act.code())), "{name} missing");
+    }
+    let distinct = |v: Vec<u32>| {
+        let mut w = v.clone();
+        w.sort();
+        w.dedup();
+        w.len() == v.len()
+    };
+    assert!(distinct(gangpu::kernels::LossKind::ALL.iter().map(|(k, _)| k.code()).collect()));
+    assert!(distinct(gangpu::lab::Dist::ALL.iter().map(|(d, _)| d.code()).collect()));
+    assert!(distinct(gangpu::kernels::Act::ALL.iter().map(|(a, _)| a.code()).collect()));
+    // and the WGSL uses the names, not numbers
+    assert!(gangpu::family::COMMON_WGSL.contains("case ACT_RELU"), "common.wgsl does not switch on the ACT_* codes");
+    for (file, prefix) in [("loss", "LOSS_"), ("lab", "DIST_")] {
+        let (_, text) = gangpu::family::FILES.iter().find(|(n, _)| *n == file).unwrap();
+        assert!(text.contains(prefix), "shaders/{file}.wgsl does not switch on the {prefix}* codes");
+    }
+}

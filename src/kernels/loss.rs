@@ -27,6 +27,17 @@ pub enum LossKind {
     Hinge,
 }
 
+impl LossKind {
+    /// Every loss kind with its WGSL name: the codes are defined here only and prepended to every
+    /// shader as constants.
+    pub const ALL: [(LossKind, &'static str); 4] =
+        [(LossKind::BceLogits, "LOSS_BCE_LOGITS"), (LossKind::Linear, "LOSS_LINEAR"), (LossKind::Squared, "LOSS_SQUARED"), (LossKind::Hinge, "LOSS_HINGE")];
+
+    pub fn code(self) -> u32 {
+        LossKind::ALL.iter().position(|(k, _)| *k == self).unwrap_or(0) as u32
+    }
+}
+
 /// grad = d(scale * mean loss)/d logits; stats[slot] = scale * mean loss, stats[slot+1] = mean output.
 pub fn loss(e: &Engine, kind: LossKind, scale: f32, logits: &Tensor, targets: &Tensor, grad: &Tensor, stats: &Tensor, slot: usize) -> Result<Dispatch> {
     loss_strided(e, kind, scale, logits, 1, 0, targets, grad, stats, slot)
@@ -53,13 +64,7 @@ pub fn loss_strided(
     ensure!(targets.numel() == n, "loss: {} targets for {n} logits", targets.numel());
     ensure!(grad.numel() == logits.numel(), "loss: gradient has {} values for {} logits", grad.numel(), logits.numel());
     ensure!(slot + 1 < stats.numel(), "loss: stats slot {slot} outside a stats buffer of {}", stats.numel());
-    let code = match kind {
-        LossKind::BceLogits => 0,
-        LossKind::Linear => 1,
-        LossKind::Squared => 2,
-        LossKind::Hinge => 3,
-    };
-    let p = LossParams { n: n as u32, kind: code, scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: 0, _p: 0 };
+    let p = LossParams { n: n as u32, kind: kind.code(), scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: 0, _p: 0 };
     e.dispatch(
         Family::Loss,
         "loss_reduce",

@@ -33,3 +33,16 @@ pub use matmul::*;
 pub use optim::*;
 pub use random::*;
 pub use specnorm::*;
+
+/// The codes every shader switches on, generated from the Rust enums that define them (one side
+/// only): activations, loss kinds, the lab's distributions.
+pub fn wgsl_codes() -> String {
+    let mut s = Act::wgsl_constants();
+    for (k, name) in LossKind::ALL {
+        s.push_str(&format!("const {name}: u32 = {}u;\n", k.code()));
+    }
+    for (d, name) in crate::lab::Dist::ALL {
+        s.push_str(&format!("const {name}: u32 = {}u;\n", d.code()));
+    }
+    s
+}

@@ -44,8 +44,20 @@ pub enum Dist {
 }
 
 impl Dist {
+    /// Every distribution with its WGSL name: the codes are defined here only (their position)
+    /// and prepended to every shader as constants; lab.wgsl switches on the names.
+    pub const ALL: [(Dist, &'static str); 7] = [
+        (Dist::Gaussian, "DIST_GAUSSIAN"),
+        (Dist::Mixture, "DIST_MIXTURE"),
+        (Dist::Disjoint, "DIST_DISJOINT"),
+        (Dist::EightGaussians, "DIST_8_GAUSSIANS"),
+        (Dist::TwentyFiveGaussians, "DIST_25_GAUSSIANS"),
+        (Dist::Ring, "DIST_RING"),
+        (Dist::SwissRoll, "DIST_SWISS_ROLL"),
+    ];
+
     pub fn code(self) -> u32 {
-        self as u32
+        Dist::ALL.iter().position(|(d, _)| *d == self).unwrap_or(0) as u32
     }
     pub fn dim(self) -> usize {
         match self {
