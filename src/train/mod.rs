@@ -16,7 +16,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 mod config;
@@ -103,11 +102,9 @@ impl Metrics {
     }
 }
 
-/// A staging buffer for a non-blocking read of the stats.
+/// What a pending read of the stats belongs to.
 struct Pending {
     step: u64,
-    buffer: wgpu::Buffer,
-    ready: Arc<AtomicBool>,
     steps_per_s: f64,
     epoch: f64,
 }

@@ -75,19 +75,8 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         imageout::save_grid(&paths.root.join("real_samples.png"), &real, mc.batch.min(64), mc.channels, mc.image_size)?;
     }
     progress.start(gan.step, cfg.steps);
-    // staging ring for non-blocking loss reads
-    let ring: Vec<wgpu::Buffer> = (0..4)
-        .map(|i| {
-            e.gpu.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(&format!("stats staging {i}")),
-                size: (STATS_LEN * 4) as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })
-        .collect();
-    let mut free: Vec<wgpu::Buffer> = ring;
-    let mut pending: std::collections::VecDeque<Pending> = Default::default();
+    // losses come back through a ring of staging buffers, without stalling the step loop
+    let mut ring: crate::readback::ReadbackRing<Pending> = crate::readback::ReadbackRing::new(&e.gpu, 4, (STATS_LEN * 4) as u64, "stats");
     let mut in_flight: std::collections::VecDeque<wgpu::SubmissionIndex> = Default::default();
     let mut window = (Instant::now(), gan.step);
     let first_step = gan.step;
@@ -96,53 +85,33 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     let mut estimated = false;
     let last_good_ckpt: std::cell::Cell<Option<u64>> = std::cell::Cell::new(None);
 
-    let drain = |pending: &mut std::collections::VecDeque<Pending>, free: &mut Vec<wgpu::Buffer>, block: bool, progress: &mut dyn Progress| -> Result<()> {
-        while let Some(p) = pending.front() {
-            if !p.ready.load(Ordering::Acquire) {
-                if !block {
-                    break;
+    // one logged row: checked, appended to metrics.jsonl, shown
+    let record = |p: Pending, vals: Vec<f32>, progress: &mut dyn Progress| -> Result<()> {
+        let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, p.epoch, &cfg);
+        if !m.finite() {
+            bail!(
+                "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \
+                 {}. Try a lower --lr (e.g. half), a different --seed, or --g-loss nonsaturating.",
+                m.step,
+                m.loss_d,
+                m.loss_g,
+                match last_good_ckpt.get() {
+                    Some(s) => format!("{} (step {s})", paths.checkpoint().display()),
+                    None => "not written yet (no checkpoint was saved before the failure)".into(),
                 }
-                // Another thread sharing the device may be the one whose poll runs our mapping
-                // callback, so wait, then give the callback a moment before giving up.
-                let t0 = Instant::now();
-                while !p.ready.load(Ordering::Acquire) {
-                    e.gpu.wait()?;
-                    if t0.elapsed().as_secs() > 30 {
-                        bail!("a loss read-back never completed (30 s after the GPU went idle)");
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-            }
-            let p = pending.pop_front().ok_or_else(|| anyhow!("pending read vanished"))?;
-            let vals: Vec<f32> = {
-                let view = p.buffer.get_mapped_range(..).map_err(|e| anyhow!("reading losses: {e}"))?;
-                bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-            };
-            p.buffer.unmap();
-            free.push(p.buffer);
-            let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, p.epoch, &cfg);
-            if !m.finite() {
-                bail!(
-                    "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \
-                     {}. Try a lower --lr (e.g. half), a different --seed, or --g-loss nonsaturating.",
-                    m.step,
-                    m.loss_d,
-                    m.loss_g,
-                    match last_good_ckpt.get() {
-                        Some(s) => format!("{} (step {s})", paths.checkpoint().display()),
-                        None => "not written yet (no checkpoint was saved before the failure)".into(),
-                    }
-                );
-            }
-            write_json_line(&metrics_path, &m)?;
-            progress.log(&m);
+            );
         }
+        write_json_line(&metrics_path, &m)?;
+        progress.log(&m);
         Ok(())
+    };
+    let drain = |ring: &mut crate::readback::ReadbackRing<Pending>, block: bool, progress: &mut dyn Progress| -> Result<()> {
+        ring.drain(&e.gpu, block, &mut |p, vals| record(p, vals, progress))
     };
 
     while gan.step < cfg.steps {
         if stop.load(Ordering::Relaxed) {
-            drain(&mut pending, &mut free, true, progress)?;
+            drain(&mut ring, true, progress)?;
             gan.save_checkpoint(e, &paths.checkpoint())?;
             progress.note(&format!("interrupted at step {}: checkpoint saved to {}", gan.step, paths.checkpoint().display()));
             progress.finish();
@@ -152,27 +121,13 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         // step 1 is always logged, so a run shows its first losses at once (a resumed run logs as
         // the uninterrupted run would, keeping metrics.jsonl identical)
         let log_now = next % cfg.log_every == 0 || next == cfg.steps || next == 1;
-        let staging = if log_now {
-            if free.is_empty() {
-                drain(&mut pending, &mut free, true, progress)?;
-            }
-            free.pop()
-        } else {
-            None
-        };
+        let staging = if log_now { Some(ring.take(&e.gpu, &mut |p, vals| record(p, vals, progress))?) } else { None };
         let idx = gan.submit_iteration(e, staging.as_ref());
         if let Some(buf) = staging {
-            let ready = Arc::new(AtomicBool::new(false));
-            let r = ready.clone();
-            buf.map_async(wgpu::MapMode::Read, .., move |res| {
-                if res.is_ok() {
-                    r.store(true, Ordering::Release);
-                }
-            });
             let now = Instant::now();
             let sps = (gan.step - window.1) as f64 / now.duration_since(window.0).as_secs_f64().max(1e-9);
             window = (now, gan.step);
-            pending.push_back(Pending { step: gan.step, buffer: buf, ready, steps_per_s: sps, epoch: gan.epochs_done() });
+            ring.submitted(buf, Pending { step: gan.step, steps_per_s: sps, epoch: gan.epochs_done() });
         }
         // Keep at most two iterations in flight: bounded memory, never a full stall.
         in_flight.push_back(idx);
@@ -187,7 +142,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             let _ = e.gpu.device.poll(wgpu::PollType::Poll);
         }
         e.gpu.check("training")?;
-        drain(&mut pending, &mut free, false, progress)?;
+        drain(&mut ring, false, progress)?;
         progress.tick(gan.step);
 
         let s = gan.step;
@@ -203,16 +158,16 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             _ => {}
         }
         if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
-            drain(&mut pending, &mut free, true, progress)?;
+            drain(&mut ring, true, progress)?;
             save_samples(gan, s)?;
         }
         if s % cfg.checkpoint_every == 0 || s == cfg.steps {
-            drain(&mut pending, &mut free, true, progress)?;
+            drain(&mut ring, true, progress)?;
             gan.save_checkpoint(e, &paths.checkpoint())?;
             last_good_ckpt.set(Some(s));
         }
     }
-    drain(&mut pending, &mut free, true, progress)?;
+    drain(&mut ring, true, progress)?;
     progress.finish();
     Ok(Outcome::Finished)
 }
