@@ -17,7 +17,7 @@ fn config(size: usize, channels: usize, batch: usize) -> TrainConfig {
         sample_every: 1_000_000,
         checkpoint_every: 1_000_000,
         ..TrainConfig::new(
-            ModelConfig { image_size: size, channels, nz: 100, ngf: 64, ndf: 64, batch, cond: Default::default(), classes: 0 },
+            ModelConfig { image_size: size, channels, batch, ..Default::default() },
             "synthetic",
             1_000_000,
             std::env::temp_dir(),

@@ -491,7 +491,7 @@ fn sample_cmd(a: SampleArgs, device: &DeviceArgs) -> Result<()> {
         }
         (None, Some(p)) => {
             let w = TorchWeights::read(p, Role::Generator)?;
-            let mut model = ModelConfig { image_size: 28, channels: 1, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Cond::None, classes: 0 };
+            let mut model = ModelConfig::default();
             gangpu::torch_import::adopt_shapes(&mut model, &w, &|_| false)?;
             // D is not used for sampling; a minimal one keeps the GAN buildable
             model.ndf = 1;

@@ -37,6 +37,13 @@ pub struct ModelConfig {
 
 pub const SUPPORTED_SIZES: &[usize] = &[16, 28, 32, 64, 128];
 
+impl Default for ModelConfig {
+    /// dcgan28 of models.md: 1x28x28, nz 100, ngf = ndf = 64, batch 64, unconditional.
+    fn default() -> ModelConfig {
+        ModelConfig { image_size: 28, channels: 1, nz: 100, ngf: 64, ndf: 64, batch: 64, cond: Cond::None, classes: 0 }
+    }
+}
+
 impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         if !SUPPORTED_SIZES.contains(&self.image_size) {
