@@ -214,7 +214,9 @@ pub fn quiet_mesa() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("gangpu-runtime-{}", std::process::id()));
+    // one folder per user, reused by every run (Mesa only checks that it exists and is private)
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("gangpu-runtime-{user}"));
     if std::fs::create_dir_all(&dir).is_ok() {
         #[cfg(unix)]
         {
