@@ -3,8 +3,8 @@
 
 use super::*;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug, Default)]
+/// A layout pass's geometry, passed to layout.wgsl as override constants (no params buffer).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct LayoutParams {
     pub n: u32,
     pub cin: u32,
@@ -20,7 +20,6 @@ pub struct LayoutParams {
     pub ld: u32,
     pub c: u32,
     pub pix: u32,
-    pub _p: [u32; 2],
 }
 
 fn round4(v: usize) -> usize {

@@ -3,8 +3,8 @@
 
 use super::*;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+/// A GEMM's shape, passed to gemm.wgsl as override constants (no params buffer).
+#[derive(Clone, Copy, Debug)]
 pub struct GemmParams {
     pub m: u32,
     pub n: u32,

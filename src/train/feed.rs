@@ -161,8 +161,8 @@ impl Feed {
         &self.paths[slot].gather
     }
 
-    /// The draw dispatch as last prepared (for profiling lists).
-    pub fn last_draw(&self) -> &Dispatch {
+    /// A step's draw dispatch, without preparing a batch (for profiling lists).
+    pub fn draw_dispatch(&self) -> &Dispatch {
         &self.paths[0].draw
     }
 }

@@ -388,7 +388,7 @@ impl Gan {
 
     /// Every dispatch of one iteration, in order (for profiling).
     pub fn iteration_dispatches(&self) -> Vec<&Dispatch> {
-        let mut v: Vec<&Dispatch> = vec![self.feed.last_draw()];
+        let mut v: Vec<&Dispatch> = vec![self.feed.draw_dispatch()];
         v.extend(self.d_step.iter());
         v.push(&self.adam_d.dispatch);
         v.extend(self.g_step.iter());
