@@ -165,6 +165,13 @@ pub fn format_names() -> String {
     IMAGE_FORMATS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
+/// Every image file under `dir`, recursively, in sorted order.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    Ok(files)
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading folder {}", dir.display()))?
@@ -185,6 +192,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// decode are skipped with a warning naming them; a folder with no usable image is an error.
 /// When every image lies under a sub-folder of `dir`, the sub-folder names are the classes.
 pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset> {
+    image_folder_cached(dir, size, channels, true)
+}
+
+/// `image_folder`, using the decode cache only when `use_cache` (sample folders being scored are
+/// read once: caching them would only fill the cache).
+pub fn image_folder_cached(dir: &Path, size: usize, channels: usize, use_cache: bool) -> Result<Dataset> {
     let mut files = Vec::new();
     walk(dir, &mut files)?;
     let class_of = |f: &Path| -> Option<String> {
@@ -197,7 +210,7 @@ pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset>
     if files.is_empty() {
         bail!("{} contains no image files ({}), searched recursively", dir.display(), format_names());
     }
-    let cache = crate::data_cache::cache_dir().filter(|_| std::env::var("GANGPU_DATA_CACHE").as_deref() != Ok("0"));
+    let cache = crate::data_cache::cache_dir().filter(|_| use_cache && std::env::var("GANGPU_DATA_CACHE").as_deref() != Ok("0"));
     let key = crate::data_cache::key(dir, &files, size, channels)?;
     if let Some(cd) = &cache {
         match crate::data_cache::load(cd, &key, size, channels) {

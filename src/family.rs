@@ -15,6 +15,8 @@ pub enum Family {
     Conv,
     /// The same kernels with lanes sharing loaded rows through subgroup shuffles.
     ConvSubgroups,
+    /// The classifier statistics of the quality scores.
+    Eval,
     Gemm,
     /// The register-blocked GEMM with subgroup broadcasts of A.
     GemmSubgroups,
@@ -28,12 +30,13 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 14] = [
+    pub const ALL: [Family; 15] = [
         Family::Activation,
         Family::Batchnorm,
         Family::Cond,
         Family::Conv,
         Family::ConvSubgroups,
+        Family::Eval,
         Family::Gemm,
         Family::GemmSubgroups,
         Family::Lab,
@@ -52,6 +55,7 @@ impl Family {
             Family::Cond => "cond",
             Family::Conv => "conv",
             Family::ConvSubgroups => "conv_sg",
+            Family::Eval => "eval",
             Family::Gemm => "gemm",
             Family::GemmSubgroups => "gemm_sg",
             Family::Lab => "lab",
@@ -133,6 +137,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("batchnorm", include_str!("../shaders/batchnorm.wgsl")),
     ("cond", include_str!("../shaders/cond.wgsl")),
     ("conv", include_str!("../shaders/conv.wgsl")),
+    ("eval", include_str!("../shaders/eval.wgsl")),
     ("gemm", include_str!("../shaders/gemm.wgsl")),
     ("gemm_sg", include_str!("../shaders/gemm_sg.wgsl")),
     ("lab", include_str!("../shaders/lab.wgsl")),

@@ -102,19 +102,25 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// The milestone grids side by side, each labelled "step N".
-pub fn save_timeline(path: &Path, frames: &[(u64, Canvas)]) -> Result<()> {
+/// The milestone grids side by side, each labelled "step N" above and, when given, its quality
+/// scores below.
+pub fn save_timeline(path: &Path, frames: &[(u64, Canvas, Option<String>)]) -> Result<()> {
     ensure!(!frames.is_empty(), "timeline with no frames");
     let scale = 3;
     let label_h = 5 * scale + 10;
     let gap = 8;
-    let w = frames.iter().map(|(_, c)| c.w + gap).sum::<usize>() + gap;
-    let h = frames.iter().map(|(_, c)| c.h).max().unwrap_or(0) + label_h + gap;
+    let below = if frames.iter().any(|f| f.2.is_some()) { label_h } else { 0 };
+    let w = frames.iter().map(|(_, c, _)| c.w + gap).sum::<usize>() + gap;
+    let grid_h = frames.iter().map(|(_, c, _)| c.h).max().unwrap_or(0);
+    let h = grid_h + label_h + below + gap;
     let mut t = Canvas::new(w, h, [255, 255, 255]);
     let mut x = gap;
-    for (step, c) in frames {
+    for (step, c, scores) in frames {
         crate::plot::text(&mut t, &format!("step {}", thousands(*step)), x, 5, scale, [0, 0, 0]);
         t.blit(c, x, label_h);
+        if let Some(s) = scores {
+            crate::plot::text(&mut t, s, x, label_h + grid_h + 5, 2, [0, 0, 0]);
+        }
         x += c.w + gap;
     }
     t.save(path)

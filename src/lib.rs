@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod cli_values;
 pub mod data;
 pub mod data_cache;
+pub mod eval;
 pub mod imageout;
 pub mod models;
 pub mod nn;

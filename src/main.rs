@@ -49,6 +49,14 @@ enum Command {
     Train(TrainArgs),
     /// The lecture's lab: 1-D and 2-D GANs (MLPs) that show P_G moving onto P_data.
     Lab(LabArgs),
+    /// Score generated images: FID, class coverage and confidence (MNIST classifier), sliced
+    /// Wasserstein distance (any data); one JSON line on stdout.
+    Eval {
+        #[command(flatten)]
+        args: gangpu::eval::cli::EvalArgs,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
     /// Generate images from a checkpoint.
     Sample {
         /// Checkpoint file (checkpoint.safetensors in a run folder)
@@ -162,6 +170,13 @@ struct TrainArgs {
     /// Read the losses back every N steps
     #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = count_u64)]
     log_every: u64,
+    /// Quality scores every N steps and at the milestones (FID, coverage, confidence on 28x28
+    /// grayscale; SWD on any data), on the GPU without stalling training; 0: off
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole_u64)]
+    eval_every: u64,
+    /// Samples each quality evaluation scores (rounded up to whole batches)
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count_usize)]
+    eval_n: usize,
     /// Continue from a checkpoint: its model and objective settings are kept (a flag asking for
     /// another value is an error); --steps, --lr, --beta1/2 and the --*-every intervals may change.
     /// The run continues in the checkpoint's folder, or in a copy of it at --out when given
@@ -342,6 +357,8 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         sample_every: a.sample_every,
         checkpoint_every: a.checkpoint_every,
         log_every: a.log_every,
+        eval_every: a.eval_every,
+        eval_n: a.eval_n,
         out: a.out.clone(),
     };
     let torch: Vec<TorchWeights> = [(&a.net_g, Role::Generator), (&a.net_d, Role::Discriminator)]
@@ -578,6 +595,7 @@ fn main() {
         Command::Devices { device } => devices(&device).map(|_| Exit::Done),
         Command::Train(a) => train_cmd(a, &explicit),
         Command::Lab(a) => lab_cmd(a).map(|_| Exit::Done),
+        Command::Eval { args, device } => gangpu::eval::cli::run(&args, &device.opts()).map(|_| Exit::Done),
         Command::Sample { checkpoint, net_g, n, seed, out, batch, label, device } => {
             sample_cmd(SampleArgs { checkpoint, net_g, n, seed, out, batch, label }, &device).map(|_| Exit::Done)
         }

@@ -12,6 +12,10 @@ pub trait Progress {
     fn tick(&mut self, _step: u64) {}
     fn log(&mut self, m: &Metrics);
     fn note(&mut self, msg: &str);
+    /// A quality evaluation finished (`scores`: "FID 12.3, SWD 45.6").
+    fn quality(&mut self, step: u64, scores: &str) {
+        self.note(&format!("[{step}] quality: {scores}"));
+    }
     fn finish(&mut self) {}
 }
 
@@ -34,11 +38,13 @@ impl Progress for PlainProgress {
 #[derive(Default)]
 pub struct BarProgress {
     bar: Option<indicatif::ProgressBar>,
+    /// The latest quality scores, shown after the losses.
+    quality: String,
 }
 
 impl BarProgress {
     pub fn new() -> BarProgress {
-        BarProgress { bar: None }
+        BarProgress { bar: None, quality: String::new() }
     }
 }
 
@@ -61,8 +67,8 @@ impl Progress for BarProgress {
     fn log(&mut self, m: &Metrics) {
         if let Some(b) = &self.bar {
             b.set_message(format!(
-                "epoch {:.2} Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3} {:.2} it/s",
-                m.epoch, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s
+                "epoch {:.2} Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3} {:.2} it/s{}",
+                m.epoch, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s, self.quality
             ));
         }
     }
@@ -71,6 +77,10 @@ impl Progress for BarProgress {
             Some(b) => b.println(msg),
             None => eprintln!("{msg}"),
         }
+    }
+    fn quality(&mut self, step: u64, scores: &str) {
+        self.quality = format!(" | {scores} @{step}");
+        self.note(&format!("[{step}] quality: {scores}"));
     }
     fn finish(&mut self) {
         if let Some(b) = &self.bar {

@@ -345,3 +345,20 @@ pub fn softmax_cross_entropy(l: &[f64], labels: &[usize], classes: usize) -> (f6
     }
     (loss / n as f64, grad, acc / n as f64)
 }
+
+/// The classifier statistics of `class_stats_accumulate` over logits (N, K): per class the
+/// argmax count, the summed top probability of the rows assigned to it, the summed probability.
+pub fn class_stats(l: &[f64], classes: usize) -> Vec<f64> {
+    let mut out = vec![0.0; 3 * classes];
+    for row in l.chunks(classes) {
+        let top = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let arg = row.iter().position(|v| *v == top).unwrap_or(0);
+        let z: f64 = row.iter().map(|v| (v - top).exp()).sum();
+        out[arg] += 1.0;
+        out[classes + arg] += 1.0 / z;
+        for (c, v) in row.iter().enumerate() {
+            out[2 * classes + c] += (v - top).exp() / z;
+        }
+    }
+    out
+}

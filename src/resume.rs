@@ -50,6 +50,8 @@ const CHANGEABLE: &[Setting] = &[
     setting!("--sample-every", "sample_every", |c| c.sample_every.to_string()),
     setting!("--checkpoint-every", "checkpoint_every", |c| c.checkpoint_every.to_string()),
     setting!("--log-every", "log_every", |c| c.log_every.to_string()),
+    setting!("--eval-every", "eval_every", |c| c.eval_every.to_string()),
+    setting!("--eval-n", "eval_n", |c| c.eval_n.to_string()),
     setting!("--gpu-data-mb", "gpu_data_mb", |c| c.gpu_data_mb.map_or("none".into(), |v| v.to_string())),
 ];
 
@@ -87,6 +89,8 @@ pub fn merge(saved: &TrainConfig, requested: &TrainConfig, explicit: &dyn Fn(&st
                 "sample_every" => cfg.sample_every = requested.sample_every,
                 "checkpoint_every" => cfg.checkpoint_every = requested.checkpoint_every,
                 "log_every" => cfg.log_every = requested.log_every,
+                "eval_every" => cfg.eval_every = requested.eval_every,
+                "eval_n" => cfg.eval_n = requested.eval_n,
                 "gpu_data_mb" => cfg.gpu_data_mb = requested.gpu_data_mb,
                 other => bail!("internal: no rule to apply --resume setting {other}"),
             }

@@ -47,7 +47,7 @@ impl GatherSource<'_> {
     }
 
     /// Checked params for drawing batches of `out` into `picked`.
-    fn params(&self, out: &Tensor, picked: &wgpu::Buffer, seed: u32, stream: u32, counter: u32) -> Result<RngParams> {
+    pub fn params(&self, out: &Tensor, picked: &wgpu::Buffer, seed: u32, stream: u32, counter: u32) -> Result<RngParams> {
         let values = self.values();
         let b = out.shape.first().copied().unwrap_or(0);
         ensure!(b > 0 && out.numel() == b * values, "gather: output {:?} is not (B, {values} values)", out.shape);

@@ -45,6 +45,10 @@ fn one() -> usize {
     1
 }
 
+fn eval_n_default() -> usize {
+    1000
+}
+
 /// Every setting of a run (written to config.json and into checkpoints).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -86,6 +90,12 @@ pub struct TrainConfig {
     pub sample_every: u64,
     pub checkpoint_every: u64,
     pub log_every: u64,
+    /// Quality scores (FID, coverage, SWD: src/eval) every N steps and at the milestones; 0: off.
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Samples each quality evaluation scores (rounded up to whole batches).
+    #[serde(default = "eval_n_default")]
+    pub eval_n: usize,
     pub out: PathBuf,
 }
 
@@ -172,6 +182,8 @@ impl TrainConfig {
             sample_every: 500,
             checkpoint_every: 500,
             log_every: 50,
+            eval_every: 0,
+            eval_n: eval_n_default(),
             out,
         }
     }

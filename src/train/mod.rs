@@ -35,6 +35,8 @@ const STREAM_INIT_G: u32 = 4;
 const STREAM_INIT_D: u32 = 5;
 const STREAM_SN: u32 = 6;
 const STREAM_LABELS: u32 = 7;
+/// The fixed noise of the quality evaluations (`--eval-every`).
+pub(crate) const STREAM_EVAL: u32 = 8;
 
 // Slots of the stats buffer: [loss, mean D output] for the real pass, the fake pass (D step)
 // and the fake pass (G step).
@@ -122,6 +124,8 @@ pub struct Gan {
     /// When false, iterations use `z` and `real` as they are (tests feed them directly).
     pub draw_inputs: bool,
     g_acts: Activations,
+    /// G's input: z, or z with one-hot labels attached (conditional models).
+    g_in: Tensor,
     stats: Tensor,
     adam_g: NetOptimizer,
     adam_d: NetOptimizer,
@@ -294,22 +298,10 @@ impl Gan {
         }
         g_step.extend(g.backward(e, &ws, &g_in, &g_acts, None, true, false)?);
 
-        // Samples: G on the fixed noise with batch statistics, running statistics untouched;
-        // conditional runs get class-ordered labels (one row per class).
-        let mut sample_fixed = vec![kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?];
         let sample_noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
-        let mut sample_forward = vec![];
-        if cond != Cond::None {
-            sample_fixed.push(kernels::concat_onehot(e, &fixed_z, &lab_sample, k, &g_in)?);
-            sample_fixed.extend(g.forward(e, &ws, &g_in, &g_acts, true, 0.0)?);
-            sample_forward.push(kernels::concat_onehot(e, &z, &lab_sample, k, &g_in)?);
-            sample_forward.extend(g.forward(e, &ws, &g_in, &g_acts, true, 0.0)?);
-        } else {
-            sample_fixed.extend(g.forward(e, &ws, &fixed_z, &g_acts, true, 0.0)?);
-            sample_forward.extend(g.forward(e, &ws, &z, &g_acts, true, 0.0)?);
-        }
+        let fixed_noise = kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?;
 
-        let gan = Gan {
+        let mut gan = Gan {
             cfg,
             g,
             d,
@@ -318,6 +310,7 @@ impl Gan {
             real,
             draw_inputs: true,
             g_acts,
+            g_in,
             stats,
             adam_g,
             adam_d,
@@ -329,17 +322,40 @@ impl Gan {
             lab_sample,
             d_step,
             g_step,
-            sample_fixed,
+            sample_fixed: vec![],
             sample_noise,
-            sample_forward,
+            sample_forward: vec![],
             step: 0,
             bn_batches_g: 0,
             bn_batches_d: 0,
         };
+        // Samples: G on the fixed noise (or a seeded batch) with batch statistics, running
+        // statistics untouched; conditional runs get class-ordered labels (one row per class).
+        gan.sample_fixed = vec![fixed_noise];
+        gan.sample_fixed.extend(gan.generate_dispatches(e, &fixed_z)?);
+        gan.sample_forward = gan.generate_dispatches(e, &gan.z)?;
         gan.g.upload_init(e, gan.cfg.seed, STREAM_INIT_G)?;
         gan.d.upload_init(e, gan.cfg.seed, STREAM_INIT_D)?;
         e.gpu.check("building the GAN")?;
         Ok(gan)
+    }
+
+    /// Dispatches of G on noise `z` (B, nz, 1, 1) as for samples: batch statistics, running
+    /// statistics untouched, class-ordered labels attached for conditional models. The images
+    /// land in `generated()`; the training state is untouched (the next D step draws afresh).
+    pub fn generate_dispatches(&self, e: &Engine, z: &Tensor) -> Result<Vec<Dispatch>> {
+        let mc = &self.cfg.model;
+        if mc.cond == Cond::None {
+            return self.g.forward(e, &self.ws, z, &self.g_acts, true, 0.0);
+        }
+        let mut v = vec![kernels::concat_onehot(e, z, &self.lab_sample, mc.classes, &self.g_in)?];
+        v.extend(self.g.forward(e, &self.ws, &self.g_in, &self.g_acts, true, 0.0)?);
+        Ok(v)
+    }
+
+    /// G's output (B, C, S, S): the images of the last G pass.
+    pub fn generated(&self) -> &Tensor {
+        &self.g_acts.out[self.g_acts.out.len() - 1]
     }
 
     /// Bytes of every GPU buffer this GAN allocated (parameters, gradients, optimizer state,

@@ -33,7 +33,29 @@ fn write_json_line(path: &Path, m: &Metrics) -> Result<()> {
     writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("appending to {}", path.display()))
 }
 
-fn save_timeline(paths: &RunPaths, last: u64) -> Result<()> {
+/// One quality evaluation as a metrics.jsonl row (`"kind": "eval"`, beside the loss rows).
+#[derive(Serialize, Deserialize)]
+pub struct EvalRow {
+    pub kind: String,
+    pub step: u64,
+    #[serde(flatten)]
+    pub scores: crate::eval::score::Scores,
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("appending to {}", path.display()))
+}
+
+/// The evaluations already in a run's metrics.jsonl (a resumed run keeps their timeline labels).
+pub fn eval_rows(path: &Path) -> Vec<EvalRow> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().filter(|l| l.contains("\"kind\":\"eval\"")).filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default()
+}
+
+fn save_timeline(paths: &RunPaths, last: u64, labels: &std::collections::BTreeMap<u64, String>) -> Result<()> {
     let mut steps: Vec<u64> = MILESTONES.iter().copied().filter(|s| *s <= last).collect();
     if !steps.contains(&last) {
         steps.push(last);
@@ -45,7 +67,7 @@ fn save_timeline(paths: &RunPaths, last: u64) -> Result<()> {
             let rgb = img.to_rgb8();
             let (w, h) = (rgb.width() as usize, rgb.height() as usize);
             let px = rgb.pixels().map(|p| p.0).collect();
-            frames.push((s, imageout::Canvas { w, h, px }));
+            frames.push((s, imageout::Canvas { w, h, px }, labels.get(&s).cloned()));
         }
     }
     if frames.is_empty() {
@@ -62,18 +84,39 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     std::fs::create_dir_all(paths.samples()).with_context(|| format!("creating the run folder {}", paths.root.display()))?;
     let metrics_path = paths.root.join("metrics.jsonl");
     let mc = &cfg.model;
-    let save_samples = |gan: &Gan, step: u64| -> Result<()> {
+    let mut labels: std::collections::BTreeMap<u64, String> = eval_rows(&metrics_path).into_iter().map(|r| (r.step, r.scores.short())).collect();
+    let mut last_sample = None;
+    let save_samples = |gan: &Gan, step: u64, labels: &std::collections::BTreeMap<u64, String>| -> Result<()> {
         let v = gan.sample_fixed(e)?;
         match gan.class_grid() {
             Some((rows, per_row)) => imageout::save_grid_cols(&paths.sample(step), &v, rows * per_row, mc.channels, mc.image_size, per_row)?,
             None => imageout::save_grid(&paths.sample(step), &v, mc.batch.min(64), mc.channels, mc.image_size)?,
         }
-        save_timeline(&paths, step)
+        save_timeline(&paths, step, labels)
     };
     if gan.step == 0 {
         let real = gan.real_batch(e)?;
         imageout::save_grid(&paths.root.join("real_samples.png"), &real, mc.batch.min(64), mc.channels, mc.image_size)?;
     }
+    let mut evaluator = match cfg.eval_every {
+        0 => None,
+        every => {
+            progress.note(&format!("preparing quality evaluations every {every} steps and at the milestones ({} samples each)", cfg.eval_n));
+            let ev = crate::eval::train_eval::TrainEval::new(e, gan, every, cfg.eval_n)?;
+            progress.note(&format!("quality evaluations compare {} samples with {}", ev.n, ev.reference));
+            Some(ev)
+        }
+    };
+    // a finished evaluation: a metrics.jsonl row, a line in the display, a label in the timeline
+    let record_eval = |step: u64, scores: crate::eval::score::Scores, labels: &mut std::collections::BTreeMap<u64, String>, last_sample: Option<u64>, progress: &mut dyn Progress| -> Result<()> {
+        append_line(&metrics_path, &serde_json::to_string(&EvalRow { kind: "eval".into(), step, scores: scores.clone() })?)?;
+        progress.quality(step, &scores.short());
+        labels.insert(step, scores.short());
+        if let Some(ls) = last_sample {
+            save_timeline(&paths, ls, labels)?;
+        }
+        Ok(())
+    };
     progress.start(gan.step, cfg.steps);
     // losses come back through a ring of staging buffers, without stalling the step loop
     let mut ring: crate::readback::ReadbackRing<Pending> = crate::readback::ReadbackRing::new(&e.gpu, 4, (STATS_LEN * 4) as u64, "stats");
@@ -159,7 +202,16 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         }
         if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
             drain(&mut ring, true, progress)?;
-            save_samples(gan, s)?;
+            save_samples(gan, s, &labels)?;
+            last_sample = Some(s);
+        }
+        if let Some(ev) = &mut evaluator {
+            if ev.due(s, cfg.steps) {
+                ev.submit(e, s)?;
+            }
+            for (step, scores) in ev.poll(e, false)? {
+                record_eval(step, scores, &mut labels, last_sample, progress)?;
+            }
         }
         if s % cfg.checkpoint_every == 0 || s == cfg.steps {
             drain(&mut ring, true, progress)?;
@@ -168,6 +220,11 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         }
     }
     drain(&mut ring, true, progress)?;
+    if let Some(ev) = &mut evaluator {
+        for (step, scores) in ev.finish(e)? {
+            record_eval(step, scores, &mut labels, last_sample, progress)?;
+        }
+    }
     progress.finish();
     Ok(Outcome::Finished)
 }

@@ -1,0 +1,231 @@
+//! `train --eval-every`: quality scores during training without stalling the step loop.
+//!
+//! Everything is built once, before the first step: the fixed evaluation noise (one tensor per
+//! batch), per batch the dispatches of G on it, of the classifier on G's output and of the
+//! statistics accumulation. An evaluation records all of them into one submission that also copies
+//! the statistics (66 KiB) and the samples (for SWD, which sorts on the host) into mappable
+//! buffers; the step loop goes on while the GPU works. When the copies are mapped, a worker
+//! thread finishes the scores (FID's eigen-decomposition, SWD) and hands them back.
+
+use super::classifier::{Classifier, StatsAccumulator};
+use super::score::{fid_unavailable, Reference, Scores};
+use crate::engine::{Dispatch, Engine};
+use crate::tensor::Tensor;
+use crate::train::Gan;
+use anyhow::{anyhow, Context, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+/// A finished evaluation's work for the worker thread.
+struct Job {
+    step: u64,
+    stats: Option<super::FeatureStats>,
+    samples: Vec<f32>,
+}
+
+/// Copies in flight for one evaluation.
+struct InFlight {
+    step: u64,
+    ready: Vec<Arc<AtomicBool>>,
+}
+
+pub struct TrainEval {
+    pub every: u64,
+    /// Samples per evaluation (whole batches).
+    pub n: usize,
+    chunks: Vec<Vec<Dispatch>>,
+    generated: Tensor,
+    acc: Option<StatsAccumulator>,
+    samples_staging: wgpu::Buffer,
+    stats_staging: Option<wgpu::Buffer>,
+    in_flight: Option<InFlight>,
+    jobs: Option<mpsc::Sender<Job>>,
+    results: mpsc::Receiver<Result<(u64, Scores)>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    outstanding: usize,
+    /// What the scores compare with, in words.
+    pub reference: String,
+    // keep the classifier and noise alive as long as the dispatches that use them
+    _clf: Option<Classifier>,
+    _noise: Vec<Tensor>,
+}
+
+impl TrainEval {
+    /// Prepares evaluations of `gan` every `every` steps with `n` samples (rounded up to whole
+    /// batches) against the run's training data (blocking: loads the data set, computes the
+    /// reference statistics).
+    pub fn new(e: &Engine, gan: &Gan, every: u64, n: usize) -> Result<TrainEval> {
+        let mc = &gan.cfg.model;
+        let b = mc.batch;
+        let batches = n.div_ceil(b).max(1);
+        let n = batches * b;
+        let data = crate::data::load(&gan.cfg.data, mc.image_size, mc.channels).context("loading the reference images for --eval-every")?;
+        let clf = match fid_unavailable(mc.channels, mc.image_size) {
+            None => {
+                let c = Classifier::new(e, b)?;
+                c.load_builtin(e)?;
+                Some(c)
+            }
+            Some(_) => None,
+        };
+        let reference = Reference::new(e, &data, clf.as_ref(), n)?;
+        let description = reference.description.clone();
+        let acc = match clf {
+            Some(_) => Some(StatsAccumulator::new(e)?),
+            None => None,
+        };
+        let mut noise = Vec::with_capacity(batches);
+        let mut fill = Vec::with_capacity(batches);
+        let mut chunks = Vec::with_capacity(batches);
+        for i in 0..batches {
+            let z = Tensor::zeros(&e.gpu, &[b, mc.nz, 1, 1], &format!("evaluation noise {i}"))?;
+            fill.push(crate::kernels::normal(e, &z, gan.cfg.seed, crate::train::STREAM_EVAL, i as u32)?);
+            let mut list = gan.generate_dispatches(e, &z)?;
+            if let (Some(c), Some(a)) = (&clf, &acc) {
+                list.extend(c.forward(e, gan.generated())?);
+                list.extend(a.accumulate(e, c)?);
+            }
+            chunks.push(list);
+            noise.push(z);
+        }
+        e.run(&fill.iter().collect::<Vec<_>>())?;
+        let staging = |bytes: u64, label: &str| {
+            e.gpu.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false })
+        };
+        let generated = gan.generated().clone();
+        let samples_staging = staging(generated.byte_size() * batches as u64, "evaluation samples staging");
+        let stats_staging = acc.as_ref().map(|a| staging(a.bytes(), "evaluation statistics staging"));
+
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let (res_tx, results) = mpsc::channel();
+        let reference = Arc::new(reference);
+        let worker = std::thread::Builder::new()
+            .name("gangpu-eval".into())
+            .spawn(move || {
+                for job in job_rx {
+                    let scores = reference.score(job.stats.as_ref(), &job.samples, n);
+                    if res_tx.send(Ok((job.step, scores))).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("starting the evaluation thread")?;
+        e.gpu.check("preparing the quality evaluation")?;
+        Ok(TrainEval {
+            every,
+            n,
+            chunks,
+            generated,
+            acc,
+            samples_staging,
+            stats_staging,
+            in_flight: None,
+            jobs: Some(job_tx),
+            results,
+            worker: Some(worker),
+            outstanding: 0,
+            reference: description,
+            _clf: clf,
+            _noise: noise,
+        })
+    }
+
+    /// Whether step `s` of a run of `last` steps is evaluated: every `every` steps, at the
+    /// milestones and at the end.
+    pub fn due(&self, s: u64, last: u64) -> bool {
+        self.every > 0 && (s % self.every == 0 || crate::train::MILESTONES.contains(&s) || s == last)
+    }
+
+    /// Submits an evaluation of the current G (after the iteration of step `step`). Waits only
+    /// if the previous evaluation's copies are still being read.
+    pub fn submit(&mut self, e: &Engine, step: u64) -> Result<()> {
+        if self.in_flight.is_some() {
+            self.poll(e, true)?;
+        }
+        let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("quality evaluation") });
+        if let Some(a) = &self.acc {
+            a.clear(&mut enc);
+        }
+        let bytes = self.generated.byte_size();
+        for (i, list) in self.chunks.iter().enumerate() {
+            e.record(&mut enc, &list.iter().collect::<Vec<_>>());
+            enc.copy_buffer_to_buffer(&self.generated.buffer, self.generated.byte_offset(), &self.samples_staging, i as u64 * bytes, bytes);
+        }
+        if let (Some(a), Some(st)) = (&self.acc, &self.stats_staging) {
+            enc.copy_buffer_to_buffer(&a.flat.buffer, 0, st, 0, a.bytes());
+        }
+        e.gpu.queue.submit(Some(enc.finish()));
+        let mut ready = Vec::new();
+        for buf in std::iter::once(&self.samples_staging).chain(self.stats_staging.iter()) {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f = flag.clone();
+            buf.map_async(wgpu::MapMode::Read, .., move |r| {
+                if r.is_ok() {
+                    f.store(true, Ordering::Release);
+                }
+            });
+            ready.push(flag);
+        }
+        self.in_flight = Some(InFlight { step, ready });
+        Ok(())
+    }
+
+    /// Hands mapped copies to the worker and returns the scores finished so far. With `block`,
+    /// waits for the copies in flight (not for the worker).
+    pub fn poll(&mut self, e: &Engine, block: bool) -> Result<Vec<(u64, Scores)>> {
+        if let Some(f) = &self.in_flight {
+            let t0 = std::time::Instant::now();
+            while block && !f.ready.iter().all(|r| r.load(Ordering::Acquire)) {
+                e.gpu.wait()?;
+                if t0.elapsed().as_secs() > 600 {
+                    return Err(anyhow!("a quality evaluation's read-back never completed"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if f.ready.iter().all(|r| r.load(Ordering::Acquire)) {
+                let step = f.step;
+                self.in_flight = None;
+                let read = |buf: &wgpu::Buffer| -> Result<Vec<f32>> {
+                    let v = bytemuck::cast_slice::<u8, f32>(&buf.get_mapped_range(..).map_err(|err| anyhow!("reading evaluation samples: {err}"))?).to_vec();
+                    buf.unmap();
+                    Ok(v)
+                };
+                let samples = read(&self.samples_staging)?;
+                let stats = match (&self.acc, &self.stats_staging) {
+                    (Some(a), Some(st)) => Some(a.parse(&read(st)?, self.n)?),
+                    _ => None,
+                };
+                let tx = self.jobs.as_ref().ok_or_else(|| anyhow!("the evaluation thread has stopped"))?;
+                tx.send(Job { step, stats, samples }).map_err(|_| anyhow!("the evaluation thread has stopped"))?;
+                self.outstanding += 1;
+            }
+        }
+        let mut out = Vec::new();
+        while let Ok(r) = self.results.try_recv() {
+            self.outstanding -= 1;
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Waits for every evaluation submitted so far and returns their scores.
+    pub fn finish(&mut self, e: &Engine) -> Result<Vec<(u64, Scores)>> {
+        let mut out = self.poll(e, true)?;
+        while self.outstanding > 0 {
+            let r = self.results.recv().map_err(|_| anyhow!("the evaluation thread stopped before finishing"))?;
+            self.outstanding -= 1;
+            out.push(r?);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for TrainEval {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
