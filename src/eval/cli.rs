@@ -26,8 +26,9 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = seed_u32)]
     pub seed: u32,
     /// Reference set: `mnist` (the built-in digits), an IDX image file, or a folder of images
-    #[arg(long, default_value = "mnist")]
-    pub data: String,
+    /// [default: mnist; with --checkpoint, the data set it was trained on]
+    #[arg(long)]
+    pub data: Option<String>,
     /// Classifier weights for FID, coverage and confidence [default: the built-in classifier]
     #[arg(long, value_name = "FILE")]
     pub classifier: Option<PathBuf>,
@@ -68,19 +69,28 @@ pub fn run(a: &EvalArgs, gpu: &GpuOptions) -> Result<()> {
     }
     let e = Engine::new(Gpu::new(gpu)?);
     let mut notes = Vec::new();
-    let (values, n, channels, side, what) = match (&a.samples, &a.checkpoint) {
-        (Some(dir), _) => load_samples(dir, &mut notes)?,
+    let (values, n, channels, side, what, trained_on) = match (&a.samples, &a.checkpoint) {
+        (Some(dir), _) => {
+            let (v, n, c, s, w) = load_samples(dir, &mut notes)?;
+            (v, n, c, s, w, None)
+        }
         (None, Some(ck)) => checkpoint_samples(&e, ck, a.n, a.seed)?,
         (None, None) => bail!("give --samples DIR or --checkpoint FILE"),
     };
-    let report = score(&e, a, &values, n, channels, side, what, notes)?;
+    let data = a.data.clone().or(trained_on).unwrap_or_else(|| "mnist".into());
+    if data == "mnist" && channels != 1 {
+        bail!(
+            "the samples are in colour ({channels} channels) but the reference set, the built-in digits, is grayscale: pass --data with the images they imitate (an image folder or IDX file)"
+        );
+    }
+    let report = score(&e, a, &data, &values, n, channels, side, what, notes)?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn score(e: &Engine, a: &EvalArgs, values: &[f32], n: usize, channels: usize, side: usize, what: String, mut notes: Vec<String>) -> Result<Report> {
-    let reference = crate::data::load(&a.data, side, channels).with_context(|| format!("loading the reference set --data {}", a.data))?;
+fn score(e: &Engine, a: &EvalArgs, data: &str, values: &[f32], n: usize, channels: usize, side: usize, what: String, mut notes: Vec<String>) -> Result<Report> {
+    let reference = crate::data::load(data, side, channels).with_context(|| format!("loading the reference set --data {data}"))?;
     let (clf, clf_name) = match fid_unavailable(channels, side) {
         Some(why) => {
             notes.push(format!("no FID: {why}"));
@@ -151,11 +161,14 @@ fn load_samples(dir: &Path, notes: &mut Vec<String>) -> Result<(Vec<f32>, usize,
     Ok((values, rgb.count, channels, side, format!("{} ({} images)", dir.display(), rgb.count)))
 }
 
-/// `n` samples of a checkpoint's generator (class-ordered labels for a conditional one).
-fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: u32) -> Result<(Vec<f32>, usize, usize, usize, String)> {
+/// `n` samples of a checkpoint's generator (class-ordered labels for a conditional one), and the
+/// data set it was trained on.
+#[allow(clippy::type_complexity)]
+fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: u32) -> Result<(Vec<f32>, usize, usize, usize, String, Option<String>)> {
     let raw = crate::checkpoint::RawCheckpoint::read(ck)?;
     let cfg = crate::train::checkpoint_config(&raw)?;
     let mc = cfg.model.clone();
+    let trained_on = cfg.data.clone();
     let mut gan = crate::train::Gan::new(e, cfg, None)?;
     gan.load_checkpoint(e, &raw)?;
     let per = mc.channels * mc.image_size * mc.image_size;
@@ -168,7 +181,7 @@ fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: u32) -> Result<(Vec
         batch += 1;
     }
     let what = format!("{} samples of {} (step {}, seed {seed})", n, ck.display(), raw.step()?);
-    Ok((values, n, mc.channels, mc.image_size, what))
+    Ok((values, n, mc.channels, mc.image_size, what, Some(trained_on)))
 }
 
 fn train_classifier(a: &EvalArgs, gpu: &GpuOptions) -> Result<()> {
