@@ -15,6 +15,10 @@ impl Canvas {
     pub fn new(w: usize, h: usize, bg: [u8; 3]) -> Canvas {
         Canvas { w, h, px: vec![bg; w * h] }
     }
+    /// From packed RGB bytes.
+    pub fn from_rgb(w: usize, h: usize, rgb: &[u8]) -> Canvas {
+        Canvas { w, h, px: rgb.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect() }
+    }
     pub fn set(&mut self, x: usize, y: usize, c: [u8; 3]) {
         if x < self.w && y < self.h {
             self.px[y * self.w + x] = c;
@@ -106,8 +110,7 @@ pub fn thousands(n: u64) -> String {
 /// scores below.
 pub fn save_timeline(path: &Path, frames: &[(u64, Canvas, Option<String>)]) -> Result<()> {
     ensure!(!frames.is_empty(), "timeline with no frames");
-    let scale = 3;
-    let label_h = 5 * scale + 10;
+    let label_h = 26;
     let gap = 8;
     let below = if frames.iter().any(|f| f.2.is_some()) { label_h } else { 0 };
     let w = frames.iter().map(|(_, c, _)| c.w + gap).sum::<usize>() + gap;
@@ -116,10 +119,10 @@ pub fn save_timeline(path: &Path, frames: &[(u64, Canvas, Option<String>)]) -> R
     let mut t = Canvas::new(w, h, [255, 255, 255]);
     let mut x = gap;
     for (step, c, scores) in frames {
-        crate::plot::text(&mut t, &format!("step {}", thousands(*step)), x, 5, scale, [0, 0, 0]);
+        crate::charts::text(&mut t, &format!("step {}", thousands(*step)), x as i32, 4, 18)?;
         t.blit(c, x, label_h);
         if let Some(s) = scores {
-            crate::plot::text(&mut t, s, x, label_h + grid_h + 5, 2, [0, 0, 0]);
+            crate::charts::text(&mut t, s, x as i32, (label_h + grid_h + 4) as i32, 14)?;
         }
         x += c.w + gap;
     }
@@ -146,3 +149,43 @@ pub fn sample_target(out: &Path) -> Result<SampleOut> {
     }
 }
 
+/// Places canvases side by side (top-aligned) on white.
+pub fn hstack(parts: &[&Canvas]) -> Canvas {
+    let w = parts.iter().map(|p| p.w).sum::<usize>();
+    let h = parts.iter().map(|p| p.h).max().unwrap_or(1);
+    let mut c = Canvas::new(w.max(1), h, [255, 255, 255]);
+    let mut x = 0;
+    for p in parts {
+        c.blit(p, x, 0);
+        x += p.w;
+    }
+    c
+}
+
+/// Stacks canvases vertically (left-aligned) on white.
+pub fn vstack(parts: &[&Canvas]) -> Canvas {
+    let w = parts.iter().map(|p| p.w).max().unwrap_or(1);
+    let h = parts.iter().map(|p| p.h).sum::<usize>();
+    let mut c = Canvas::new(w, h.max(1), [255, 255, 255]);
+    let mut y = 0;
+    for p in parts {
+        c.blit(p, 0, y);
+        y += p.h;
+    }
+    c
+}
+
+/// Writes an animated GIF (frames must share a size) at `delay_ms` per frame, looping.
+pub fn save_gif(path: &Path, frames: &[Canvas], delay_ms: u32) -> Result<()> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut enc = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 20);
+    enc.set_repeat(Repeat::Infinite).context("GIF repeat")?;
+    for f in frames {
+        let rgba: Vec<u8> = f.px.iter().flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        let img = image::RgbaImage::from_raw(f.w as u32, f.h as u32, rgba).context("GIF frame")?;
+        let frame = image::Frame::from_parts(img, 0, 0, image::Delay::from_numer_denom_ms(delay_ms, 1));
+        enc.encode_frame(frame).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

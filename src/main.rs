@@ -177,6 +177,10 @@ struct TrainArgs {
     /// Samples each quality evaluation scores (rounded up to whole batches)
     #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count_usize)]
     eval_n: usize,
+    /// Do not write TensorBoard event files (by default scalars and sample grids go to
+    /// OUT/tensorboard/, for `tensorboard --logdir OUT`)
+    #[arg(long)]
+    no_tensorboard: bool,
     /// Continue from a checkpoint: its model and objective settings are kept (a flag asking for
     /// another value is an error); --steps, --lr, --beta1/2 and the --*-every intervals may change.
     /// The run continues in the checkpoint's folder, or in a copy of it at --out when given
@@ -359,6 +363,7 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         log_every: a.log_every,
         eval_every: a.eval_every,
         eval_n: a.eval_n,
+        tensorboard: !a.no_tensorboard,
         out: a.out.clone(),
     };
     let torch: Vec<TorchWeights> = [(&a.net_g, Role::Generator), (&a.net_d, Role::Discriminator)]
@@ -478,7 +483,7 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     let secs = t0.elapsed().as_secs_f64();
     Ok(match outcome {
         Outcome::Finished => {
-            eprintln!("done: {} steps in {:.1} s; run folder {} (timeline.png, samples/, checkpoint.safetensors)", gan.step, secs, cfg.out.display());
+            eprintln!("done: {} steps in {:.1} s; run folder {} (report.html, curves.png, timeline.png, samples/, tensorboard/, checkpoint.safetensors)", gan.step, secs, cfg.out.display());
             Exit::Done
         }
         Outcome::Interrupted => {

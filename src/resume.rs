@@ -52,6 +52,7 @@ const CHANGEABLE: &[Setting] = &[
     setting!("--log-every", "log_every", |c| c.log_every.to_string()),
     setting!("--eval-every", "eval_every", |c| c.eval_every.to_string()),
     setting!("--eval-n", "eval_n", |c| c.eval_n.to_string()),
+    setting!("--no-tensorboard", "no_tensorboard", |c| (!c.tensorboard).to_string()),
     setting!("--gpu-data-mb", "gpu_data_mb", |c| c.gpu_data_mb.map_or("none".into(), |v| v.to_string())),
 ];
 
@@ -91,6 +92,7 @@ pub fn merge(saved: &TrainConfig, requested: &TrainConfig, explicit: &dyn Fn(&st
                 "log_every" => cfg.log_every = requested.log_every,
                 "eval_every" => cfg.eval_every = requested.eval_every,
                 "eval_n" => cfg.eval_n = requested.eval_n,
+                "no_tensorboard" => cfg.tensorboard = requested.tensorboard,
                 "gpu_data_mb" => cfg.gpu_data_mb = requested.gpu_data_mb,
                 other => bail!("internal: no rule to apply --resume setting {other}"),
             }

@@ -12,13 +12,17 @@ pub const TRAIN_FILES: &[&str] = &[
     "metrics.jsonl",
     "real_samples.png",
     "timeline.png",
+    "curves.png",
+    "report.html",
+    "report.html.tmp",
+    "tensorboard",
     "checkpoint.safetensors",
     "checkpoint.safetensors.tmp",
     "samples",
 ];
 
 /// What `gangpu lab` writes into its folder (`--compare` runs its two trainings in bce/ and wgan/).
-pub const LAB_FILES: &[&str] = &["config.json", "metrics.jsonl", "frames", "run.gif", "measures.png", "compare.png", "compare.json", "bce", "wgan"];
+pub const LAB_FILES: &[&str] = &["config.json", "metrics.jsonl", "frames", "run.gif", "measures.png", "report.html", "report.html.tmp", "compare.png", "compare.json", "bce", "wgan"];
 
 /// The run files of `files` present in `dir`.
 pub fn existing_run_files(dir: &Path, files: &[&str]) -> Vec<String> {

@@ -8,7 +8,6 @@ use crate::imageout::Canvas;
 use crate::kernels::{self, Act, BnConfig, ConvWorkspace};
 use crate::train::{SLOT_FAKE, SLOT_GEN, SLOT_REAL};
 use crate::nn::{BlockSpec, LayerKind, LinearGeom, Net, NetOptimizer, OptRule};
-use crate::plot;
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -471,16 +470,16 @@ impl Lab {
     }
 
     /// The run's picture at this step: histogram + D curve (1-D) or heat map + scatter (2-D).
-    pub fn frame(&self, fake: &[f32], real: &[f32], grid: &[f32], title: &str) -> Canvas {
+    pub fn frame(&self, fake: &[f32], real: &[f32], grid: &[f32], title: &str) -> Result<Canvas> {
         let (lo, hi) = self.cfg.dist.range();
         // D's output as a probability for the sigmoid objectives; raw otherwise
         let prob = matches!(self.cfg.loss, GanLoss::Bce | GanLoss::Bgan);
         let curve: Vec<f32> = if prob { grid.iter().map(|l| 1.0 / (1.0 + (-l).exp())).collect() } else { grid.to_vec() };
         if self.cfg.dist.dim() == 1 {
-            plot::histogram_plot(title, real, fake, &self.grid_x, &curve, prob, lo, hi)
+            crate::charts::lab::histogram_frame(title, real, fake, &self.grid_x, &curve, prob, lo, hi)
         } else {
             let show = 600.min(fake.len() / 2) * 2;
-            plot::scatter_heatmap(title, &real[..show.min(real.len())], &fake[..show], &curve, self.grid_n, prob, lo, hi)
+            crate::charts::lab::scatter_frame(title, &real[..show.min(real.len())], &fake[..show], &curve, self.grid_n, prob, lo, hi)
         }
     }
 }

@@ -2,11 +2,35 @@
 //! same start, the lecture's argument as one command.
 
 use super::*;
+use crate::charts::{self, Panel};
+use crate::imageout;
+
+/// report.html of a lab run: its GIF and last frame, the measures as SVG, the latest row.
+fn write_report(e: &Engine, cfg: &LabConfig, metrics: &[LabMetrics], panels: &[Panel], running: bool) -> Result<()> {
+    let latest = match metrics.last().map(serde_json::to_value) {
+        Some(Ok(serde_json::Value::Object(o))) => o.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
+        _ => vec![],
+    };
+    let status = format!("{} steps on {}", imageout::thousands(cfg.steps), e.gpu.adapter);
+    let r = crate::report::Report {
+        title: format!("gangpu lab: {}", cfg.out.display()),
+        config_json: serde_json::to_string_pretty(cfg)?,
+        highlights: vec![("training, frame by frame".into(), cfg.out.join("run.gif"))],
+        grids: crate::report::grids_in(&cfg.out.join("frames")),
+        curves_svg: Some(charts::svg(panels, 2, 520, 300)?),
+        latest,
+        running,
+        status: &status,
+    };
+    crate::report::write(&cfg.out.join("report.html"), &r)
+}
 
 /// What a lab run leaves behind.
 pub struct LabRun {
     pub metrics: Vec<LabMetrics>,
     pub last_frame: Canvas,
+    /// The first frame (right after D's warm-up, when there is one).
+    pub first_frame: Canvas,
 }
 
 /// Trains a lab to `cfg.steps`, writing frames/, run.gif, metrics.jsonl and measures.png into
@@ -22,7 +46,7 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
     let mut frames = Vec::new();
     let metrics_path = out.join("metrics.jsonl");
     let _ = std::fs::remove_file(&metrics_path);
-    let mut last_frame = Canvas::new(1, 1, plot::WHITE);
+    let mut last_frame = Canvas::new(1, 1, [255, 255, 255]);
     let name = match cfg.loss {
         GanLoss::Bce => "BCE",
         GanLoss::Wgan => "WGAN",
@@ -48,7 +72,12 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
                 metrics.push(m);
             }
             if frame_now {
-                let f = lab.frame(&fake, &real, &grid, &format!("{name} step {s}"));
+                let title = if s == 0 && cfg.d_warmup > 0 {
+                    format!("{name}, step 0: D trained {} steps, G frozen", cfg.d_warmup)
+                } else {
+                    format!("{name}, step {}", imageout::thousands(s))
+                };
+                let f = lab.frame(&fake, &real, &grid, &title)?;
                 f.save(&out.join("frames").join(format!("step_{s:06}.png")))?;
                 last_frame = f;
                 frames.push(last_frame_clone(&last_frame));
@@ -59,9 +88,12 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
         }
         lab.iterate(e)?;
     }
-    plot::save_gif(&out.join("run.gif"), &frames, 150)?;
-    measures_plot(&metrics, cfg.dist.dim(), cfg.loss).save(&out.join("measures.png"))?;
-    Ok(LabRun { metrics, last_frame })
+    imageout::save_gif(&out.join("run.gif"), &frames, 150)?;
+    let panels = measures_panels(&metrics, cfg.dist.dim(), cfg.loss);
+    charts::save_png(&out.join("measures.png"), &panels, 2, 520, 300)?;
+    write_report(e, &cfg, &metrics, &panels, false)?;
+    let first_frame = frames.first().map(last_frame_clone).unwrap_or_else(|| last_frame_clone(&last_frame));
+    Ok(LabRun { metrics, last_frame, first_frame })
 }
 
 fn last_frame_clone(c: &Canvas) -> Canvas {
@@ -96,18 +128,25 @@ fn series(ms: &[LabMetrics], f: impl Fn(&LabMetrics) -> Option<f64>) -> Vec<(f64
 }
 
 /// The measures over training: distance, JS, G's gradient norm, losses.
-pub fn measures_plot(ms: &[LabMetrics], dim: usize, loss: GanLoss) -> Canvas {
-    let (w, h) = (380, 220);
-    let dist_name = if dim == 1 { "W1" } else { "SLICED W" };
-    let mut dist = vec![(dist_name, plot::BLUE, series(ms, |m| m.w1.or(m.sliced_w)))];
+pub fn measures_panels(ms: &[LabMetrics], dim: usize, loss: GanLoss) -> Vec<Panel> {
+    let dist_name = if dim == 1 { "W1 (exact, 1-D)" } else { "sliced W (64 directions)" };
+    let mut dist = vec![charts::series(dist_name, charts::BLUE, series(ms, |m| m.w1.or(m.sliced_w)))];
     if loss == GanLoss::Wgan {
-        dist.push(("CRITIC ESTIMATE", plot::RED, series(ms, |m| m.critic_estimate.map(|v| v as f64))));
+        dist.push(charts::series("critic's estimate", charts::RED, series(ms, |m| m.critic_estimate.map(|v| v as f64))));
     }
-    let a = plot::line_chart("DISTANCE TO P_DATA", &dist, w, h);
-    let b = plot::line_chart("JS (HISTOGRAMS)", &[("JS", plot::PURPLE, series(ms, |m| Some(m.js))), ("LN 2", plot::GREY, series(ms, |_| Some(std::f64::consts::LN_2)))], w, h);
-    let c = plot::line_chart("|GRAD G|", &[("NORM", plot::ORANGE, series(ms, |m| Some(m.g_grad_norm)))], w, h);
-    let d = plot::line_chart("LOSSES", &[("D", plot::BLUE, series(ms, |m| Some(m.loss_d as f64))), ("G", plot::ORANGE, series(ms, |m| Some(m.loss_g as f64)))], w, h);
-    plot::vstack(&[&plot::hstack(&[&a, &b]), &plot::hstack(&[&c, &d])])
+    vec![
+        Panel::new("Distance from P_G to P_data", "step", "distance", dist).linear(),
+        Panel::new(
+            "JS divergence of the histograms",
+            "step",
+            "JS (nats)",
+            vec![charts::series("JS", charts::PURPLE, series(ms, |m| Some(m.js))), charts::series("ln 2 (no overlap)", charts::GREY, series(ms, |_| Some(std::f64::consts::LN_2)))],
+        )
+        .span(0.0, 0.75)
+        .linear(),
+        Panel::new("Norm of G's gradient", "step", "|grad G|", vec![charts::series("|grad G|", charts::ORANGE, series(ms, |m| Some(m.g_grad_norm)))]),
+        Panel::new("Losses", "step", "loss", vec![charts::series("loss D", charts::BLUE, series(ms, |m| Some(m.loss_d as f64))), charts::series("loss G", charts::ORANGE, series(ms, |m| Some(m.loss_g as f64)))]).linear(),
+    ]
 }
 
 /// Summary of `--compare`.
@@ -184,32 +223,35 @@ pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummar
         wgan_steps_to_w1_below_half: below(&rw),
         wgan_critic_w1_correlation: correlation(&crit, &w1s),
     };
-    let (w, h) = (420, 220);
-    let w1 = plot::line_chart(
-        "W1(P_G, P_DATA)",
-        &[("BCE", plot::BLUE, series(&rb.metrics, |m| m.w1)), ("WGAN", plot::RED, series(&rw.metrics, |m| m.w1))],
-        w,
-        h,
-    );
-    let gn = plot::line_chart(
-        "|GRAD G|",
-        &[("BCE", plot::BLUE, series(&rb.metrics, |m| Some(m.g_grad_norm))), ("WGAN", plot::RED, series(&rw.metrics, |m| Some(m.g_grad_norm)))],
-        w,
-        h,
-    );
-    let sig = plot::line_chart(
-        "WHAT D SEES",
-        &[
-            ("BCE JS", plot::BLUE, series(&rb.metrics, |m| Some(m.js))),
-            ("LN 2", plot::GREY, series(&rb.metrics, |_| Some(std::f64::consts::LN_2))),
-            ("WGAN CRITIC", plot::RED, series(&rw.metrics, |m| m.critic_estimate.map(|c| c as f64))),
-        ],
-        w,
-        h,
-    );
-    let top = plot::hstack(&[&rb.last_frame, &rw.last_frame]);
-    let bottom = plot::hstack(&[&w1, &gn, &sig]);
-    plot::vstack(&[&top, &bottom]).save(&out.join("compare.png"))?;
+    let w1 = |r: &LabRun| series(&r.metrics, |m| m.w1.or(m.sliced_w));
+    let panels = vec![
+        Panel::new("Distance from P_G to P_data", "step", "W1", vec![charts::series("BCE", charts::BLUE, w1(&rb)), charts::series("WGAN", charts::RED, w1(&rw))]).linear(),
+        Panel::new(
+            "Norm of G's gradient: BCE's vanishes while D is saturated",
+            "step",
+            "|grad G|",
+            vec![charts::series("BCE", charts::BLUE, series(&rb.metrics, |m| Some(m.g_grad_norm))), charts::series("WGAN", charts::RED, series(&rw.metrics, |m| Some(m.g_grad_norm)))],
+        ),
+        Panel::new(
+            "BCE: JS divergence, flat at ln 2 without overlap",
+            "step",
+            "JS (nats)",
+            vec![charts::series("JS of the histograms", charts::BLUE, series(&rb.metrics, |m| Some(m.js))), charts::series("ln 2", charts::GREY, series(&rb.metrics, |_| Some(std::f64::consts::LN_2)))],
+        )
+        .span(0.0, 0.75)
+        .linear(),
+        Panel::new(
+            "WGAN: the critic's estimate and the true W1",
+            "step",
+            "value",
+            vec![charts::series("critic's estimate", charts::RED, series(&rw.metrics, |m| m.critic_estimate.map(|c| c as f64))), charts::series("true W1", charts::GREY, w1(&rw))],
+        )
+        .linear(),
+    ];
+    // the lecture's picture: the saturated discriminator next to the critic, from the same start
+    let top = imageout::hstack(&[&rb.first_frame, &rw.first_frame]);
+    let bottom = charts::canvas(&panels, 2, (top.w / 2).max(420) as u32, 300)?;
+    imageout::vstack(&[&top, &bottom]).save(&out.join("compare.png"))?;
     std::fs::write(out.join("compare.json"), serde_json::to_string_pretty(&summary)?).context("writing compare.json")?;
     Ok(summary)
 }

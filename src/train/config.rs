@@ -45,6 +45,10 @@ fn one() -> usize {
     1
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn eval_n_default() -> usize {
     1000
 }
@@ -96,6 +100,9 @@ pub struct TrainConfig {
     /// Samples each quality evaluation scores (rounded up to whole batches).
     #[serde(default = "eval_n_default")]
     pub eval_n: usize,
+    /// TensorBoard event files (scalars, sample grids) in the run folder's tensorboard/.
+    #[serde(default = "yes")]
+    pub tensorboard: bool,
     pub out: PathBuf,
 }
 
@@ -184,6 +191,7 @@ impl TrainConfig {
             log_every: 50,
             eval_every: 0,
             eval_n: eval_n_default(),
+            tensorboard: true,
             out,
         }
     }

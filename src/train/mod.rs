@@ -20,6 +20,7 @@ use std::time::Instant;
 
 mod config;
 mod feed;
+mod figures;
 mod run;
 pub use config::*;
 pub use run::*;

@@ -108,8 +108,10 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         }
     };
     // a finished evaluation: a metrics.jsonl row, a line in the display, a label in the timeline
+    let figures = std::cell::RefCell::new(super::figures::Figures::new(&cfg, &paths.root)?);
     let record_eval = |step: u64, scores: crate::eval::score::Scores, labels: &mut std::collections::BTreeMap<u64, String>, last_sample: Option<u64>, progress: &mut dyn Progress| -> Result<()> {
         append_line(&metrics_path, &serde_json::to_string(&EvalRow { kind: "eval".into(), step, scores: scores.clone() })?)?;
+        figures.borrow_mut().eval(step, &scores)?;
         progress.quality(step, &scores.short());
         labels.insert(step, scores.short());
         if let Some(ls) = last_sample {
@@ -127,6 +129,15 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     let mut timing: Option<(Instant, u64)> = None;
     let mut estimated = false;
     let last_good_ckpt: std::cell::Cell<Option<u64>> = std::cell::Cell::new(None);
+    let run_start = Instant::now();
+    // a write into the run folder failed: stop, saying so and where the last good state is
+    let folder_error = |err: anyhow::Error| -> anyhow::Error {
+        let ck = match last_good_ckpt.get() {
+            Some(s) => format!("the last good checkpoint, step {s}, is {}", paths.checkpoint().display()),
+            None => "no checkpoint had been written yet".into(),
+        };
+        err.context(format!("writing into the run folder {} failed, so training stopped ({ck})", paths.root.display()))
+    };
 
     // one logged row: checked, appended to metrics.jsonl, shown
     let record = |p: Pending, vals: Vec<f32>, progress: &mut dyn Progress| -> Result<()> {
@@ -145,6 +156,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             );
         }
         write_json_line(&metrics_path, &m)?;
+        figures.borrow_mut().row(&m)?;
         progress.log(&m);
         Ok(())
     };
@@ -201,9 +213,12 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             _ => {}
         }
         if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
-            drain(&mut ring, true, progress)?;
-            save_samples(gan, s, &labels)?;
+            drain(&mut ring, true, progress).map_err(folder_error)?;
+            save_samples(gan, s, &labels).map_err(folder_error)?;
             last_sample = Some(s);
+            let mut f = figures.borrow_mut();
+            f.samples(s, &paths.sample(s)).map_err(folder_error)?;
+            f.refresh(true, &format!("step {} of {} on {}", imageout::thousands(s), imageout::thousands(cfg.steps), e.gpu.adapter)).map_err(folder_error)?;
         }
         if let Some(ev) = &mut evaluator {
             if ev.due(s, cfg.steps) {
@@ -215,7 +230,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         }
         if s % cfg.checkpoint_every == 0 || s == cfg.steps {
             drain(&mut ring, true, progress)?;
-            gan.save_checkpoint(e, &paths.checkpoint())?;
+            gan.save_checkpoint(e, &paths.checkpoint()).map_err(folder_error)?;
             last_good_ckpt.set(Some(s));
         }
     }
@@ -225,7 +240,16 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             record_eval(step, scores, &mut labels, last_sample, progress)?;
         }
     }
+    let mut f = figures.borrow_mut();
+    f.refresh(false, &format!("finished: {} steps on {}", imageout::thousands(gan.step), e.gpu.adapter)).map_err(folder_error)?;
     progress.finish();
+    let total = run_start.elapsed().as_secs_f64();
+    progress.note(&format!(
+        "figures (curves.png, report.html, TensorBoard events): {:.2} s of the run's {:.0} s ({:.2}%)",
+        f.spent.as_secs_f64(),
+        total,
+        100.0 * f.spent.as_secs_f64() / total.max(1e-9)
+    ));
     Ok(Outcome::Finished)
 }
 
