@@ -197,6 +197,15 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
     }
     for (s, sec) in live.iter().zip(&secondary) {
         let c = s.color;
+        // few points (evaluations): mark each one
+        if s.points.len() > 1 && s.points.len() <= 30 {
+            let marks = s.points.iter().map(|q| Circle::new(*q, 3, c.filled()));
+            if *sec {
+                chart.draw_secondary_series(marks).map_err(draw_err)?;
+            } else {
+                chart.draw_series(marks).map_err(draw_err)?;
+            }
+        }
         let pts = s.points.iter().copied();
         let anno = if *sec {
             if s.points.len() == 1 {
@@ -209,15 +218,6 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
         } else {
             chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(draw_err)?
         };
-        // few points (evaluations): mark each one
-        if s.points.len() > 1 && s.points.len() <= 30 {
-            let marks = s.points.iter().map(|q| Circle::new(*q, 3, c.filled()));
-            if *sec {
-                chart.draw_secondary_series(marks).map_err(draw_err)?;
-            } else {
-                chart.draw_series(marks).map_err(draw_err)?;
-            }
-        }
         let name = if *sec { format!("{} (right)", s.name) } else { s.name.clone() };
         anno.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
     }
