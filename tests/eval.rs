@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use gangpu::eval::classifier::{self, Classifier, StatsAccumulator, CLASSES, FEATURES, SIDE};
+use gangpu::eval::classifier::{self, Classifier, CLASSES, FEATURES, SIDE};
 use gangpu::eval::classifier_train::{self, Recipe};
 use gangpu::eval::score::Reference;
 

@@ -113,7 +113,7 @@ fn a_run_folder_that_stops_being_writable_stops_the_run_and_keeps_the_checkpoint
     let dir = tmpdir("report-unwritable");
     let mut args = vec!["train", "--steps", "3000", "--sample-every", "3000", "--checkpoint-every", "5", "--out", "run"];
     args.extend_from_slice(TINY);
-    let mut child = Command::new(BIN).args(&args).current_dir(&dir).stderr(std::process::Stdio::piped()).spawn().expect("start gangpu");
+    let child = Command::new(BIN).args(&args).current_dir(&dir).stderr(std::process::Stdio::piped()).spawn().expect("start gangpu");
     let ck = dir.join("run/checkpoint.safetensors");
     let t0 = std::time::Instant::now();
     while !ck.exists() {

@@ -229,7 +229,7 @@ mod tests {
     fn a_set_is_closer_to_itself_reshuffled_than_to_noise() {
         let side = 16;
         let n = 40;
-        let smooth: Vec<f32> = (0..n * side * side).map(|i| (((i % side) as f32 / 3.0 + (i / side / 7) as f32).sin() * 0.8)).collect();
+        let smooth: Vec<f32> = (0..n * side * side).map(|i| ((i % side) as f32 / 3.0 + (i / side / 7) as f32).sin() * 0.8).collect();
         let mut shuffled = smooth.clone();
         shuffled.rotate_left(7 * side * side);
         let noise: Vec<f32> = (0..n * side * side).map(|i| crate::rng::rng_unit(1, 2, 3, i as u32) as f32 * 2.0 - 1.0).collect();
