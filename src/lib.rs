@@ -30,5 +30,6 @@ pub mod report;
 pub mod tensorboard;
 pub mod resume;
 pub mod run_folder;
+pub mod sample_cmd;
 pub mod torch_import;
 pub mod lab;

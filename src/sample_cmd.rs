@@ -1,0 +1,103 @@
+//! `gangpu sample`: images from a gangpu checkpoint or a PyTorch generator, as one grid (PNG or
+//! JPEG) or one PNG per sample.
+
+use crate::checkpoint::RawCheckpoint;
+use crate::models::{Cond, ModelConfig};
+use crate::torch_import::{Role, TorchWeights};
+use crate::train::{self, Gan, TrainConfig};
+use crate::{imageout, Engine, Gpu, GpuOptions};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+/// What `gangpu sample` was asked for.
+pub struct SampleArgs {
+    pub checkpoint: Option<PathBuf>,
+    pub net_g: Option<PathBuf>,
+    pub n: usize,
+    pub seed: u32,
+    pub out: PathBuf,
+    pub batch: Option<usize>,
+    pub label: Option<u32>,
+}
+
+/// Runs `gangpu sample`.
+pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
+    let target = imageout::sample_target(&a.out)?;
+    let (n, seed, out, label) = (a.n, a.seed, a.out.as_path(), a.label);
+    let (mut cfg, raw, torch) = match (&a.checkpoint, &a.net_g) {
+        (Some(ck), _) => {
+            let raw = RawCheckpoint::read(ck)?;
+            (train::checkpoint_config(&raw)?, Some(raw), None)
+        }
+        (None, Some(p)) => {
+            let w = TorchWeights::read(p, Role::Generator)?;
+            let mut model = ModelConfig::default();
+            crate::torch_import::adopt_shapes(&mut model, &w, &|_| false)?;
+            // D is not used for sampling; a minimal one keeps the GAN buildable
+            model.ndf = 1;
+            (TrainConfig::new(model, "none", 1, PathBuf::from(".")), None, Some(w))
+        }
+        (None, None) => bail!("give --checkpoint FILE (a gangpu run) or --netG FILE (PyTorch generator weights)"),
+    };
+    if let Some(b) = a.batch {
+        cfg.model.batch = b;
+    }
+    let mc = cfg.model.clone();
+    if let Some(l) = label {
+        if mc.cond == Cond::None {
+            let what = a.checkpoint.as_ref().map_or("--netG".to_string(), |c| c.display().to_string());
+            bail!("{what} is an unconditional checkpoint: --label needs one trained with --cond cgan or --cond acgan");
+        }
+        if l as usize >= mc.classes {
+            bail!("--label {l} is out of range: this checkpoint has {} classes (0..{})", mc.classes, mc.classes - 1);
+        }
+    }
+    let e = Engine::new(Gpu::new(gpu)?);
+    let mut gan = Gan::new(&e, cfg.clone(), None)?;
+    if let Some(raw) = &raw {
+        gan.load_checkpoint(&e, raw)?;
+    }
+    if let Some(w) = &torch {
+        w.load_into(&e, &gan.g)?;
+    }
+    // Batch norm in G normalises with batch statistics, as in training, where a batch mixes all
+    // classes: a batch of one class only would have the label's shift normalised away. So a
+    // chosen label fills the first half of each batch and the rest mixes the classes, as in training.
+    let keep = match label {
+        Some(l) => {
+            let half = (mc.batch / 2).max(1);
+            let labels: Vec<u32> = (0..mc.batch).map(|i| if i < half { l } else { (i % mc.classes) as u32 }).collect();
+            gan.set_sample_labels(&e, &labels)?;
+            half
+        }
+        None => mc.batch,
+    };
+    let per = mc.channels * mc.image_size * mc.image_size;
+    let mut values = Vec::with_capacity(n * per);
+    let mut batch = 0u32;
+    while values.len() < n * per {
+        let v = gan.sample_seeded(&e, seed, batch)?;
+        let take = (n * per - values.len()).min(keep * per);
+        values.extend_from_slice(&v[..take]);
+        batch += 1;
+    }
+    if let imageout::SampleOut::Grid = target {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        match (gan.class_grid(), label) {
+            // class-ordered: each batch holds per_row samples of each class; one row per class
+            (Some((rows, per_row)), None) => {
+                let per = mc.channels * mc.image_size * mc.image_size;
+                let take = n.min(rows * per_row);
+                imageout::save_grid_cols(out, &values[..take * per], take, mc.channels, mc.image_size, per_row)?;
+            }
+            _ => imageout::save_grid(out, &values, n, mc.channels, mc.image_size)?,
+        }
+        eprintln!("wrote a grid of {n} samples to {}", out.display());
+    } else {
+        imageout::save_each(out, &values, n, mc.channels, mc.image_size)?;
+        eprintln!("wrote {n} samples to {}/", out.display());
+    }
+    Ok(())
+}
