@@ -175,6 +175,21 @@ fn eval_scores_folders_and_says_what_it_did_with_odd_ones() {
 
 const TINY: &[&str] = &["--ngf", "8", "--ndf", "8", "--nz", "16", "--batch", "16"];
 
+#[test]
+fn a_checkpoint_that_is_not_28x28_grayscale_gets_swd_and_says_why_not_fid() {
+    let dir = tmpdir("eval-small");
+    let mut args = vec!["train", "--steps", "2", "--image-size", "16", "--out", "small"];
+    args.extend_from_slice(TINY);
+    let (code, err) = gangpu_cli(BIN, &args, &dir);
+    assert_eq!(code, 0, "{err}");
+    let (code, j, err) = eval_cli(&["--checkpoint", "small/checkpoint.safetensors", "--n", "32"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(j["fid"].is_null() && j["coverage"].is_null(), "{j}");
+    assert!(j["fid_skipped"].as_str().is_some_and(|s| s.contains("28x28 grayscale") && s.contains("16x16")), "{j}");
+    assert!(j["swd"].as_f64().is_some_and(|s| s > 0.0) && j["image"] == "16x16x1", "{j}");
+    assert!(j["reference"].as_str().is_some_and(|s| s.contains("MNIST")), "the checkpoint's own data is the reference: {j}");
+}
+
 fn losses(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .expect("metrics.jsonl")

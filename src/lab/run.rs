@@ -79,6 +79,10 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
                 };
                 let f = lab.frame(&fake, &real, &grid, &title)?;
                 f.save(&out.join("frames").join(format!("step_{s:06}.png")))?;
+                // the page follows the run (and reloads itself) until the final write below
+                if s < cfg.steps {
+                    write_report(e, &cfg, &metrics, &measures_panels(&metrics, cfg.dist.dim(), cfg.loss), true)?;
+                }
                 last_frame = f;
                 frames.push(last_frame_clone(&last_frame));
             }
