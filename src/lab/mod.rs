@@ -6,6 +6,7 @@
 use crate::engine::{Dispatch, Engine};
 use crate::imageout::Canvas;
 use crate::kernels::{self, Act, BnConfig, ConvWorkspace};
+use crate::train::step::{Adversarial, DHooks, GHooks, Targets};
 use crate::train::{SLOT_FAKE, SLOT_GEN, SLOT_REAL};
 use crate::nn::{BlockSpec, LayerKind, LinearGeom, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
@@ -278,8 +279,6 @@ impl Lab {
         let g_acts = g.activations(e, "lab G")?;
         let d_acts = d.activations(e, "lab D")?;
         let stats = Tensor::zeros(&e.gpu, &[8], "lab stats")?;
-        let ones = Tensor::from_slice(&e.gpu, &[b], &vec![1.0; b], "ones")?;
-        let zeros = Tensor::zeros(&e.gpu, &[b], "zeros")?;
         let fake = g_acts.out[g_acts.out.len() - 1].clone();
         let d_fake = g_acts.d_out[g_acts.d_out.len() - 1].clone();
         let last = d_acts.out.len() - 1;
@@ -289,25 +288,30 @@ impl Lab {
         let real_draw = kernels::sample_target(e, &real, cfg.dist.code(), cfg.seed, STREAM_REAL, 0)?;
         let d_noise = kernels::normal(e, &z, cfg.seed, STREAM_D_NOISE, 0)?;
         let g_noise = kernels::normal(e, &z, cfg.seed, STREAM_G_NOISE, 0)?;
-        // D (critic) step: real then fake, gradients summed; the objective's terms from the
-        // trainer's table, into the trainer's stats slots
-        let [real_term, fake_term, gen_term] = cfg.loss.terms(cfg.g_loss);
-        let minus_ones = Tensor::from_slice(&e.gpu, &[b], &vec![-1.0; b], "lab targets -1")?;
-        let target = |t: f32| if t > 0.5 { &ones } else if t < -0.5 { &minus_ones } else { &zeros };
-        let term = |t: crate::train::LossTerm, slot| kernels::loss(e, t.kind, t.scale, &logits, target(t.target), &dlogits, &stats, slot);
-        let mut d_step = g.forward(e, &ws, &z, &g_acts, true, 0.1)?;
-        d_step.extend(d.forward(e, &ws, &real, &d_acts, true, 0.1)?);
-        d_step.push(term(real_term, SLOT_REAL)?);
-        d_step.extend(d.backward(e, &ws, &real, &d_acts, None, true, false)?);
-        d_step.extend(d.forward(e, &ws, &fake, &d_acts, true, 0.1)?);
-        d_step.push(term(fake_term, SLOT_FAKE)?);
-        d_step.extend(d.backward(e, &ws, &fake, &d_acts, None, true, true)?);
-        // G step on fresh noise, D frozen.
-        let mut g_step = g.forward(e, &ws, &z, &g_acts, true, 0.1)?;
-        g_step.extend(d.forward(e, &ws, &fake, &d_acts, true, 0.1)?);
-        g_step.push(term(gen_term, SLOT_GEN)?);
-        g_step.extend(d.backward(e, &ws, &fake, &d_acts, Some(&d_fake), false, false)?);
-        g_step.extend(g.backward(e, &ws, &z, &g_acts, None, true, false)?);
+        // The trainer's GAN step (train::step), with the objective's terms from the trainer's
+        // table into the trainer's stats slots; the lab's G step draws fresh noise for G.
+        let targets = Targets::new(e, b)?;
+        let adv = Adversarial {
+            g: &g,
+            d: &d,
+            ws: &ws,
+            g_acts: &g_acts,
+            d_acts: &d_acts,
+            g_in: &z,
+            real_in: &real,
+            fake_in: &fake,
+            fake_in_grad: &d_fake,
+            logits: &logits,
+            dlogits: &dlogits,
+            stride: 1,
+            terms: cfg.loss.terms(cfg.g_loss),
+            targets: &targets,
+            stats: &stats,
+            momentum: 0.1,
+        };
+        let d_step = adv.d_step(e, DHooks::default())?;
+        let g_step = adv.g_step(e, GHooks { regenerate: Some(g.forward(e, &ws, &z, &g_acts, true, 0.1)?), ..GHooks::default() })?;
+        drop(adv);
         let opt_d = make_opt(e, &d, &cfg, "D")?;
         let opt_g = make_opt(e, &g, &cfg, "G")?;
         let clip_d = if cfg.loss == GanLoss::Wgan { Some(kernels::clip(e, cfg.clip, &d.params.all())?) } else { None };

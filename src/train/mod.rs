@@ -22,6 +22,7 @@ mod config;
 mod feed;
 mod figures;
 mod run;
+pub mod step;
 pub use config::*;
 pub use run::*;
 
@@ -180,8 +181,6 @@ impl Gan {
         let g_acts = g.activations(e, "G")?;
         let d_acts = d.activations(e, "D")?;
         let stats = Tensor::zeros(&e.gpu, &[STATS_LEN], "loss stats")?;
-        let ones = Tensor::from_slice(&e.gpu, &[b], &vec![1.0; b], "targets 1")?;
-        let zeros = Tensor::zeros(&e.gpu, &[b], "targets 0")?;
 
         let picked = e.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some("picked indices"),
@@ -258,46 +257,54 @@ impl Gan {
         };
         let ce = |scale: f32, labels: &wgpu::Buffer, slot: usize| kernels::softmax_cross_entropy(e, scale, &logits, nout, 1, k, labels, &dlogits, &stats, slot);
 
-        // D step: G(z) with G frozen; D on real (label 1) then on fake (label 0), grads summed.
-        let mut d_step = d.sn_power(e)?;
-        if cond != Cond::None {
-            d_step.push(kernels::concat_onehot(e, &z, &lab_fake, k, &g_in)?);
-        }
-        d_step.extend(g.forward(e, &ws, &g_in, &g_acts, true, bn.momentum)?);
-        if cond == Cond::Cgan {
-            d_step.push(kernels::concat_onehot(e, &real, &lab_real, k, &real_in)?);
-            d_step.push(kernels::concat_onehot(e, &fake, &lab_fake, k, &fake_in)?);
-        }
-        d_step.extend(d.forward(e, &ws, &real_in, &d_acts, true, bn.momentum)?);
-        let minus_ones = Tensor::from_slice(&e.gpu, &[b], &vec![-1.0; b], "targets -1")?;
-        let [real_loss, fake_loss, gen_loss] = cfg.loss.terms(cfg.g_loss);
-        let target = |t: f32| if t > 0.5 { &ones } else if t < -0.5 { &minus_ones } else { &zeros };
-        let adv = |t: LossTerm, slot| kernels::loss_strided(e, t.kind, t.scale, &logits, nout, 0, target(t.target), &dlogits, &stats, slot);
-        d_step.push(adv(real_loss, SLOT_REAL)?);
-        if cond == Cond::Acgan {
-            d_step.push(ce(1.0, &lab_real, SLOT_CE_REAL)?);
-        }
-        d_step.extend(d.backward(e, &ws, &real_in, &d_acts, None, true, false)?);
-        d_step.extend(d.forward(e, &ws, &fake_in, &d_acts, true, bn.momentum)?);
-        d_step.push(adv(fake_loss, SLOT_FAKE)?);
-        if cond == Cond::Acgan {
-            d_step.push(ce(1.0, &lab_fake, SLOT_CE_FAKE)?);
-        }
-        d_step.extend(d.backward(e, &ws, &fake_in, &d_acts, None, true, true)?);
-        d_step.extend(d.sn_backward(e)?);
-
-        // G step: D frozen (no weight-gradient kernels), gradient flows to the fake batch, then G.
-        let mut g_step = d.sn_power(e)?;
-        g_step.extend(d.forward(e, &ws, &fake_in, &d_acts, true, bn.momentum)?);
-        g_step.push(adv(gen_loss, SLOT_GEN)?);
-        if cond == Cond::Acgan {
-            g_step.push(ce(1.0, &lab_fake, SLOT_CE_GEN)?);
-        }
-        g_step.extend(d.backward(e, &ws, &fake_in, &d_acts, Some(&d_fake_in_grad), false, false)?);
-        if cond == Cond::Cgan {
-            g_step.push(kernels::slice_channels(e, &d_fake_in_grad, k, &d_fake_grad)?);
-        }
-        g_step.extend(g.backward(e, &ws, &g_in, &g_acts, None, true, false)?);
+        // The shared GAN step (step.rs) with the trainer's hooks: spectral norm, labels (CGAN:
+        // attached to z and as image planes; ACGAN: attached to z, class cross-entropy on D's
+        // extra outputs), G's loss on the D step's fake batch.
+        let targets = step::Targets::new(e, b)?;
+        let adv = step::Adversarial {
+            g: &g,
+            d: &d,
+            ws: &ws,
+            g_acts: &g_acts,
+            d_acts: &d_acts,
+            g_in: &g_in,
+            real_in: &real_in,
+            fake_in: &fake_in,
+            fake_in_grad: &d_fake_in_grad,
+            logits: &logits,
+            dlogits: &dlogits,
+            stride: nout,
+            terms: cfg.loss.terms(cfg.g_loss),
+            targets: &targets,
+            stats: &stats,
+            momentum: bn.momentum,
+        };
+        let acgan = cond == Cond::Acgan;
+        let d_step = adv.d_step(
+            e,
+            step::DHooks {
+                start: d.sn_power(e)?,
+                before_g: if cond != Cond::None { vec![kernels::concat_onehot(e, &z, &lab_fake, k, &g_in)?] } else { vec![] },
+                before_d: if cond == Cond::Cgan {
+                    vec![kernels::concat_onehot(e, &real, &lab_real, k, &real_in)?, kernels::concat_onehot(e, &fake, &lab_fake, k, &fake_in)?]
+                } else {
+                    vec![]
+                },
+                after_real_loss: if acgan { vec![ce(1.0, &lab_real, SLOT_CE_REAL)?] } else { vec![] },
+                after_fake_loss: if acgan { vec![ce(1.0, &lab_fake, SLOT_CE_FAKE)?] } else { vec![] },
+                end: d.sn_backward(e)?,
+            },
+        )?;
+        let g_step = adv.g_step(
+            e,
+            step::GHooks {
+                start: d.sn_power(e)?,
+                regenerate: None,
+                after_gen_loss: if acgan { vec![ce(1.0, &lab_fake, SLOT_CE_GEN)?] } else { vec![] },
+                before_g_backward: if cond == Cond::Cgan { vec![kernels::slice_channels(e, &d_fake_in_grad, k, &d_fake_grad)?] } else { vec![] },
+            },
+        )?;
+        drop(adv);
 
         let sample_noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
         let fixed_noise = kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?;
