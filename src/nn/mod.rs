@@ -3,12 +3,14 @@
 //! network. Every dispatch a network needs is built once, here, and replayed by the trainer.
 
 use crate::engine::{Dispatch, Engine};
-use crate::kernels::{self, Act, BnConfig, ConvGeom, ConvTGeom, ConvWorkspace};
+use crate::kernels::{self, Act, BnConfig, ConvGeom, ConvWorkspace};
 use crate::tensor::{alloc_buffer, Tensor, ALIGN_ELEMS};
 use anyhow::{ensure, Result};
 use std::sync::Arc;
 
+mod layer;
 mod optimizer;
+pub use layer::{Layer, LayerKind, LinearGeom};
 pub use optimizer::{NetOptimizer, OptRule};
 
 /// One named parameter (or buffer) inside a flat buffer.
@@ -70,112 +72,6 @@ impl Flat {
 
 fn kernels_check_len(e: &Engine, len: usize, label: &str) -> Result<()> {
     crate::tensor::check_binding(&e.gpu, len, label)
-}
-
-/// A fully connected layer on (N, in) -> (N, out), weight (out, in) as in PyTorch, with bias.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinearGeom {
-    pub n: usize,
-    pub din: usize,
-    pub dout: usize,
-}
-
-/// The weighted layer of a block.
-#[derive(Clone, Copy, Debug)]
-pub enum LayerKind {
-    Conv(ConvGeom),
-    ConvT(ConvTGeom),
-    Linear(LinearGeom),
-}
-
-impl LayerKind {
-    pub fn in_shape(&self) -> Vec<usize> {
-        match self {
-            LayerKind::Conv(g) => g.x_shape().to_vec(),
-            LayerKind::ConvT(g) => g.x_shape().to_vec(),
-            LayerKind::Linear(g) => vec![g.n, g.din],
-        }
-    }
-    pub fn out_shape(&self) -> Vec<usize> {
-        match self {
-            LayerKind::Conv(g) => g.y_shape().to_vec(),
-            LayerKind::ConvT(g) => g.y_shape().to_vec(),
-            LayerKind::Linear(g) => vec![g.n, g.dout],
-        }
-    }
-    pub fn w_shape(&self) -> Vec<usize> {
-        match self {
-            LayerKind::Conv(g) => g.w_shape().to_vec(),
-            LayerKind::ConvT(g) => g.w_shape().to_vec(),
-            LayerKind::Linear(g) => vec![g.dout, g.din],
-        }
-    }
-    /// Output features (channels for convolutions).
-    pub fn out_features(&self) -> usize {
-        self.out_shape()[1]
-    }
-    /// The geometry its convolution kernels run in (for the workspace); None for linear layers.
-    pub fn conv_geom(&self) -> Option<ConvGeom> {
-        match self {
-            LayerKind::Conv(g) => Some(*g),
-            LayerKind::ConvT(g) => Some(g.as_conv()),
-            LayerKind::Linear(_) => None,
-        }
-    }
-    pub fn macs(&self) -> u64 {
-        match self {
-            LayerKind::Linear(g) => (g.n * g.din * g.dout) as u64,
-            _ => self.conv_geom().map_or(0, |g| g.macs()),
-        }
-    }
-    /// The same layer at another batch size.
-    pub fn with_batch(&self, n: usize) -> LayerKind {
-        match *self {
-            LayerKind::Conv(g) => LayerKind::Conv(ConvGeom { n, ..g }),
-            LayerKind::ConvT(g) => LayerKind::ConvT(ConvTGeom { n, ..g }),
-            LayerKind::Linear(g) => LayerKind::Linear(LinearGeom { n, ..g }),
-        }
-    }
-    /// Whether the layer's forward pass can apply `act` itself (saving a pass over memory).
-    fn fuses_activation(&self, e: &Engine) -> bool {
-        match self {
-            LayerKind::Conv(g) => kernels::fuses_activation(e, g, false),
-            LayerKind::ConvT(g) => kernels::fuses_activation(e, &g.as_conv(), true),
-            LayerKind::Linear(_) => false,
-        }
-    }
-    #[allow(clippy::too_many_arguments)]
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
-        match self {
-            LayerKind::Conv(g) => kernels::conv2d_forward_act(e, ws, g, x, w, y, act),
-            LayerKind::ConvT(g) => kernels::conv_transpose2d_forward_act(e, ws, g, x, w, y, act),
-            LayerKind::Linear(_) => {
-                anyhow::ensure!(act == Act::Identity, "linear layers do not fuse activations");
-                Ok(vec![kernels::linear_forward(e, x, w, b, y)?])
-            }
-        }
-    }
-    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-        match self {
-            LayerKind::Conv(g) => kernels::conv2d_backward_input(e, ws, g, dy, w, dx),
-            LayerKind::ConvT(g) => kernels::conv_transpose2d_backward_input(e, ws, g, dy, w, dx),
-            LayerKind::Linear(_) => Ok(vec![kernels::linear_backward_input(e, dy, w, dx)?]),
-        }
-    }
-    #[allow(clippy::too_many_arguments)]
-    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
-        match self {
-            LayerKind::Conv(g) => kernels::conv2d_backward_weight(e, ws, g, x, dy, dw, acc),
-            LayerKind::ConvT(g) => kernels::conv_transpose2d_backward_weight(e, ws, g, x, dy, dw, acc),
-            LayerKind::Linear(_) => {
-                let mut v = vec![kernels::linear_backward_weight(e, x, dy, dw, acc)?];
-                if let Some(db) = db {
-                    v.push(kernels::sum_rows(e, dy, db, acc)?);
-                }
-                Ok(v)
-            }
-        }
-    }
 }
 
 /// layer -> optional batch norm -> activation: conv (no bias) blocks as in DCGAN, or linear
@@ -248,10 +144,7 @@ impl Net {
         for s in &specs {
             let conv_i = idx;
             let weight = layout.add(&format!("main.{conv_i}.weight"), &s.layer.w_shape());
-            let bias = match s.layer {
-                LayerKind::Linear(g) => Some(layout.add(&format!("main.{conv_i}.bias"), &[g.dout])),
-                _ => None,
-            };
+            let bias = s.layer.layer().has_bias().then(|| layout.add(&format!("main.{conv_i}.bias"), &[s.layer.out_features()]));
             idx += 1;
             let (affine, bn_i) = if s.batch_norm {
                 let c = s.layer.out_features();
@@ -386,22 +279,19 @@ impl Net {
                 *v = (mean + std * crate::rng::rng_normal(seed, stream, c, i as u32)) as f32;
             }
         };
-        for s in &self.slots {
+        let draw = |c: u32, i: u32| crate::rng::rng_normal(seed, stream, c, i);
+        let unit = |c: u32, i: u32| crate::rng::rng_unit(seed, stream, c, i);
+        for (spec, s) in self.specs.iter().zip(&self.slots) {
+            // each layer initialises its own weight (and bias): DCGAN's N(0, 0.02) for
+            // convolutions, PyTorch's uniform default for linear layers
             let ws = &self.params.layout.slots[s.weight];
-            let n = ws.numel();
-            if let Some(b) = s.bias {
-                // linear layers: PyTorch's default, U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
-                let bound = 1.0 / (ws.shape[1] as f64).sqrt();
-                let bs = &self.params.layout.slots[b];
-                for (off, len) in [(ws.offset, n), (bs.offset, bs.numel())] {
-                    let c = next();
-                    for (i, v) in p[off..off + len].iter_mut().enumerate() {
-                        *v = ((2.0 * crate::rng::rng_unit(seed, stream, c, i as u32) - 1.0) * bound) as f32;
-                    }
+            let (w_off, n) = (ws.offset, ws.numel());
+            match s.bias.map(|b| &self.params.layout.slots[b]) {
+                Some(bs) => {
+                    let (head, tail) = p.split_at_mut(bs.offset);
+                    spec.layer.layer().init(&mut head[w_off..w_off + n], Some(&mut tail[..bs.numel()]), &draw, &unit, &mut next);
                 }
-            } else {
-                // convolutions: DCGAN's N(0, 0.02)
-                normal(next(), 0.0, 0.02, &mut p[ws.offset..ws.offset + n]);
+                None => spec.layer.layer().init(&mut p[w_off..w_off + n], None, &draw, &unit, &mut next),
             }
             if let Some(a) = s.affine {
                 let a = &self.params.layout.slots[a];
@@ -459,12 +349,13 @@ impl Net {
             let w = self.weight(i);
             let b = self.slots[i].bias.map(|b| self.params.view(b));
             // an activation right after the layer (no batch norm between) is fused when it can be
-            let fused = self.slots[i].affine.is_none() && s.act != Act::Identity && s.layer.fuses_activation(e);
+            let layer = s.layer.layer();
+            let fused = self.slots[i].affine.is_none() && s.act != Act::Identity && layer.fuses_activation(e, s.act);
             if fused {
-                out.extend(s.layer.forward(e, ws, input, &w, b.as_ref(), &acts.out[i], s.act)?);
+                out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.out[i], s.act)?);
                 continue;
             }
-            out.extend(s.layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i], Act::Identity)?);
+            out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i], Act::Identity)?);
             if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
                 let cfg = BnConfig { momentum, act: s.act, ..self.bn };
                 let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;
@@ -516,11 +407,11 @@ impl Net {
             let w = self.weight(i);
             if param_grads {
                 let db = self.slots[i].bias.map(|b| self.grads.view(b));
-                out.extend(s.layer.backward_params(e, ws, input, &acts.d_pre[i], &self.weight_grad(i), db.as_ref(), accumulate)?);
+                out.extend(s.layer.layer().backward_params(e, ws, input, &acts.d_pre[i], &self.weight_grad(i), db.as_ref(), accumulate)?);
             }
             let target = if i == 0 { dx } else { Some(&acts.d_out[i - 1]) };
             if let Some(t) = target {
-                out.extend(s.layer.backward_input(e, ws, &acts.d_pre[i], &w, t)?);
+                out.extend(s.layer.layer().backward_input(e, ws, &acts.d_pre[i], &w, t)?);
             }
         }
         Ok(out)

@@ -1,0 +1,228 @@
+//! Layers behind one interface: a layer type is one implementation of `Layer` (its shapes, its
+//! parameters and their initialisation, its forward pass, its two backward passes, and the plain
+//! CPU reference its forward pass is tested against, tests/layers.rs) and one `LayerKind` variant
+//! naming it. Networks (`Net`) only ever talk to `dyn Layer`.
+
+use crate::engine::{Dispatch, Engine};
+use crate::kernels::{self, Act, ConvGeom, ConvTGeom, ConvWorkspace};
+use crate::tensor::Tensor;
+use anyhow::Result;
+
+/// A fully connected layer on (N, in) -> (N, out), weight (out, in) as in PyTorch, with bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearGeom {
+    pub n: usize,
+    pub din: usize,
+    pub dout: usize,
+}
+
+/// What every layer type provides.
+pub trait Layer: std::fmt::Debug {
+    fn in_shape(&self) -> Vec<usize>;
+    fn out_shape(&self) -> Vec<usize>;
+    fn w_shape(&self) -> Vec<usize>;
+    /// Whether the layer has a bias vector (of `out_features` values) after its weight.
+    fn has_bias(&self) -> bool {
+        false
+    }
+    /// Multiply-adds of one forward pass.
+    fn macs(&self) -> u64;
+    /// The same layer at another batch size.
+    fn with_batch(&self, n: usize) -> LayerKind;
+    /// The geometry its convolution kernels run in (for the workspace), if it is a convolution.
+    fn conv_geom(&self) -> Option<ConvGeom> {
+        None
+    }
+    /// Initial weight (and bias) values from `draw(counter, index)` ~ N(0, 1) and `unit(counter,
+    /// index)` ~ U[0, 1): each tensor takes the next counter from `next`.
+    fn init(&self, weight: &mut [f32], bias: Option<&mut [f32]>, draw: &dyn Fn(u32, u32) -> f64, unit: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32);
+    /// Whether the forward pass can apply `act` itself (saving a pass over memory).
+    fn fuses_activation(&self, _e: &Engine, _act: Act) -> bool {
+        false
+    }
+    /// y = layer(x) (then `act`, when `fuses_activation` said so; otherwise `act` is Identity).
+    #[allow(clippy::too_many_arguments)]
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>>;
+    /// dx = d layer / dx applied to dy.
+    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>>;
+    /// dw (and db) from x and dy, written or (with `acc`) added.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>>;
+    /// The forward pass in plain f64 on the CPU (the reference the GPU pass is checked against).
+    fn reference_forward(&self, x: &[f64], w: &[f64], b: Option<&[f64]>) -> Vec<f64>;
+}
+
+/// DCGAN's convolution init: N(0, 0.02).
+fn dcgan_init(weight: &mut [f32], draw: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32) {
+    let c = next();
+    for (i, v) in weight.iter_mut().enumerate() {
+        *v = (0.02 * draw(c, i as u32)) as f32;
+    }
+}
+
+impl Layer for ConvGeom {
+    fn in_shape(&self) -> Vec<usize> {
+        self.x_shape().to_vec()
+    }
+    fn out_shape(&self) -> Vec<usize> {
+        self.y_shape().to_vec()
+    }
+    fn w_shape(&self) -> Vec<usize> {
+        ConvGeom::w_shape(self).to_vec()
+    }
+    fn macs(&self) -> u64 {
+        ConvGeom::macs(self)
+    }
+    fn with_batch(&self, n: usize) -> LayerKind {
+        LayerKind::Conv(ConvGeom { n, ..*self })
+    }
+    fn conv_geom(&self) -> Option<ConvGeom> {
+        Some(*self)
+    }
+    fn init(&self, weight: &mut [f32], _bias: Option<&mut [f32]>, draw: &dyn Fn(u32, u32) -> f64, _unit: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32) {
+        dcgan_init(weight, draw, next)
+    }
+    fn fuses_activation(&self, e: &Engine, _act: Act) -> bool {
+        kernels::fuses_activation(e, self, false)
+    }
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+        kernels::conv2d_forward_act(e, ws, self, x, w, y, act)
+    }
+    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+        kernels::conv2d_backward_input(e, ws, self, dy, w, dx)
+    }
+    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, _db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
+        kernels::conv2d_backward_weight(e, ws, self, x, dy, dw, acc)
+    }
+    fn reference_forward(&self, x: &[f64], w: &[f64], _b: Option<&[f64]>) -> Vec<f64> {
+        crate::reference::conv2d(self, x, w)
+    }
+}
+
+impl Layer for ConvTGeom {
+    fn in_shape(&self) -> Vec<usize> {
+        self.x_shape().to_vec()
+    }
+    fn out_shape(&self) -> Vec<usize> {
+        self.y_shape().to_vec()
+    }
+    fn w_shape(&self) -> Vec<usize> {
+        ConvTGeom::w_shape(self).to_vec()
+    }
+    fn macs(&self) -> u64 {
+        ConvTGeom::macs(self)
+    }
+    fn with_batch(&self, n: usize) -> LayerKind {
+        LayerKind::ConvT(ConvTGeom { n, ..*self })
+    }
+    fn conv_geom(&self) -> Option<ConvGeom> {
+        Some(self.as_conv())
+    }
+    fn init(&self, weight: &mut [f32], _bias: Option<&mut [f32]>, draw: &dyn Fn(u32, u32) -> f64, _unit: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32) {
+        dcgan_init(weight, draw, next)
+    }
+    fn fuses_activation(&self, e: &Engine, _act: Act) -> bool {
+        kernels::fuses_activation(e, &self.as_conv(), true)
+    }
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+        kernels::conv_transpose2d_forward_act(e, ws, self, x, w, y, act)
+    }
+    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+        kernels::conv_transpose2d_backward_input(e, ws, self, dy, w, dx)
+    }
+    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, _db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
+        kernels::conv_transpose2d_backward_weight(e, ws, self, x, dy, dw, acc)
+    }
+    fn reference_forward(&self, x: &[f64], w: &[f64], _b: Option<&[f64]>) -> Vec<f64> {
+        crate::reference::conv_transpose2d(self, x, w)
+    }
+}
+
+impl Layer for LinearGeom {
+    fn in_shape(&self) -> Vec<usize> {
+        vec![self.n, self.din]
+    }
+    fn out_shape(&self) -> Vec<usize> {
+        vec![self.n, self.dout]
+    }
+    fn w_shape(&self) -> Vec<usize> {
+        vec![self.dout, self.din]
+    }
+    fn has_bias(&self) -> bool {
+        true
+    }
+    fn macs(&self) -> u64 {
+        (self.n * self.din * self.dout) as u64
+    }
+    fn with_batch(&self, n: usize) -> LayerKind {
+        LayerKind::Linear(LinearGeom { n, ..*self })
+    }
+    /// PyTorch's default for nn.Linear: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
+    fn init(&self, weight: &mut [f32], bias: Option<&mut [f32]>, _draw: &dyn Fn(u32, u32) -> f64, unit: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32) {
+        let bound = 1.0 / (self.din as f64).sqrt();
+        for t in std::iter::once(weight).chain(bias) {
+            let c = next();
+            for (i, v) in t.iter_mut().enumerate() {
+                *v = ((2.0 * unit(c, i as u32) - 1.0) * bound) as f32;
+            }
+        }
+    }
+    fn forward(&self, e: &Engine, _ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+        anyhow::ensure!(act == Act::Identity, "linear layers do not fuse activations");
+        Ok(vec![kernels::linear_forward(e, x, w, b, y)?])
+    }
+    fn backward_input(&self, e: &Engine, _ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
+        Ok(vec![kernels::linear_backward_input(e, dy, w, dx)?])
+    }
+    fn backward_params(&self, e: &Engine, _ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
+        let mut v = vec![kernels::linear_backward_weight(e, x, dy, dw, acc)?];
+        if let Some(db) = db {
+            v.push(kernels::sum_rows(e, dy, db, acc)?);
+        }
+        Ok(v)
+    }
+    fn reference_forward(&self, x: &[f64], w: &[f64], b: Option<&[f64]>) -> Vec<f64> {
+        crate::reference::matmul(x, &crate::reference::transpose(w, self.dout, self.din), b, self.n, self.dout, self.din)
+    }
+}
+
+/// The layer types a network can hold, by name; each is a `Layer`.
+#[derive(Clone, Copy, Debug)]
+pub enum LayerKind {
+    Conv(ConvGeom),
+    ConvT(ConvTGeom),
+    Linear(LinearGeom),
+}
+
+impl LayerKind {
+    /// The layer behind the name: the one place that lists the types.
+    pub fn layer(&self) -> &dyn Layer {
+        match self {
+            LayerKind::Conv(g) => g,
+            LayerKind::ConvT(g) => g,
+            LayerKind::Linear(g) => g,
+        }
+    }
+    pub fn in_shape(&self) -> Vec<usize> {
+        self.layer().in_shape()
+    }
+    pub fn out_shape(&self) -> Vec<usize> {
+        self.layer().out_shape()
+    }
+    pub fn w_shape(&self) -> Vec<usize> {
+        self.layer().w_shape()
+    }
+    /// Output features (channels for convolutions).
+    pub fn out_features(&self) -> usize {
+        self.out_shape()[1]
+    }
+    pub fn conv_geom(&self) -> Option<ConvGeom> {
+        self.layer().conv_geom()
+    }
+    pub fn macs(&self) -> u64 {
+        self.layer().macs()
+    }
+    pub fn with_batch(&self, n: usize) -> LayerKind {
+        self.layer().with_batch(n)
+    }
+}
