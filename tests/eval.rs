@@ -171,6 +171,10 @@ fn eval_scores_folders_and_says_what_it_did_with_odd_ones() {
     let (code, _, err) = eval_cli(&[], &dir);
     assert_ne!(code, 0);
     assert!(err.contains("--samples") && err.contains("--checkpoint"), "{err}");
+    // a flag that would do nothing with a folder is refused, not ignored
+    let (code, _, err) = eval_cli(&["--samples", "mixed", "--n", "10"], &dir);
+    assert_ne!(code, 0);
+    assert!(err.contains("--n") && err.contains("cannot be used with"), "{err}");
 }
 
 const TINY: &[&str] = &["--ngf", "8", "--ndf", "8", "--nz", "16", "--batch", "16"];

@@ -20,10 +20,10 @@ pub struct EvalArgs {
     #[arg(long, conflicts_with = "train_classifier")]
     pub checkpoint: Option<PathBuf>,
     /// Samples generated from --checkpoint (and reference images drawn for SWD)
-    #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count_usize)]
+    #[arg(long, default_value_t = 1000, conflicts_with = "samples", allow_negative_numbers = true, value_parser = count_usize)]
     pub n: usize,
     /// Noise seed of the samples generated from --checkpoint
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = seed_u32)]
+    #[arg(long, default_value_t = 0, conflicts_with = "samples", allow_negative_numbers = true, value_parser = seed_u32)]
     pub seed: u32,
     /// Reference set: `mnist` (the built-in digits), an IDX image file, or a folder of images
     /// [default: mnist; with --checkpoint, the data set it was trained on]
@@ -34,10 +34,10 @@ pub struct EvalArgs {
     pub classifier: Option<PathBuf>,
     /// Train the MNIST classifier again by the committed recipe (about 2 minutes on a software
     /// adapter) and write it to --classifier-out
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["data", "classifier", "n", "seed"])]
     pub train_classifier: bool,
     /// Where --train-classifier writes the weights
-    #[arg(long, value_name = "FILE", default_value = "mnist_classifier.safetensors")]
+    #[arg(long, value_name = "FILE", default_value = "mnist_classifier.safetensors", requires = "train_classifier")]
     pub classifier_out: PathBuf,
 }
 
