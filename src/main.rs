@@ -58,6 +58,11 @@ enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Draw a training run's timeline.png, curves.png and report.html again from its files.
+    Report {
+        /// The run folder (holding config.json, metrics.jsonl, samples/)
+        run: PathBuf,
+    },
     /// Generate images from a checkpoint.
     Sample {
         /// Checkpoint file (checkpoint.safetensors in a run folder)
@@ -484,7 +489,13 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     let secs = t0.elapsed().as_secs_f64();
     Ok(match outcome {
         Outcome::Finished => {
-            eprintln!("done: {} steps in {:.1} s; run folder {} (report.html, curves.png, timeline.png, samples/, tensorboard/, checkpoint.safetensors)", gan.step, secs, cfg.out.display());
+            eprintln!(
+                "done: {} steps in {:.1} s; run folder {} (report.html, curves.png, timeline.png, samples/, {}checkpoint.safetensors)",
+                gan.step,
+                secs,
+                cfg.out.display(),
+                if cfg.tensorboard { "tensorboard/, " } else { "" }
+            );
             Exit::Done
         }
         Outcome::Interrupted => {
@@ -510,6 +521,10 @@ fn main() {
         Command::Devices { device } => devices(&device).map(|_| Exit::Done),
         Command::Train(a) => train_cmd(a, &explicit),
         Command::Lab(a) => lab_cmd(a).map(|_| Exit::Done),
+        Command::Report { run } => train::redraw(&run).map(|_| {
+            eprintln!("wrote {0}/timeline.png, {0}/curves.png and {0}/report.html", run.display());
+            Exit::Done
+        }),
         Command::Eval { args, device } => gangpu::eval::cli::run(&args, &device.opts()).map(|_| Exit::Done),
         Command::Sample { checkpoint, net_g, n, seed, out, batch, label, device } => {
             gangpu::sample_cmd::run(gangpu::sample_cmd::SampleArgs { checkpoint, net_g, n, seed, out, batch, label }, &device.opts()).map(|_| Exit::Done)

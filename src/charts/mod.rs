@@ -113,6 +113,24 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// The corner of the plot its curves cross least (the legend goes there).
+fn legend_corner(live: &[&Series], (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let mut count = [0usize; 4]; // upper right, lower right, upper left, lower left
+    for q in live.iter().flat_map(|s| s.points.iter()) {
+        let fx = (q.0 - x0) / (x1 - x0).max(f64::MIN_POSITIVE);
+        let fy = (q.1 - y0) / (y1 - y0).max(f64::MIN_POSITIVE);
+        let right = fx > 0.55;
+        let left = fx < 0.45;
+        let up = fy > 0.6;
+        let down = fy < 0.4;
+        for (i, inside) in [right && !down, right && !up, left && !down, left && !up].into_iter().enumerate() {
+            count[i] += inside as usize;
+        }
+    }
+    let best = (0..4).min_by_key(|i| count[*i]).unwrap_or(0);
+    [SeriesLabelPosition::UpperRight, SeriesLabelPosition::LowerRight, SeriesLabelPosition::UpperLeft, SeriesLabelPosition::LowerLeft][best].clone()
+}
+
 /// How a panel's curves are laid out: which go on the right-hand axis (those more than 100x
 /// smaller than the largest), and whether the y axis is logarithmic (positive values spanning
 /// more than 2 decades; a few zeros, e.g. a gradient before the first step, are left out).
@@ -144,7 +162,7 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
     let title_style = (FONT, 17).into_font();
     let label_style = (FONT, 13).into_font();
     let mut builder = ChartBuilder::on(area);
-    builder.caption(&p.title, title_style).margin(10).x_label_area_size(38).y_label_area_size(62);
+    builder.caption(&p.title, title_style).margin(10).margin_right(26).x_label_area_size(38).y_label_area_size(62);
     if secondary.iter().any(|s| *s) {
         builder.right_y_label_area_size(62);
     }
@@ -169,7 +187,7 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
                 .label(s.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
         }
-        chart.configure_series_labels().label_font(label_style).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(SeriesLabelPosition::UpperRight).draw().map_err(draw_err)?;
+        chart.configure_series_labels().label_font(label_style).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(legend_corner(&live, (x0, x1), (y0, y1))).draw().map_err(draw_err)?;
         return Ok(());
     }
     let (y0, y1) = padded(y0, y1);
@@ -221,7 +239,7 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
         let name = if *sec { format!("{} (right)", s.name) } else { s.name.clone() };
         anno.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
     }
-    chart.configure_series_labels().label_font(label_style).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(SeriesLabelPosition::UpperRight).draw().map_err(draw_err)?;
+    chart.configure_series_labels().label_font(label_style).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(legend_corner(&live, (x0, x1), (y0, y1))).draw().map_err(draw_err)?;
     Ok(())
 }
 

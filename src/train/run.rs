@@ -253,6 +253,23 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     Ok(Outcome::Finished)
 }
 
+/// `gangpu report RUN`: draws a run folder's timeline.png, curves.png and report.html again from
+/// its files (config.json, metrics.jsonl, samples/), e.g. for a run made by an older version.
+pub fn redraw(root: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(root.join("config.json")).with_context(|| format!("{} is not a gangpu training run (no config.json)", root.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: unreadable config.json", root.display()))?;
+    let mut cfg: TrainConfig = serde_json::from_value(v["config"].clone()).with_context(|| format!("{}: config.json holds no training config", root.display()))?;
+    cfg.tensorboard = false; // the event files stay as the run wrote them
+    let paths = RunPaths { root: root.to_path_buf() };
+    let last = crate::report::grids_in(&paths.samples()).last().map(|(s, _)| *s);
+    let labels: std::collections::BTreeMap<u64, String> = eval_rows(&root.join("metrics.jsonl")).into_iter().map(|r| (r.step, r.scores.short())).collect();
+    if let Some(l) = last {
+        save_timeline(&paths, l, &labels)?;
+    }
+    let mut f = super::figures::Figures::new(&cfg, root)?;
+    f.refresh(false, &format!("redrawn by `gangpu report` from the run's files{}", last.map_or(String::new(), |l| format!(" (last samples: step {})", imageout::thousands(l)))))
+}
+
 /// Parses a checkpoint's config and checks it matches `model` (for --resume).
 pub fn checkpoint_config(raw: &RawCheckpoint) -> Result<TrainConfig> {
     serde_json::from_str(raw.config_json()?).with_context(|| format!("{}: unreadable config in checkpoint", raw.path))
