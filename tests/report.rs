@@ -88,6 +88,19 @@ fn a_training_run_reports_in_html_png_and_tensorboard() {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok:"));
 
+    // `gangpu report` draws the figures again from the run's files
+    for f in ["curves.png", "report.html", "timeline.png"] {
+        std::fs::remove_file(run.join(f)).expect("remove a figure");
+    }
+    let (code, err) = gangpu_cli(BIN, &["report", "run"], &dir);
+    assert_eq!(code, 0, "{err}");
+    for f in ["curves.png", "report.html", "timeline.png"] {
+        assert!(run.join(f).exists(), "gangpu report did not write {f}");
+    }
+    let (code, err) = gangpu_cli(BIN, &["report", "nowhere"], &dir);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a gangpu training run"), "{err}");
+
     // --no-tensorboard writes none
     let mut args = vec!["train", "--steps", "2", "--no-tensorboard", "--out", "quiet"];
     args.extend_from_slice(TINY);
