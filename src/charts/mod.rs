@@ -167,18 +167,24 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
         builder.right_y_label_area_size(62);
     }
     let fx = |v: &f64| fmt_num(*v);
+    // the same axes, ticks and grid on linear and log charts (their coordinate types differ)
+    macro_rules! mesh {
+        ($chart:expr, $y_desc:expr) => {
+            $chart
+                .configure_mesh()
+                .x_desc(p.x_label.as_str())
+                .y_desc($y_desc)
+                .x_label_formatter(&fx)
+                .y_label_formatter(&|v| fmt_num(*v))
+                .label_style(label_style.clone())
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(draw_err)?
+        };
+    }
     if log {
         let mut chart = builder.build_cartesian_2d(x0..x1, (p0 * 0.8..p1 * 1.25).log_scale()).map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(p.x_label.as_str())
-            .y_desc(format!("{} (log scale)", p.y_label))
-            .x_label_formatter(&fx)
-            .y_label_formatter(&|v| fmt_num(*v))
-            .label_style(label_style.clone())
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(draw_err)?;
+        mesh!(chart, format!("{} (log scale)", p.y_label));
         for s in &live {
             let c = s.color;
             chart
@@ -193,16 +199,7 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
     let (y0, y1) = padded(y0, y1);
     let (s0, s1) = padded_range(live.iter().zip(&secondary).filter(|(_, sec)| **sec).flat_map(|(s, _)| s.points.iter().map(|q| q.1)));
     let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(draw_err)?.set_secondary_coord(x0..x1, s0..s1);
-    chart
-        .configure_mesh()
-        .x_desc(p.x_label.as_str())
-        .y_desc(p.y_label.as_str())
-        .x_label_formatter(&fx)
-        .y_label_formatter(&|v| fmt_num(*v))
-        .label_style(label_style.clone())
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(draw_err)?;
+    mesh!(chart, p.y_label.clone());
     let small: Vec<&str> = live.iter().zip(&secondary).filter(|(_, sec)| **sec).map(|(s, _)| s.name.as_str()).collect();
     if !small.is_empty() {
         chart
