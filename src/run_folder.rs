@@ -99,3 +99,11 @@ fn copy_recursive(src: &Path, dst: &Path) -> std::io::Result<()> {
         std::fs::copy(src, dst).map(|_| ())
     }
 }
+
+/// Appends one JSON line (a metrics.jsonl row) to `path`.
+pub fn append_json_line<T: serde::Serialize>(path: &Path, row: &T) -> Result<()> {
+    use std::io::Write;
+    let line = serde_json::to_string(row).context("serialising a metrics row")?;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("appending to {}", path.display()))
+}

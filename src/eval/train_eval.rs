@@ -3,8 +3,8 @@
 //! Everything is built once, before the first step: the fixed evaluation noise (one tensor per
 //! batch), per batch the dispatches of G on it, of the classifier on G's output and of the
 //! statistics accumulation. An evaluation records all of them into one submission that also copies
-//! the statistics (66 KiB) and the samples (for SWD, which sorts on the host) into mappable
-//! buffers; the step loop goes on while the GPU works. When the copies are mapped, a worker
+//! the samples (for SWD, which sorts on the host) and the statistics (66 KiB) into one staging
+//! buffer of the GPU layer's read-back ring; the step loop goes on while the GPU works. When the copies are mapped, a worker
 //! thread finishes the scores (FID's eigen-decomposition, SWD) and hands them back.
 
 use super::classifier::{Classifier, StatsAccumulator};
@@ -12,8 +12,8 @@ use super::score::{fid_unavailable, Reference, Scores};
 use crate::engine::{Dispatch, Engine};
 use crate::tensor::Tensor;
 use crate::train::Gan;
+use crate::readback::ReadbackRing;
 use anyhow::{anyhow, Context, Result};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -24,12 +24,6 @@ struct Job {
     samples: Vec<f32>,
 }
 
-/// Copies in flight for one evaluation.
-struct InFlight {
-    step: u64,
-    ready: Vec<Arc<AtomicBool>>,
-}
-
 pub struct TrainEval {
     pub every: u64,
     /// Samples per evaluation (whole batches).
@@ -37,9 +31,8 @@ pub struct TrainEval {
     chunks: Vec<Vec<Dispatch>>,
     generated: Tensor,
     acc: Option<StatsAccumulator>,
-    samples_staging: wgpu::Buffer,
-    stats_staging: Option<wgpu::Buffer>,
-    in_flight: Option<InFlight>,
+    /// One staging buffer: the samples, then the statistics; tagged with the evaluated step.
+    ring: ReadbackRing<u64>,
     jobs: Option<mpsc::Sender<Job>>,
     results: mpsc::Receiver<Result<(u64, Scores)>>,
     worker: Option<std::thread::JoinHandle<()>>,
@@ -90,12 +83,9 @@ impl TrainEval {
             noise.push(z);
         }
         e.run(&fill.iter().collect::<Vec<_>>())?;
-        let staging = |bytes: u64, label: &str| {
-            e.gpu.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false })
-        };
         let generated = gan.generated().clone();
-        let samples_staging = staging(generated.byte_size() * batches as u64, "evaluation samples staging");
-        let stats_staging = acc.as_ref().map(|a| staging(a.bytes(), "evaluation statistics staging"));
+        let bytes = generated.byte_size() * batches as u64 + acc.as_ref().map_or(0, |a| a.bytes());
+        let ring = ReadbackRing::new(&e.gpu, 1, bytes, "evaluation");
 
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (res_tx, results) = mpsc::channel();
@@ -118,9 +108,7 @@ impl TrainEval {
             chunks,
             generated,
             acc,
-            samples_staging,
-            stats_staging,
-            in_flight: None,
+            ring,
             jobs: Some(job_tx),
             results,
             worker: Some(worker),
@@ -140,9 +128,8 @@ impl TrainEval {
     /// Submits an evaluation of the current G (after the iteration of step `step`). Waits only
     /// if the previous evaluation's copies are still being read.
     pub fn submit(&mut self, e: &Engine, step: u64) -> Result<()> {
-        if self.in_flight.is_some() {
-            self.poll(e, true)?;
-        }
+        let TrainEval { ring, acc, jobs, generated, n, outstanding, .. } = self;
+        let staging = ring.take(&e.gpu, &mut |s, vals| hand_over(s, vals, acc.as_ref(), generated, *n, jobs.as_ref(), outstanding))?;
         let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("quality evaluation") });
         if let Some(a) = &self.acc {
             a.clear(&mut enc);
@@ -150,57 +137,21 @@ impl TrainEval {
         let bytes = self.generated.byte_size();
         for (i, list) in self.chunks.iter().enumerate() {
             e.record(&mut enc, &list.iter().collect::<Vec<_>>());
-            enc.copy_buffer_to_buffer(&self.generated.buffer, self.generated.byte_offset(), &self.samples_staging, i as u64 * bytes, bytes);
+            enc.copy_buffer_to_buffer(&self.generated.buffer, self.generated.byte_offset(), &staging, i as u64 * bytes, bytes);
         }
-        if let (Some(a), Some(st)) = (&self.acc, &self.stats_staging) {
-            enc.copy_buffer_to_buffer(&a.flat.buffer, 0, st, 0, a.bytes());
+        if let Some(a) = &self.acc {
+            enc.copy_buffer_to_buffer(&a.flat.buffer, 0, &staging, bytes * self.chunks.len() as u64, a.bytes());
         }
         e.gpu.queue.submit(Some(enc.finish()));
-        let mut ready = Vec::new();
-        for buf in std::iter::once(&self.samples_staging).chain(self.stats_staging.iter()) {
-            let flag = Arc::new(AtomicBool::new(false));
-            let f = flag.clone();
-            buf.map_async(wgpu::MapMode::Read, .., move |r| {
-                if r.is_ok() {
-                    f.store(true, Ordering::Release);
-                }
-            });
-            ready.push(flag);
-        }
-        self.in_flight = Some(InFlight { step, ready });
+        self.ring.submitted(staging, step);
         Ok(())
     }
 
     /// Hands mapped copies to the worker and returns the scores finished so far. With `block`,
     /// waits for the copies in flight (not for the worker).
     pub fn poll(&mut self, e: &Engine, block: bool) -> Result<Vec<(u64, Scores)>> {
-        if let Some(f) = &self.in_flight {
-            let t0 = std::time::Instant::now();
-            while block && !f.ready.iter().all(|r| r.load(Ordering::Acquire)) {
-                e.gpu.wait()?;
-                if t0.elapsed().as_secs() > 600 {
-                    return Err(anyhow!("a quality evaluation's read-back never completed"));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            if f.ready.iter().all(|r| r.load(Ordering::Acquire)) {
-                let step = f.step;
-                self.in_flight = None;
-                let read = |buf: &wgpu::Buffer| -> Result<Vec<f32>> {
-                    let v = bytemuck::cast_slice::<u8, f32>(&buf.get_mapped_range(..).map_err(|err| anyhow!("reading evaluation samples: {err}"))?).to_vec();
-                    buf.unmap();
-                    Ok(v)
-                };
-                let samples = read(&self.samples_staging)?;
-                let stats = match (&self.acc, &self.stats_staging) {
-                    (Some(a), Some(st)) => Some(a.parse(&read(st)?, self.n)?),
-                    _ => None,
-                };
-                let tx = self.jobs.as_ref().ok_or_else(|| anyhow!("the evaluation thread has stopped"))?;
-                tx.send(Job { step, stats, samples }).map_err(|_| anyhow!("the evaluation thread has stopped"))?;
-                self.outstanding += 1;
-            }
-        }
+        let TrainEval { ring, acc, jobs, generated, n, outstanding, .. } = self;
+        ring.drain(&e.gpu, block, &mut |s, vals| hand_over(s, vals, acc.as_ref(), generated, *n, jobs.as_ref(), outstanding))?;
         let mut out = Vec::new();
         while let Ok(r) = self.results.try_recv() {
             self.outstanding -= 1;
@@ -228,4 +179,21 @@ impl Drop for TrainEval {
             let _ = w.join();
         }
     }
+}
+
+/// One evaluation's read-back (the samples of every batch, then the statistics) to the worker.
+fn hand_over(step: u64, vals: Vec<f32>, acc: Option<&StatsAccumulator>, generated: &Tensor, n: usize, jobs: Option<&mpsc::Sender<Job>>, outstanding: &mut usize) -> Result<()> {
+    let mut samples = vals;
+    let stats = match acc {
+        Some(a) => {
+            let s = a.parse(&samples[n / generated.shape[0] * generated.numel()..], n)?;
+            samples.truncate(n / generated.shape[0] * generated.numel());
+            Some(s)
+        }
+        None => None,
+    };
+    let tx = jobs.ok_or_else(|| anyhow!("the evaluation thread has stopped"))?;
+    tx.send(Job { step, stats, samples }).map_err(|_| anyhow!("the evaluation thread has stopped"))?;
+    *outstanding += 1;
+    Ok(())
 }

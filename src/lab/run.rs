@@ -65,7 +65,7 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
                 if !(m.loss_d.is_finite() && m.loss_g.is_finite()) {
                     bail!("the lab diverged at step {s} (non-finite loss); try a lower --lr");
                 }
-                append_jsonl(&metrics_path, &m)?;
+                crate::run_folder::append_json_line(&metrics_path, &m)?;
                 if !quiet {
                     eprintln!("{}", describe(&m));
                 }
@@ -102,12 +102,6 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
 
 fn last_frame_clone(c: &Canvas) -> Canvas {
     Canvas { w: c.w, h: c.h, px: c.px.clone() }
-}
-
-fn append_jsonl(path: &Path, m: &LabMetrics) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-    writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn describe(m: &LabMetrics) -> String {

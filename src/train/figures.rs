@@ -21,8 +21,10 @@ impl Figures {
     /// Starts a run's figures; a resumed run picks up the rows and evaluations it logged before.
     pub fn new(cfg: &TrainConfig, root: &Path) -> Result<Figures> {
         let text = std::fs::read_to_string(root.join("metrics.jsonl")).unwrap_or_default();
-        let rows = text.lines().filter(|l| !l.contains("\"kind\"")).filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let evals = run::eval_rows(&root.join("metrics.jsonl")).into_iter().map(|r| (r.step, r.scores)).collect();
+        // loss rows have no "kind"; evaluations are `"kind": "eval"` rows
+        let (evals, rows): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.contains("\"kind\":\"eval\""));
+        let rows = rows.into_iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let evals = evals.into_iter().filter_map(|l| serde_json::from_str::<run::EvalRow>(l).ok()).map(|r| (r.step, r.scores)).collect();
         let tb = if cfg.tensorboard {
             let dir = root.join("tensorboard");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -89,6 +91,34 @@ impl Figures {
             Some(tb) => tb.image_file(step, "samples", grid),
             None => Ok(()),
         })
+    }
+
+    /// Redraws timeline.png: the milestone grids up to `last` (and `last`'s), each labelled
+    /// with the quality scores of its step when there are any.
+    pub fn timeline(&mut self, last: u64) -> Result<()> {
+        self.timed(|f| f.draw_timeline(last))
+    }
+
+    fn draw_timeline(&self, last: u64) -> Result<()> {
+        let paths = RunPaths { root: self.root.clone() };
+        let mut steps: Vec<u64> = MILESTONES.iter().copied().filter(|s| *s <= last).collect();
+        if !steps.contains(&last) {
+            steps.push(last);
+        }
+        let mut frames = Vec::new();
+        for s in steps {
+            let p = paths.sample(s);
+            if let Ok(img) = image::open(&p) {
+                let rgb = img.to_rgb8();
+                let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+                let px = rgb.pixels().map(|p| p.0).collect();
+                frames.push((s, imageout::Canvas { w, h, px }, self.evals.iter().find(|(e, _)| *e == s).map(|(_, sc)| sc.short())));
+            }
+        }
+        if frames.is_empty() {
+            return Ok(());
+        }
+        imageout::save_timeline(&paths.root.join("timeline.png"), &frames)
     }
 
     /// Rewrites curves.png and report.html.

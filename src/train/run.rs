@@ -27,12 +27,6 @@ pub enum Outcome {
     Interrupted,
 }
 
-fn write_json_line(path: &Path, m: &Metrics) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-    writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("appending to {}", path.display()))
-}
-
 /// One quality evaluation as a metrics.jsonl row (`"kind": "eval"`, beside the loss rows).
 #[derive(Serialize, Deserialize)]
 pub struct EvalRow {
@@ -40,40 +34,6 @@ pub struct EvalRow {
     pub step: u64,
     #[serde(flatten)]
     pub scores: crate::eval::score::Scores,
-}
-
-fn append_line(path: &Path, line: &str) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-    writeln!(f, "{line}").with_context(|| format!("appending to {}", path.display()))
-}
-
-/// The evaluations already in a run's metrics.jsonl (a resumed run keeps their timeline labels).
-pub fn eval_rows(path: &Path) -> Vec<EvalRow> {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().filter(|l| l.contains("\"kind\":\"eval\"")).filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default()
-}
-
-fn save_timeline(paths: &RunPaths, last: u64, labels: &std::collections::BTreeMap<u64, String>) -> Result<()> {
-    let mut steps: Vec<u64> = MILESTONES.iter().copied().filter(|s| *s <= last).collect();
-    if !steps.contains(&last) {
-        steps.push(last);
-    }
-    let mut frames = Vec::new();
-    for s in steps {
-        let p = paths.sample(s);
-        if let Ok(img) = image::open(&p) {
-            let rgb = img.to_rgb8();
-            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-            let px = rgb.pixels().map(|p| p.0).collect();
-            frames.push((s, imageout::Canvas { w, h, px }, labels.get(&s).cloned()));
-        }
-    }
-    if frames.is_empty() {
-        return Ok(());
-    }
-    imageout::save_timeline(&paths.root.join("timeline.png"), &frames)
 }
 
 /// Trains to `gan.cfg.steps`, writing the run folder. Stops cleanly (with a checkpoint) when
@@ -84,15 +44,13 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     std::fs::create_dir_all(paths.samples()).with_context(|| format!("creating the run folder {}", paths.root.display()))?;
     let metrics_path = paths.root.join("metrics.jsonl");
     let mc = &cfg.model;
-    let mut labels: std::collections::BTreeMap<u64, String> = eval_rows(&metrics_path).into_iter().map(|r| (r.step, r.scores.short())).collect();
     let mut last_sample = None;
-    let save_samples = |gan: &Gan, step: u64, labels: &std::collections::BTreeMap<u64, String>| -> Result<()> {
+    let save_samples = |gan: &Gan, step: u64| -> Result<()> {
         let v = gan.sample_fixed(e)?;
         match gan.class_grid() {
-            Some((rows, per_row)) => imageout::save_grid_cols(&paths.sample(step), &v, rows * per_row, mc.channels, mc.image_size, per_row)?,
-            None => imageout::save_grid(&paths.sample(step), &v, mc.batch.min(64), mc.channels, mc.image_size)?,
+            Some((rows, per_row)) => imageout::save_grid_cols(&paths.sample(step), &v, rows * per_row, mc.channels, mc.image_size, per_row),
+            None => imageout::save_grid(&paths.sample(step), &v, mc.batch.min(64), mc.channels, mc.image_size),
         }
-        save_timeline(&paths, step, labels)
     };
     if gan.step == 0 {
         let real = gan.real_batch(e)?;
@@ -109,15 +67,15 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     };
     // a finished evaluation: a metrics.jsonl row, a line in the display, a label in the timeline
     let figures = std::cell::RefCell::new(super::figures::Figures::new(&cfg, &paths.root)?);
-    let record_eval = |step: u64, scores: crate::eval::score::Scores, labels: &mut std::collections::BTreeMap<u64, String>, last_sample: Option<u64>, progress: &mut dyn Progress| -> Result<()> {
-        append_line(&metrics_path, &serde_json::to_string(&EvalRow { kind: "eval".into(), step, scores: scores.clone() })?)?;
-        figures.borrow_mut().eval(step, &scores)?;
+    let record_eval = |step: u64, scores: crate::eval::score::Scores, last_sample: Option<u64>, progress: &mut dyn Progress| -> Result<()> {
+        crate::run_folder::append_json_line(&metrics_path, &EvalRow { kind: "eval".into(), step, scores: scores.clone() })?;
         progress.quality(step, &scores.short());
-        labels.insert(step, scores.short());
-        if let Some(ls) = last_sample {
-            save_timeline(&paths, ls, labels)?;
+        let mut f = figures.borrow_mut();
+        f.eval(step, &scores)?;
+        match last_sample {
+            Some(ls) => f.timeline(ls),
+            None => Ok(()),
         }
-        Ok(())
     };
     progress.start(gan.step, cfg.steps);
     // losses come back through a ring of staging buffers, without stalling the step loop
@@ -155,7 +113,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
                 }
             );
         }
-        write_json_line(&metrics_path, &m)?;
+        crate::run_folder::append_json_line(&metrics_path, &m)?;
         figures.borrow_mut().row(&m)?;
         progress.log(&m);
         Ok(())
@@ -214,9 +172,10 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         }
         if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
             drain(&mut ring, true, progress).map_err(folder_error)?;
-            save_samples(gan, s, &labels).map_err(folder_error)?;
+            save_samples(gan, s).map_err(folder_error)?;
             last_sample = Some(s);
             let mut f = figures.borrow_mut();
+            f.timeline(s).map_err(folder_error)?;
             f.samples(s, &paths.sample(s)).map_err(folder_error)?;
             f.refresh(true, &format!("step {} of {} on {}", imageout::thousands(s), imageout::thousands(cfg.steps), e.gpu.adapter)).map_err(folder_error)?;
         }
@@ -225,7 +184,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
                 ev.submit(e, s)?;
             }
             for (step, scores) in ev.poll(e, false)? {
-                record_eval(step, scores, &mut labels, last_sample, progress)?;
+                record_eval(step, scores, last_sample, progress)?;
             }
         }
         if s % cfg.checkpoint_every == 0 || s == cfg.steps {
@@ -237,7 +196,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
     drain(&mut ring, true, progress)?;
     if let Some(ev) = &mut evaluator {
         for (step, scores) in ev.finish(e)? {
-            record_eval(step, scores, &mut labels, last_sample, progress)?;
+            record_eval(step, scores, last_sample, progress)?;
         }
     }
     let mut f = figures.borrow_mut();
@@ -260,13 +219,11 @@ pub fn redraw(root: &Path) -> Result<()> {
     let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: unreadable config.json", root.display()))?;
     let mut cfg: TrainConfig = serde_json::from_value(v["config"].clone()).with_context(|| format!("{}: config.json holds no training config", root.display()))?;
     cfg.tensorboard = false; // the event files stay as the run wrote them
-    let paths = RunPaths { root: root.to_path_buf() };
-    let last = crate::report::grids_in(&paths.samples()).last().map(|(s, _)| *s);
-    let labels: std::collections::BTreeMap<u64, String> = eval_rows(&root.join("metrics.jsonl")).into_iter().map(|r| (r.step, r.scores.short())).collect();
-    if let Some(l) = last {
-        save_timeline(&paths, l, &labels)?;
-    }
+    let last = crate::report::grids_in(&RunPaths { root: root.to_path_buf() }.samples()).last().map(|(s, _)| *s);
     let mut f = super::figures::Figures::new(&cfg, root)?;
+    if let Some(l) = last {
+        f.timeline(l)?;
+    }
     f.refresh(false, &format!("redrawn by `gangpu report` from the run's files{}", last.map_or(String::new(), |l| format!(" (last samples: step {})", imageout::thousands(l)))))
 }
 
