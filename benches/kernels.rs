@@ -1,6 +1,7 @@
 //! Per-layer kernel timings for the dcgan28 model at batch 64 (shapes from models.md):
 //! forward, input-gradient and weight-gradient of every conv / transposed conv, with GFLOP/s.
-//! Run: `cargo bench --bench kernels` (set WGPU_BACKEND to pick the adapter).
+//! Run: `cargo bench --bench kernels` (set WGPU_BACKEND to pick the adapter; GANGPU_BENCH_LAYER=
+//! "256->128" measures the layers whose name contains it).
 
 use anyhow::Result;
 use gangpu::kernels::{self, ConvGeom, ConvTGeom};
@@ -54,7 +55,12 @@ fn main() -> Result<()> {
     ];
     let mut total_ms = 0.0;
     let mut total_flop = 0.0;
-    for layer in &layers {
+    // GANGPU_BENCH_LAYER=<part of a layer's name> measures the matching layers only
+    let only = std::env::var("GANGPU_BENCH_LAYER").ok();
+    let name_of = |l: &Layer| match l {
+        Layer::Conv(n, _) | Layer::ConvT(n, _) => *n,
+    };
+    for layer in layers.iter().filter(|l| only.as_deref().is_none_or(|o| name_of(l).contains(o))) {
         let (name, x_shape, w_shape, y_shape, macs) = match layer {
             Layer::Conv(n, g) => (*n, g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),
             Layer::ConvT(n, g) => (*n, g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),

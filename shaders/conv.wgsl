@@ -11,13 +11,20 @@
 //   conv_wgrad  dw (+)= sum dy * x            both weight-gradients (operands swapped for convT)
 //
 // Work per invocation: 8 "rows" (output channels; input channels for dgrad) that are the same for
-// every invocation of a workgroup (grid y), times a strip of 4 neighbouring pixels of one image row
-// (grid x): 8 vec4 accumulator chains. Neighbouring pixels share inputs, so a strip loads one row
-// segment per (channel, kernel row) and reuses it for every tap.
+// every invocation of a workgroup (grid y), times a strip of 8 neighbouring pixels of one image row
+// (grid x): 16 vec4 accumulator chains (weight-gradient: 8 rows x 4 taps, strips walked in turn).
+// Neighbouring pixels share inputs, so a strip loads one row segment per (channel, kernel row) and
+// reuses it for every tap.
+//
+// Why this shape, on a CPU adapter: llvmpipe runs 8 invocations as one SIMD vector but executes
+// every storage-buffer load as a loop over the 8 lanes (a branch and a bounds check per lane and
+// component), so loads, not multiply-adds, set the speed. A vec4 load costs about as much as two
+// scalar ones, so row segments are read as aligned vec4s (SRC_VEC4 / WT_VEC4: the binding's length
+// is a multiple of 4) and shifted into place per lane with selects; a strip of 8 pixels halves the
+// loads per multiply-add again, and accumulators that spill to the stack are far cheaper than loads.
 //
 // The 8 rows' values (weights; dy for wgrad) are the same for all lanes. The host compiles this
-// file in two variants through the prelude: with subgroups (CPU adapters: llvmpipe runs 8 lanes
-// as one SIMD vector and a storage load costs about as much as 10 FMAs per lane), lane r of each
+// file in two variants through the prelude: with subgroups (CPU adapters), lane r of each
 // subgroup loads row r and `share` hands it to the others with a register shuffle; without, every
 // lane loads each row itself (`share` returns the direct load, and the unused one is dropped).
 // The prelude defines: share1, share4, any_lane, and LANE8 / SG_LANE_PARAM in the entry points.
@@ -39,15 +46,20 @@ override ACCUMULATE: bool = false;
 // by an activation without batch norm between them writes the activated values in one pass.
 override ACT: u32 = ACT_IDENTITY;
 override ACT_SLOPE: f32 = 0.0;
+// Bindings 1 / 2 hold a multiple of 4 values, so their vec4 views (5 / 4) cover them and row
+// segments are loaded as aligned vec4s; otherwise value by value.
+override SRC_VEC4: bool = false;
+override WT_VEC4: bool = false;
 
-// Longest row segment a strip reads (3 * STRIDE + KW, or 3 + ceil(KW / STRIDE) for dgrad); the
-// host refuses geometries that need more.
-const SEG: u32 = 24u;
+// Longest row segment a strip reads (7 * STRIDE + KW, or 7 + ceil(KW / STRIDE) for dgrad, or
+// 7 * STRIDE + 4 for wgrad); the host refuses geometries that need more.
+const SEG: u32 = 32u;
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;        // fwd, wgrad: x (BATCH, CI, IH, IW); dgrad: dy (BATCH, CO, OH, OW)
 @group(0) @binding(2) var<storage, read> wt: array<f32>;         // fwd, dgrad: w (CO, CI, KH, KW); wgrad: dy (BATCH, CO, OH, OW)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;  // fwd: y; dgrad: dx (BATCH, CI, IH, IW); wgrad: dw (CO, CI, KH, KW)
-@group(0) @binding(4) var<storage, read> wt4: array<vec4<f32>>;  // binding 2 as vec4 (fwd with KW % 4 == 0)
+@group(0) @binding(4) var<storage, read> wt4: array<vec4<f32>>;  // binding 2 as vec4 (read when WT_VEC4, or fwd with KW % 4 == 0)
+@group(0) @binding(5) var<storage, read> src4: array<vec4<f32>>; // binding 1 as vec4 (read when SRC_VEC4)
 
 fn store(i: u32, v: f32) {
     if (ACCUMULATE) {
@@ -57,24 +69,114 @@ fn store(i: u32, v: f32) {
     }
 }
 
-fn masked(ok: bool, i: i32, hi: u32) -> f32 {
-    return select(0.0, src[u32(clamp(i, 0, i32(hi) - 1))], ok);
+// Values c[r + i] for i < n from the 9 vec4 chunks (36 values: any SEG consecutive values and
+// their shift) loaded at an aligned index: the shift r (0..3) differs
+// per lane, so it is three selects per value rather than a per-lane indexed array.
+// Loops here run over groups of 4 values: the compiler unrolls loops of up to about 16 trips, and
+// a loop it does not unroll turns every private array into per-lane memory.
+fn shifted(c: array<f32, 36>, r: i32, n: u32) -> array<f32, SEG> {
+    var s: array<f32, SEG>;
+    for (var k = 0u; k < (n + 3u) / 4u; k++) {
+        let i = 4u * k;
+        s[i] = select(select(c[i], c[i + 1u], r == 1), select(c[i + 2u], c[i + 3u], r == 3), r >= 2);
+        s[i + 1u] = select(select(c[i + 1u], c[i + 2u], r == 1), select(c[i + 3u], c[i + 4u], r == 3), r >= 2);
+        s[i + 2u] = select(select(c[i + 2u], c[i + 3u], r == 1), select(c[i + 4u], c[i + 5u], r == 3), r >= 2);
+        s[i + 3u] = select(select(c[i + 3u], c[i + 4u], r == 1), select(c[i + 5u], c[i + 6u], r == 3), r >= 2);
+    }
+    return s;
+}
+
+// The segment s of a row starting at column c0 with columns outside [0, width) (or the whole row,
+// when !row_ok) set to zero.
+fn masked_row(s: array<f32, SEG>, n: u32, c0: i32, width: u32, row_ok: bool) -> array<f32, SEG> {
+    var m: array<f32, SEG>;
+    for (var k = 0u; k < (n + 3u) / 4u; k++) {
+        let i = 4u * k;
+        let c = vec4<i32>(c0 + i32(i)) + vec4<i32>(0, 1, 2, 3);
+        let ok = vec4<bool>(row_ok) & (c >= vec4<i32>(0)) & (c < vec4<i32>(i32(width)));
+        let v = select(vec4<f32>(0.0), vec4<f32>(s[i], s[i + 1u], s[i + 2u], s[i + 3u]), ok);
+        m[i] = v.x; m[i + 1u] = v.y; m[i + 2u] = v.z; m[i + 3u] = v.w;
+    }
+    return m;
+}
+
+// src[f0 + i] for i < n; indices outside the binding read some value in it (callers mask
+// columns outside the row).
+fn src_segment(f0: i32, n: u32) -> array<f32, SEG> {
+    if (SRC_VEC4) {
+        var c: array<f32, 36>;
+        let last = i32(arrayLength(&src4)) - 1;
+        let a0 = f0 >> 2u;
+        for (var j = 0u; j < (n + 6u) / 4u; j++) {
+            let v = src4[clamp(a0 + i32(j), 0, last)];
+            c[4u * j] = v.x; c[4u * j + 1u] = v.y; c[4u * j + 2u] = v.z; c[4u * j + 3u] = v.w;
+        }
+        return shifted(c, f0 & 3, n);
+    }
+    var s: array<f32, SEG>;
+    let last = i32(arrayLength(&src)) - 1;
+    for (var k = 0u; k < (n + 3u) / 4u; k++) {
+        let i = 4u * k;
+        s[i] = src[clamp(f0 + i32(i), 0, last)];
+        s[i + 1u] = src[clamp(f0 + i32(i) + 1, 0, last)];
+        s[i + 2u] = src[clamp(f0 + i32(i) + 2, 0, last)];
+        s[i + 3u] = src[clamp(f0 + i32(i) + 3, 0, last)];
+    }
+    return s;
+}
+
+// wt[f0 + i] for i < n, as src_segment.
+fn wt_segment(f0: i32, n: u32) -> array<f32, SEG> {
+    if (WT_VEC4) {
+        var c: array<f32, 36>;
+        let last = i32(arrayLength(&wt4)) - 1;
+        let a0 = f0 >> 2u;
+        for (var j = 0u; j < (n + 6u) / 4u; j++) {
+            let v = wt4[clamp(a0 + i32(j), 0, last)];
+            c[4u * j] = v.x; c[4u * j + 1u] = v.y; c[4u * j + 2u] = v.z; c[4u * j + 3u] = v.w;
+        }
+        return shifted(c, f0 & 3, n);
+    }
+    var s: array<f32, SEG>;
+    let last = i32(arrayLength(&wt)) - 1;
+    for (var k = 0u; k < (n + 3u) / 4u; k++) {
+        let i = 4u * k;
+        s[i] = wt[clamp(f0 + i32(i), 0, last)];
+        s[i + 1u] = wt[clamp(f0 + i32(i) + 1, 0, last)];
+        s[i + 2u] = wt[clamp(f0 + i32(i) + 2, 0, last)];
+        s[i + 3u] = wt[clamp(f0 + i32(i) + 3, 0, last)];
+    }
+    return s;
+}
+
+// Stores a strip's 8 rows x 8 pixels: row r's pixels q at o(r) + q * step, for rows < rows and
+// pixels q < count.
+fn store_strip(lo: array<vec4<f32>, 8>, hi: array<vec4<f32>, 8>, row0: u32, rows: u32, count: u32, o0: u32, row_stride: u32, step: u32) {
+    for (var r = 0u; r < 8u; r++) {
+        if (row0 + r < rows) {
+            let o = o0 + r * row_stride;
+            for (var q = 0u; q < 4u; q++) {
+                if (q < count) { store(o + q * step, lo[r][q]); }
+                if (q + 4u < count) { store(o + (q + 4u) * step, hi[r][q]); }
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ forward
 
 // y[n, co, oy, ox] = sum over ci, ky, kx of x[n, ci, oy*S - P + ky, ox*S - P + kx] w[co, ci, ky, kx].
-// Grid: x over (n, oy, strip of 4 ox), y over blocks of 8 output channels.
+// Grid: x over (n, oy, strip of 8 ox), y over blocks of 8 output channels.
 @compute @workgroup_size(WG)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
-    let strips = (OW + 3u) / 4u;
+    let strips = (OW + 7u) / 8u;
     let lanes = BATCH * OH * strips;
     let lane = wid.x * WG + lid;
     let valid = lane < lanes;
     if (!any_lane(valid)) { return; }
     let l = min(lane, lanes - 1u);
     let row = l / strips;
-    let ox0 = (l % strips) * 4u;
+    let ox0 = (l % strips) * 8u;
     let n = row / OH;
     let oy = row % OH;
     let co0 = wid.y * 8u;
@@ -85,18 +187,18 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let w4 = min(co0 + 4u, CO - 1u) * taps; let w5 = min(co0 + 5u, CO - 1u) * taps;
     let w6 = min(co0 + 6u, CO - 1u) * taps; let w7 = min(co0 + 7u, CO - 1u) * taps;
     let ix0 = i32(ox0 * STRIDE) - i32(PAD);
+    let seg = 7u * STRIDE + KW;
+    // a: pixels 0-3 of the strip, b: pixels 4-7
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
     var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
     for (var ci = 0u; ci < CI; ci++) {
         for (var ky = 0u; ky < KH; ky++) {
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
             let row_ok = iy >= 0 && iy < i32(IH);
             let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
-            var xs: array<f32, SEG>;
-            for (var i = 0u; i < 3u * STRIDE + KW; i++) {
-                let ix = ix0 + i32(i);
-                xs[i] = masked(row_ok && ix >= 0 && ix < i32(IW), base + ix, arrayLength(&src));
-            }
+            let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
             let tap0 = (ci * KH + ky) * KW;
             if (KW % 4u == 0u) {
                 for (var kq = 0u; kq < KW / 4u; kq++) {
@@ -105,45 +207,45 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
                     let x1 = vec4<f32>(xs[k + 1u], xs[STRIDE + k + 1u], xs[2u * STRIDE + k + 1u], xs[3u * STRIDE + k + 1u]);
                     let x2 = vec4<f32>(xs[k + 2u], xs[STRIDE + k + 2u], xs[2u * STRIDE + k + 2u], xs[3u * STRIDE + k + 2u]);
                     let x3 = vec4<f32>(xs[k + 3u], xs[STRIDE + k + 3u], xs[2u * STRIDE + k + 3u], xs[3u * STRIDE + k + 3u]);
+                    let h = 4u * STRIDE + k;
+                    let y0 = vec4<f32>(xs[h], xs[STRIDE + h], xs[2u * STRIDE + h], xs[3u * STRIDE + h]);
+                    let y1 = vec4<f32>(xs[h + 1u], xs[STRIDE + h + 1u], xs[2u * STRIDE + h + 1u], xs[3u * STRIDE + h + 1u]);
+                    let y2 = vec4<f32>(xs[h + 2u], xs[STRIDE + h + 2u], xs[2u * STRIDE + h + 2u], xs[3u * STRIDE + h + 2u]);
+                    let y3 = vec4<f32>(xs[h + 3u], xs[STRIDE + h + 3u], xs[2u * STRIDE + h + 3u], xs[3u * STRIDE + h + 3u]);
                     let t = (tap0 + k) / 4u;
                     let m = wt4[mine / 4u + t];
-                    let v0 = share4(m, 0u, wt4[w0 / 4u + t]); a0 += v0.x * x0 + v0.y * x1 + v0.z * x2 + v0.w * x3;
-                    let v1 = share4(m, 1u, wt4[w1 / 4u + t]); a1 += v1.x * x0 + v1.y * x1 + v1.z * x2 + v1.w * x3;
-                    let v2 = share4(m, 2u, wt4[w2 / 4u + t]); a2 += v2.x * x0 + v2.y * x1 + v2.z * x2 + v2.w * x3;
-                    let v3 = share4(m, 3u, wt4[w3 / 4u + t]); a3 += v3.x * x0 + v3.y * x1 + v3.z * x2 + v3.w * x3;
-                    let v4 = share4(m, 4u, wt4[w4 / 4u + t]); a4 += v4.x * x0 + v4.y * x1 + v4.z * x2 + v4.w * x3;
-                    let v5 = share4(m, 5u, wt4[w5 / 4u + t]); a5 += v5.x * x0 + v5.y * x1 + v5.z * x2 + v5.w * x3;
-                    let v6 = share4(m, 6u, wt4[w6 / 4u + t]); a6 += v6.x * x0 + v6.y * x1 + v6.z * x2 + v6.w * x3;
-                    let v7 = share4(m, 7u, wt4[w7 / 4u + t]); a7 += v7.x * x0 + v7.y * x1 + v7.z * x2 + v7.w * x3;
+                    let v0 = share4(m, 0u, wt4[w0 / 4u + t]); a0 += v0.x * x0 + v0.y * x1 + v0.z * x2 + v0.w * x3; b0 += v0.x * y0 + v0.y * y1 + v0.z * y2 + v0.w * y3;
+                    let v1 = share4(m, 1u, wt4[w1 / 4u + t]); a1 += v1.x * x0 + v1.y * x1 + v1.z * x2 + v1.w * x3; b1 += v1.x * y0 + v1.y * y1 + v1.z * y2 + v1.w * y3;
+                    let v2 = share4(m, 2u, wt4[w2 / 4u + t]); a2 += v2.x * x0 + v2.y * x1 + v2.z * x2 + v2.w * x3; b2 += v2.x * y0 + v2.y * y1 + v2.z * y2 + v2.w * y3;
+                    let v3 = share4(m, 3u, wt4[w3 / 4u + t]); a3 += v3.x * x0 + v3.y * x1 + v3.z * x2 + v3.w * x3; b3 += v3.x * y0 + v3.y * y1 + v3.z * y2 + v3.w * y3;
+                    let v4 = share4(m, 4u, wt4[w4 / 4u + t]); a4 += v4.x * x0 + v4.y * x1 + v4.z * x2 + v4.w * x3; b4 += v4.x * y0 + v4.y * y1 + v4.z * y2 + v4.w * y3;
+                    let v5 = share4(m, 5u, wt4[w5 / 4u + t]); a5 += v5.x * x0 + v5.y * x1 + v5.z * x2 + v5.w * x3; b5 += v5.x * y0 + v5.y * y1 + v5.z * y2 + v5.w * y3;
+                    let v6 = share4(m, 6u, wt4[w6 / 4u + t]); a6 += v6.x * x0 + v6.y * x1 + v6.z * x2 + v6.w * x3; b6 += v6.x * y0 + v6.y * y1 + v6.z * y2 + v6.w * y3;
+                    let v7 = share4(m, 7u, wt4[w7 / 4u + t]); a7 += v7.x * x0 + v7.y * x1 + v7.z * x2 + v7.w * x3; b7 += v7.x * y0 + v7.y * y1 + v7.z * y2 + v7.w * y3;
                 }
             } else {
                 for (var kx = 0u; kx < KW; kx++) {
                     let xv = vec4<f32>(xs[kx], xs[STRIDE + kx], xs[2u * STRIDE + kx], xs[3u * STRIDE + kx]);
+                    let h = 4u * STRIDE + kx;
+                    let yv = vec4<f32>(xs[h], xs[STRIDE + h], xs[2u * STRIDE + h], xs[3u * STRIDE + h]);
                     let t = tap0 + kx;
                     let m = wt[mine + t];
-                    a0 += share1(m, 0u, wt[w0 + t]) * xv;
-                    a1 += share1(m, 1u, wt[w1 + t]) * xv;
-                    a2 += share1(m, 2u, wt[w2 + t]) * xv;
-                    a3 += share1(m, 3u, wt[w3 + t]) * xv;
-                    a4 += share1(m, 4u, wt[w4 + t]) * xv;
-                    a5 += share1(m, 5u, wt[w5 + t]) * xv;
-                    a6 += share1(m, 6u, wt[w6 + t]) * xv;
-                    a7 += share1(m, 7u, wt[w7 + t]) * xv;
+                    let s0 = share1(m, 0u, wt[w0 + t]); a0 += s0 * xv; b0 += s0 * yv;
+                    let s1 = share1(m, 1u, wt[w1 + t]); a1 += s1 * xv; b1 += s1 * yv;
+                    let s2 = share1(m, 2u, wt[w2 + t]); a2 += s2 * xv; b2 += s2 * yv;
+                    let s3 = share1(m, 3u, wt[w3 + t]); a3 += s3 * xv; b3 += s3 * yv;
+                    let s4 = share1(m, 4u, wt[w4 + t]); a4 += s4 * xv; b4 += s4 * yv;
+                    let s5 = share1(m, 5u, wt[w5 + t]); a5 += s5 * xv; b5 += s5 * yv;
+                    let s6 = share1(m, 6u, wt[w6 + t]); a6 += s6 * xv; b6 += s6 * yv;
+                    let s7 = share1(m, 7u, wt[w7 + t]); a7 += s7 * xv; b7 += s7 * yv;
                 }
             }
         }
     }
     if (!valid) { return; }
-    let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-    for (var r = 0u; r < 8u; r++) {
-        let co = co0 + r;
-        if (co < CO) {
-            let o = ((n * CO + co) * OH + oy) * OW;
-            for (var q = 0u; q < 4u; q++) {
-                if (ox0 + q < OW) { store(o + ox0 + q, acc[r][q]); }
-            }
-        }
-    }
+    let lo = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+    let hi = array<vec4<f32>, 8>(b0, b1, b2, b3, b4, b5, b6, b7);
+    store_strip(lo, hi, co0, CO, OW - ox0, ((n * CO + co0) * OH + oy) * OW + ox0, OH * OW, 1u);
 }
 
 // ------------------------------------------------------------------ input gradient
@@ -151,21 +253,21 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 // dx[n, ci, iy, ix] = sum over co and the taps (ky, kx) with iy + P - ky and ix + P - kx
 // divisible by S of dy[n, co, (iy + P - ky) / S, (ix + P - kx) / S] w[co, ci, ky, kx].
 // Phase (py, px) = (iy % S, ix % S) = grid z fixes which taps reach an output: ky = ky0 + S t.
-// Grid: x over (n, a, strip of 4 b) with iy = a S + py, ix = b S + px; y over blocks of 8 ci.
+// Grid: x over (n, a, strip of 8 b) with iy = a S + py, ix = b S + px; y over blocks of 8 ci.
 @compute @workgroup_size(WG)
 fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let py = wid.z / STRIDE;
     let px = wid.z % STRIDE;
     let ah = (IH + STRIDE - 1u) / STRIDE;    // phase rows (the last may not exist for py > 0)
     let aw = (IW + STRIDE - 1u) / STRIDE;
-    let strips = (aw + 3u) / 4u;
+    let strips = (aw + 7u) / 8u;
     let lanes = BATCH * ah * strips;
     let lane = wid.x * WG + lid;
     let valid = lane < lanes;
     if (!any_lane(valid)) { return; }
     let l = min(lane, lanes - 1u);
     let row = l / strips;
-    let b0 = (l % strips) * 4u;
+    let b0 = (l % strips) * 8u;
     let n = row / ah;
     let a = row % ah;
     let ci0 = wid.y * 8u;
@@ -182,8 +284,13 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let w2 = min(ci0 + 2u, CI - 1u) * tap_stride; let w3 = min(ci0 + 3u, CI - 1u) * tap_stride;
     let w4 = min(ci0 + 4u, CI - 1u) * tap_stride; let w5 = min(ci0 + 5u, CI - 1u) * tap_stride;
     let w6 = min(ci0 + 6u, CI - 1u) * tap_stride; let w7 = min(ci0 + 7u, CI - 1u) * tap_stride;
+    // dy[.., ox] for ox = b0 + cx - (tx - 1) + i
+    let ox0 = i32(b0) + cx - i32(tx) + 1;
+    let seg = 7u + tx;
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
     var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var b0_ = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
     for (var co = 0u; co < CO; co++) {
         let wco = co * CI * tap_stride;
         for (var t = 0u; t < ty; t++) {
@@ -191,52 +298,41 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let oy = i32(a) + cy - i32(t);
             let row_ok = ky < KH && oy >= 0 && oy < i32(OH);
             let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
-            // dy[.., ox] for ox = b0 + cx - (tx - 1) + i
-            let ox0 = i32(b0) + cx - i32(tx) + 1;
-            var ds: array<f32, SEG>;
-            for (var i = 0u; i < 3u + tx; i++) {
-                let ox = ox0 + i32(i);
-                ds[i] = masked(row_ok && ox >= 0 && ox < i32(OW), base + ox, arrayLength(&src));
-            }
+            let ds = masked_row(src_segment(base + ox0, seg), seg, ox0, OW, row_ok);
             for (var u = 0u; u < tx; u++) {
                 let kx = kx0 + STRIDE * u;
-                let ok = row_ok && kx < KW;
                 // output b0 + q reads ox = b0 + q + cx - u: ds index q + tx - 1 - u
                 let j = tx - 1u - u;
+                let ok = kx < KW;
                 let dv = select(vec4<f32>(0.0), vec4<f32>(ds[j], ds[j + 1u], ds[j + 2u], ds[j + 3u]), ok);
+                let ev = select(vec4<f32>(0.0), vec4<f32>(ds[j + 4u], ds[j + 5u], ds[j + 6u], ds[j + 7u]), ok);
                 let t_off = wco + min(ky, KH - 1u) * KW + min(kx, KW - 1u);
                 let m = wt[mine + t_off];
-                a0 += share1(m, 0u, wt[w0 + t_off]) * dv;
-                a1 += share1(m, 1u, wt[w1 + t_off]) * dv;
-                a2 += share1(m, 2u, wt[w2 + t_off]) * dv;
-                a3 += share1(m, 3u, wt[w3 + t_off]) * dv;
-                a4 += share1(m, 4u, wt[w4 + t_off]) * dv;
-                a5 += share1(m, 5u, wt[w5 + t_off]) * dv;
-                a6 += share1(m, 6u, wt[w6 + t_off]) * dv;
-                a7 += share1(m, 7u, wt[w7 + t_off]) * dv;
+                let s0 = share1(m, 0u, wt[w0 + t_off]); a0 += s0 * dv; b0_ += s0 * ev;
+                let s1 = share1(m, 1u, wt[w1 + t_off]); a1 += s1 * dv; b1 += s1 * ev;
+                let s2 = share1(m, 2u, wt[w2 + t_off]); a2 += s2 * dv; b2 += s2 * ev;
+                let s3 = share1(m, 3u, wt[w3 + t_off]); a3 += s3 * dv; b3 += s3 * ev;
+                let s4 = share1(m, 4u, wt[w4 + t_off]); a4 += s4 * dv; b4 += s4 * ev;
+                let s5 = share1(m, 5u, wt[w5 + t_off]); a5 += s5 * dv; b5 += s5 * ev;
+                let s6 = share1(m, 6u, wt[w6 + t_off]); a6 += s6 * dv; b6 += s6 * ev;
+                let s7 = share1(m, 7u, wt[w7 + t_off]); a7 += s7 * dv; b7 += s7 * ev;
             }
         }
     }
     let iy = a * STRIDE + py;
     if (!valid || iy >= IH) { return; }
-    let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-    for (var r = 0u; r < 8u; r++) {
-        let ci = ci0 + r;
-        if (ci < CI) {
-            let o = ((n * CI + ci) * IH + iy) * IW;
-            for (var q = 0u; q < 4u; q++) {
-                let ix = (b0 + q) * STRIDE + px;
-                if (ix < IW) { store(o + ix, acc[r][q]); }
-            }
-        }
-    }
+    // output b0 + q sits at ix = (b0 + q) S + px; pixels past the row's end are not stored
+    let count = select(0u, (IW - px + STRIDE - 1u) / STRIDE - b0, px < IW && b0 * STRIDE + px < IW);
+    let lo = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+    let hi = array<vec4<f32>, 8>(b0_, b1, b2, b3, b4, b5, b6, b7);
+    store_strip(lo, hi, ci0, CI, count, ((n * CI + ci0) * IH + iy) * IW + b0 * STRIDE + px, IH * IW, STRIDE);
 }
 
 // ------------------------------------------------------------------ weight gradient
 
 // dw[co, ci, ky, kx] (+)= sum over n, oy, ox of dy[n, co, oy, ox] x[n, ci, oy*S - P + ky, ox*S - P + kx].
 // Grid: x over (ci, ky, quad of 4 kx), y over blocks of 8 output channels; each invocation walks
-// every output pixel in strips of 4 along ox.
+// every output pixel in strips of 8 along ox.
 @compute @workgroup_size(WG)
 fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let quads = (KW + 3u) / 4u;
@@ -255,6 +351,7 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let d2 = min(co0 + 2u, CO - 1u) * plane; let d3 = min(co0 + 3u, CO - 1u) * plane;
     let d4 = min(co0 + 4u, CO - 1u) * plane; let d5 = min(co0 + 5u, CO - 1u) * plane;
     let d6 = min(co0 + 6u, CO - 1u) * plane; let d7 = min(co0 + 7u, CO - 1u) * plane;
+    let seg = 7u * STRIDE + 4u;
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
     var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
     for (var n = 0u; n < BATCH; n++) {
@@ -263,34 +360,40 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
             let row_ok = iy >= 0 && iy < i32(IH);
             let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
-            for (var ox0 = 0u; ox0 < OW; ox0 += 4u) {
-                // the 8 channels' dy at 4 pixels (zero past the row's end)
+            for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
+                // this lane's channel's dy at 8 pixels (zero past the row's end)
                 let p = dyn_ + oy * OW + ox0;
-                var dm = vec4<f32>(0.0);
-                for (var q = 0u; q < 4u; q++) {
-                    if (ox0 + q < OW) {
-                        dm[q] = wt[mine + p + q];
-                    }
-                }
-                // x under taps 4kq..4kq+3 at the 4 pixels: one row segment
+                let dd = masked_row(wt_segment(i32(mine + p), 8u), 8u, i32(ox0), OW, true);
+                let dlo = vec4<f32>(dd[0], dd[1], dd[2], dd[3]);
+                let dhi = vec4<f32>(dd[4], dd[5], dd[6], dd[7]);
+                // x under taps 4kq..4kq+3 at the 8 pixels: one row segment
                 let ix0 = i32(ox0 * STRIDE + kq * 4u) - i32(PAD);
-                var xs: array<f32, SEG>;
-                for (var i = 0u; i < 3u * STRIDE + 4u; i++) {
-                    let ix = ix0 + i32(i);
-                    xs[i] = masked(row_ok && ix >= 0 && ix < i32(IW), base + ix, arrayLength(&src));
-                }
+                let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
                 let x0 = vec4<f32>(xs[0], xs[STRIDE], xs[2u * STRIDE], xs[3u * STRIDE]);
                 let x1 = vec4<f32>(xs[1], xs[STRIDE + 1u], xs[2u * STRIDE + 1u], xs[3u * STRIDE + 1u]);
                 let x2 = vec4<f32>(xs[2], xs[STRIDE + 2u], xs[2u * STRIDE + 2u], xs[3u * STRIDE + 2u]);
                 let x3 = vec4<f32>(xs[3], xs[STRIDE + 3u], xs[2u * STRIDE + 3u], xs[3u * STRIDE + 3u]);
-                let g0 = share4(dm, 0u, dy4(d0 + p, ox0)); a0 += vec4<f32>(dot(g0, x0), dot(g0, x1), dot(g0, x2), dot(g0, x3));
-                let g1 = share4(dm, 1u, dy4(d1 + p, ox0)); a1 += vec4<f32>(dot(g1, x0), dot(g1, x1), dot(g1, x2), dot(g1, x3));
-                let g2 = share4(dm, 2u, dy4(d2 + p, ox0)); a2 += vec4<f32>(dot(g2, x0), dot(g2, x1), dot(g2, x2), dot(g2, x3));
-                let g3 = share4(dm, 3u, dy4(d3 + p, ox0)); a3 += vec4<f32>(dot(g3, x0), dot(g3, x1), dot(g3, x2), dot(g3, x3));
-                let g4 = share4(dm, 4u, dy4(d4 + p, ox0)); a4 += vec4<f32>(dot(g4, x0), dot(g4, x1), dot(g4, x2), dot(g4, x3));
-                let g5 = share4(dm, 5u, dy4(d5 + p, ox0)); a5 += vec4<f32>(dot(g5, x0), dot(g5, x1), dot(g5, x2), dot(g5, x3));
-                let g6 = share4(dm, 6u, dy4(d6 + p, ox0)); a6 += vec4<f32>(dot(g6, x0), dot(g6, x1), dot(g6, x2), dot(g6, x3));
-                let g7 = share4(dm, 7u, dy4(d7 + p, ox0)); a7 += vec4<f32>(dot(g7, x0), dot(g7, x1), dot(g7, x2), dot(g7, x3));
+                let h = 4u * STRIDE;
+                let y0 = vec4<f32>(xs[h], xs[h + STRIDE], xs[h + 2u * STRIDE], xs[h + 3u * STRIDE]);
+                let y1 = vec4<f32>(xs[h + 1u], xs[h + STRIDE + 1u], xs[h + 2u * STRIDE + 1u], xs[h + 3u * STRIDE + 1u]);
+                let y2 = vec4<f32>(xs[h + 2u], xs[h + STRIDE + 2u], xs[h + 2u * STRIDE + 2u], xs[h + 3u * STRIDE + 2u]);
+                let y3 = vec4<f32>(xs[h + 3u], xs[h + STRIDE + 3u], xs[h + 2u * STRIDE + 3u], xs[h + 3u * STRIDE + 3u]);
+                let g0 = share4(dlo, 0u, dy4(d0 + p, ox0)); let e0 = share4(dhi, 0u, dy4(d0 + p + 4u, ox0 + 4u));
+                a0 += vec4<f32>(dot(g0, x0) + dot(e0, y0), dot(g0, x1) + dot(e0, y1), dot(g0, x2) + dot(e0, y2), dot(g0, x3) + dot(e0, y3));
+                let g1 = share4(dlo, 1u, dy4(d1 + p, ox0)); let e1 = share4(dhi, 1u, dy4(d1 + p + 4u, ox0 + 4u));
+                a1 += vec4<f32>(dot(g1, x0) + dot(e1, y0), dot(g1, x1) + dot(e1, y1), dot(g1, x2) + dot(e1, y2), dot(g1, x3) + dot(e1, y3));
+                let g2 = share4(dlo, 2u, dy4(d2 + p, ox0)); let e2 = share4(dhi, 2u, dy4(d2 + p + 4u, ox0 + 4u));
+                a2 += vec4<f32>(dot(g2, x0) + dot(e2, y0), dot(g2, x1) + dot(e2, y1), dot(g2, x2) + dot(e2, y2), dot(g2, x3) + dot(e2, y3));
+                let g3 = share4(dlo, 3u, dy4(d3 + p, ox0)); let e3 = share4(dhi, 3u, dy4(d3 + p + 4u, ox0 + 4u));
+                a3 += vec4<f32>(dot(g3, x0) + dot(e3, y0), dot(g3, x1) + dot(e3, y1), dot(g3, x2) + dot(e3, y2), dot(g3, x3) + dot(e3, y3));
+                let g4 = share4(dlo, 4u, dy4(d4 + p, ox0)); let e4 = share4(dhi, 4u, dy4(d4 + p + 4u, ox0 + 4u));
+                a4 += vec4<f32>(dot(g4, x0) + dot(e4, y0), dot(g4, x1) + dot(e4, y1), dot(g4, x2) + dot(e4, y2), dot(g4, x3) + dot(e4, y3));
+                let g5 = share4(dlo, 5u, dy4(d5 + p, ox0)); let e5 = share4(dhi, 5u, dy4(d5 + p + 4u, ox0 + 4u));
+                a5 += vec4<f32>(dot(g5, x0) + dot(e5, y0), dot(g5, x1) + dot(e5, y1), dot(g5, x2) + dot(e5, y2), dot(g5, x3) + dot(e5, y3));
+                let g6 = share4(dlo, 6u, dy4(d6 + p, ox0)); let e6 = share4(dhi, 6u, dy4(d6 + p + 4u, ox0 + 4u));
+                a6 += vec4<f32>(dot(g6, x0) + dot(e6, y0), dot(g6, x1) + dot(e6, y1), dot(g6, x2) + dot(e6, y2), dot(g6, x3) + dot(e6, y3));
+                let g7 = share4(dlo, 7u, dy4(d7 + p, ox0)); let e7 = share4(dhi, 7u, dy4(d7 + p + 4u, ox0 + 4u));
+                a7 += vec4<f32>(dot(g7, x0) + dot(e7, y0), dot(g7, x1) + dot(e7, y1), dot(g7, x2) + dot(e7, y2), dot(g7, x3) + dot(e7, y3));
             }
         }
     }

@@ -136,9 +136,10 @@ impl Engine {
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut all: Vec<(&str, f64)> = vec![("WG", self.workgroup_size as f64)];
         all.extend(constants.iter().map(|(n, v)| (*n, *v)));
+        let layout = family.storage_bindings().map(|b| self.storage_layout(entry, b));
         let pipeline = self.gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
-            layout: None,
+            layout: layout.as_ref(),
             module: &module,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
@@ -152,6 +153,23 @@ impl Engine {
         }
         self.pipelines.lock().map_err(|_| anyhow!("pipeline cache poisoned"))?.insert(key, pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// A pipeline layout of storage buffers at `bindings` (binding, read-only), for families whose
+    /// entry points share one layout whatever their specialised code reads (the layout derived
+    /// from a shader holds only the bindings that survive its override constants).
+    fn storage_layout(&self, entry: &str, bindings: &[(u32, bool)]) -> wgpu::PipelineLayout {
+        let entries: Vec<_> = bindings
+            .iter()
+            .map(|&(binding, read_only)| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
+                count: None,
+            })
+            .collect();
+        let bgl = self.gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &entries });
+        self.gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(entry), bind_group_layouts: &[Some(&bgl)], immediate_size: 0 })
     }
 
     /// Splits a 1-D workgroup count over x and y so no dimension exceeds the device limit.

@@ -100,6 +100,16 @@ impl Family {
         matches!(self, Family::Gemm | Family::GemmSubgroups | Family::Conv | Family::ConvSubgroups | Family::Layout)
     }
 
+    /// The storage bindings (binding, read-only) shared by every entry point of a family whose
+    /// pipelines use one explicit layout; None: each pipeline's layout comes from its shader.
+    pub(crate) fn storage_bindings(self) -> Option<&'static [(u32, bool)]> {
+        match self {
+            // conv.wgsl: src, wt, dst, wt4, src4
+            Family::Conv | Family::ConvSubgroups => Some(&[(1, true), (2, true), (3, false), (4, true), (5, true)]),
+            _ => None,
+        }
+    }
+
     pub(crate) fn runtime_checks(self) -> Option<wgpu::ShaderRuntimeChecks> {
         let forced = std::env::var("GANGPU_RUNTIME_CHECKS").as_deref() == Ok("on");
         (self.trusted() && !forced).then(wgpu::ShaderRuntimeChecks::unchecked)

@@ -133,8 +133,8 @@ impl ConvPass {
     }
 }
 
-/// Longest row segment a strip of 4 outputs may read (`SEG` in conv.wgsl).
-const CONV_SEGMENT: usize = 24;
+/// Longest row segment a strip of 8 outputs may read (`SEG` in conv.wgsl).
+const CONV_SEGMENT: usize = 32;
 
 impl ConvGeom {
     /// True when a pass of this geometry is a dense product (one output position covering the
@@ -192,14 +192,14 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         };
     }
     let seg = match pass {
-        ConvPass::Forward => 3 * g.stride + g.kw,
-        ConvPass::InputGrad => 3 + g.kw.div_ceil(g.stride),
-        ConvPass::WeightGrad => 3 * g.stride + 4,
+        ConvPass::Forward => 7 * g.stride + g.kw,
+        ConvPass::InputGrad => 7 + g.kw.div_ceil(g.stride),
+        ConvPass::WeightGrad => 7 * g.stride + 4,
     };
     ensure!(seg <= CONV_SEGMENT, "conv2d {g:?}: stride and kernel width read {seg} values per row strip, more than the {CONV_SEGMENT} supported");
     let (lanes, rows, phases) = match pass {
-        ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(4), g.cout, 1),
-        ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(4), g.cin, g.stride * g.stride),
+        ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
+        ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(8), g.cin, g.stride * g.stride),
         ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
     };
     let gx = lanes.div_ceil(e.workgroup_size as usize);
@@ -207,16 +207,21 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
     let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
-    let mut bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding())];
-    if pass == ConvPass::Forward {
-        // binding 4: the weights as vec4, read when KW % 4 == 0 (then their count is a multiple
-        // of 4); other kernel widths never read it, so any read-only operand large enough serves
-        let v4 = if g.kw % 4 == 0 || b.numel() >= 4 { b } else { a };
-        ensure!(v4.offset % 4 == 0, "conv2d: weights must start on a 16-byte boundary");
-        bindings.push((4, v4.binding()));
-    }
+    // bindings 4 and 5: operands b and a as vec4 arrays. They are read when the operand holds a
+    // multiple of 4 values (its row segments then load as aligned vec4s) and, for b, by a forward
+    // pass with KW % 4 == 0 (then the weights' count is a multiple of 4); otherwise any read-only
+    // operand of at least 4 values serves, as the kernel never reads it.
+    let vec4_ok = |t: &Tensor| t.numel() % 4 == 0 && t.offset % 4 == 0;
+    let some_vec4 = |t: &'_ Tensor| -> Result<Tensor> {
+        [t, a, b].into_iter().find(|t| t.numel() >= 4).cloned().ok_or_else(|| anyhow!("conv2d {g:?}: operands of fewer than 4 values are not supported"))
+    };
+    let (a4, b4) = (some_vec4(a)?, some_vec4(b)?);
+    ensure!(b4.offset % 4 == 0 && a4.offset % 4 == 0, "conv2d: operands must start on a 16-byte boundary");
+    // conv.wgsl's pipelines share one layout of all five bindings
+    let bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding()), (4, b4.binding()), (5, a4.binding())];
     let mut constants = g.constants(accumulate);
-    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64)]);
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("SRC_VEC4", flag(vec4_ok(a))), ("WT_VEC4", flag(vec4_ok(b)))]);
     e.dispatch_specialised(family, pass.entry(), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
 }
 
@@ -238,7 +243,8 @@ fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Te
     let gx = (j / 4).div_ceil(e.workgroup_size as usize);
     let gy = i.div_ceil(8);
     let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
-    e.dispatch_specialised(family, "conv_dense", &constants, &[(1, a.binding()), (3, c.binding()), (4, b.binding())], [gx as u32, gy as u32, 1])
+    // conv.wgsl's shared layout: bindings 2 and 5 are not read here
+    e.dispatch_specialised(family, "conv_dense", &constants, &[(1, a.binding()), (2, a.binding()), (3, c.binding()), (4, b.binding()), (5, b.binding())], [gx as u32, gy as u32, 1])
 }
 
 /// y = conv2d(x, w): one implicit-GEMM dispatch (`Engine::conv_implicit`), or im2col + GEMM.

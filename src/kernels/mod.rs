@@ -5,7 +5,7 @@
 
 use crate::engine::{Dispatch, Engine, Family};
 use crate::tensor::Tensor;
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use bytemuck::{Pod, Zeroable};
 
 mod activation;
