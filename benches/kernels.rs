@@ -1,7 +1,7 @@
 //! Per-layer kernel timings for the dcgan28 model at batch 64 (shapes from models.md):
 //! forward, input-gradient and weight-gradient of every conv / transposed conv, with GFLOP/s.
 //! Run: `cargo bench --bench kernels` (set WGPU_BACKEND to pick the adapter; GANGPU_BENCH_LAYER=
-//! "256->128" measures the layers whose name contains it).
+//! "256->128" measures the layers whose name contains it; GANGPU_BENCH_ROUNDS=15 times more rounds).
 
 use anyhow::Result;
 use gangpu::kernels::{self, ConvGeom, ConvTGeom};
@@ -36,6 +36,8 @@ fn main() -> Result<()> {
     let e = Engine::open_default()?;
     let quick = std::env::var("GANGPU_BENCH_QUICK").is_ok();
     let (reps, rounds) = if quick { (1, 1) } else if e.gpu.is_cpu { (1, 5) } else { (20, 5) };
+    // GANGPU_BENCH_ROUNDS: more rounds steady the minimum on a shared, noisy machine
+    let rounds = std::env::var("GANGPU_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(rounds);
     println!("adapter: {}", e.gpu.adapter);
     if std::env::var("GANGPU_GEMM_PROBE").is_ok() {
         return gemm_probe(&e);
@@ -89,9 +91,17 @@ fn main() -> Result<()> {
             }
         };
         let flop = 2.0 * macs as f64;
-        let tf = time_ops(&e, &f, reps, rounds)?;
-        let ti = time_ops(&e, &di, reps, rounds)?;
-        let tw = time_ops(&e, &dwd, reps, rounds)?;
+        // GANGPU_BENCH_PASS=fwd|dgrad|wgrad runs one pass only (for profilers)
+        let pass = std::env::var("GANGPU_BENCH_PASS").ok();
+        let time = |ops: &[gangpu::Dispatch], name: &str| -> Result<f64> {
+            match pass.as_deref() {
+                Some(p) if p != name => Ok(f64::NAN),
+                _ => time_ops(&e, ops, reps, rounds),
+            }
+        };
+        let tf = time(&f, "fwd")?;
+        let ti = time(&di, "dgrad")?;
+        let tw = time(&dwd, "wgrad")?;
         total_ms += (tf + ti + tw) * 1e3;
         total_flop += 3.0 * flop;
         println!(

@@ -149,6 +149,12 @@ fn wt_segment(f0: i32, n: u32) -> array<f32, SEG> {
     return s;
 }
 
+// a + v.x x0 + v.y x1 + v.z x2 + v.w x3 as fused multiply-adds (one instruction each where the
+// adapter has them, instead of a multiply and an add).
+fn mac4(a: vec4<f32>, v: vec4<f32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> vec4<f32> {
+    return fma(vec4<f32>(v.w), x3, fma(vec4<f32>(v.z), x2, fma(vec4<f32>(v.y), x1, fma(vec4<f32>(v.x), x0, a))));
+}
+
 // Stores a strip's 8 rows x 8 pixels: row r's pixels q at o(r) + q * step, for rows < rows and
 // pixels q < count.
 fn store_strip(lo: array<vec4<f32>, 8>, hi: array<vec4<f32>, 8>, row0: u32, rows: u32, count: u32, o0: u32, row_stride: u32, step: u32) {
@@ -214,14 +220,14 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
                     let y3 = vec4<f32>(xs[h + 3u], xs[STRIDE + h + 3u], xs[2u * STRIDE + h + 3u], xs[3u * STRIDE + h + 3u]);
                     let t = (tap0 + k) / 4u;
                     let m = wt4[mine / 4u + t];
-                    let v0 = share4(m, 0u, wt4[w0 / 4u + t]); a0 += v0.x * x0 + v0.y * x1 + v0.z * x2 + v0.w * x3; b0 += v0.x * y0 + v0.y * y1 + v0.z * y2 + v0.w * y3;
-                    let v1 = share4(m, 1u, wt4[w1 / 4u + t]); a1 += v1.x * x0 + v1.y * x1 + v1.z * x2 + v1.w * x3; b1 += v1.x * y0 + v1.y * y1 + v1.z * y2 + v1.w * y3;
-                    let v2 = share4(m, 2u, wt4[w2 / 4u + t]); a2 += v2.x * x0 + v2.y * x1 + v2.z * x2 + v2.w * x3; b2 += v2.x * y0 + v2.y * y1 + v2.z * y2 + v2.w * y3;
-                    let v3 = share4(m, 3u, wt4[w3 / 4u + t]); a3 += v3.x * x0 + v3.y * x1 + v3.z * x2 + v3.w * x3; b3 += v3.x * y0 + v3.y * y1 + v3.z * y2 + v3.w * y3;
-                    let v4 = share4(m, 4u, wt4[w4 / 4u + t]); a4 += v4.x * x0 + v4.y * x1 + v4.z * x2 + v4.w * x3; b4 += v4.x * y0 + v4.y * y1 + v4.z * y2 + v4.w * y3;
-                    let v5 = share4(m, 5u, wt4[w5 / 4u + t]); a5 += v5.x * x0 + v5.y * x1 + v5.z * x2 + v5.w * x3; b5 += v5.x * y0 + v5.y * y1 + v5.z * y2 + v5.w * y3;
-                    let v6 = share4(m, 6u, wt4[w6 / 4u + t]); a6 += v6.x * x0 + v6.y * x1 + v6.z * x2 + v6.w * x3; b6 += v6.x * y0 + v6.y * y1 + v6.z * y2 + v6.w * y3;
-                    let v7 = share4(m, 7u, wt4[w7 / 4u + t]); a7 += v7.x * x0 + v7.y * x1 + v7.z * x2 + v7.w * x3; b7 += v7.x * y0 + v7.y * y1 + v7.z * y2 + v7.w * y3;
+                    let v0 = share4(m, 0u, wt4[w0 / 4u + t]); a0 = mac4(a0, v0, x0, x1, x2, x3); b0 = mac4(b0, v0, y0, y1, y2, y3);
+                    let v1 = share4(m, 1u, wt4[w1 / 4u + t]); a1 = mac4(a1, v1, x0, x1, x2, x3); b1 = mac4(b1, v1, y0, y1, y2, y3);
+                    let v2 = share4(m, 2u, wt4[w2 / 4u + t]); a2 = mac4(a2, v2, x0, x1, x2, x3); b2 = mac4(b2, v2, y0, y1, y2, y3);
+                    let v3 = share4(m, 3u, wt4[w3 / 4u + t]); a3 = mac4(a3, v3, x0, x1, x2, x3); b3 = mac4(b3, v3, y0, y1, y2, y3);
+                    let v4 = share4(m, 4u, wt4[w4 / 4u + t]); a4 = mac4(a4, v4, x0, x1, x2, x3); b4 = mac4(b4, v4, y0, y1, y2, y3);
+                    let v5 = share4(m, 5u, wt4[w5 / 4u + t]); a5 = mac4(a5, v5, x0, x1, x2, x3); b5 = mac4(b5, v5, y0, y1, y2, y3);
+                    let v6 = share4(m, 6u, wt4[w6 / 4u + t]); a6 = mac4(a6, v6, x0, x1, x2, x3); b6 = mac4(b6, v6, y0, y1, y2, y3);
+                    let v7 = share4(m, 7u, wt4[w7 / 4u + t]); a7 = mac4(a7, v7, x0, x1, x2, x3); b7 = mac4(b7, v7, y0, y1, y2, y3);
                 }
             } else {
                 for (var kx = 0u; kx < KW; kx++) {
@@ -230,14 +236,14 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
                     let yv = vec4<f32>(xs[h], xs[STRIDE + h], xs[2u * STRIDE + h], xs[3u * STRIDE + h]);
                     let t = tap0 + kx;
                     let m = wt[mine + t];
-                    let s0 = share1(m, 0u, wt[w0 + t]); a0 += s0 * xv; b0 += s0 * yv;
-                    let s1 = share1(m, 1u, wt[w1 + t]); a1 += s1 * xv; b1 += s1 * yv;
-                    let s2 = share1(m, 2u, wt[w2 + t]); a2 += s2 * xv; b2 += s2 * yv;
-                    let s3 = share1(m, 3u, wt[w3 + t]); a3 += s3 * xv; b3 += s3 * yv;
-                    let s4 = share1(m, 4u, wt[w4 + t]); a4 += s4 * xv; b4 += s4 * yv;
-                    let s5 = share1(m, 5u, wt[w5 + t]); a5 += s5 * xv; b5 += s5 * yv;
-                    let s6 = share1(m, 6u, wt[w6 + t]); a6 += s6 * xv; b6 += s6 * yv;
-                    let s7 = share1(m, 7u, wt[w7 + t]); a7 += s7 * xv; b7 += s7 * yv;
+                    let s0 = share1(m, 0u, wt[w0 + t]); a0 = fma(vec4<f32>(s0), xv, a0); b0 = fma(vec4<f32>(s0), yv, b0);
+                    let s1 = share1(m, 1u, wt[w1 + t]); a1 = fma(vec4<f32>(s1), xv, a1); b1 = fma(vec4<f32>(s1), yv, b1);
+                    let s2 = share1(m, 2u, wt[w2 + t]); a2 = fma(vec4<f32>(s2), xv, a2); b2 = fma(vec4<f32>(s2), yv, b2);
+                    let s3 = share1(m, 3u, wt[w3 + t]); a3 = fma(vec4<f32>(s3), xv, a3); b3 = fma(vec4<f32>(s3), yv, b3);
+                    let s4 = share1(m, 4u, wt[w4 + t]); a4 = fma(vec4<f32>(s4), xv, a4); b4 = fma(vec4<f32>(s4), yv, b4);
+                    let s5 = share1(m, 5u, wt[w5 + t]); a5 = fma(vec4<f32>(s5), xv, a5); b5 = fma(vec4<f32>(s5), yv, b5);
+                    let s6 = share1(m, 6u, wt[w6 + t]); a6 = fma(vec4<f32>(s6), xv, a6); b6 = fma(vec4<f32>(s6), yv, b6);
+                    let s7 = share1(m, 7u, wt[w7 + t]); a7 = fma(vec4<f32>(s7), xv, a7); b7 = fma(vec4<f32>(s7), yv, b7);
                 }
             }
         }
@@ -308,14 +314,14 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 let ev = select(vec4<f32>(0.0), vec4<f32>(ds[j + 4u], ds[j + 5u], ds[j + 6u], ds[j + 7u]), ok);
                 let t_off = wco + min(ky, KH - 1u) * KW + min(kx, KW - 1u);
                 let m = wt[mine + t_off];
-                let s0 = share1(m, 0u, wt[w0 + t_off]); a0 += s0 * dv; b0_ += s0 * ev;
-                let s1 = share1(m, 1u, wt[w1 + t_off]); a1 += s1 * dv; b1 += s1 * ev;
-                let s2 = share1(m, 2u, wt[w2 + t_off]); a2 += s2 * dv; b2 += s2 * ev;
-                let s3 = share1(m, 3u, wt[w3 + t_off]); a3 += s3 * dv; b3 += s3 * ev;
-                let s4 = share1(m, 4u, wt[w4 + t_off]); a4 += s4 * dv; b4 += s4 * ev;
-                let s5 = share1(m, 5u, wt[w5 + t_off]); a5 += s5 * dv; b5 += s5 * ev;
-                let s6 = share1(m, 6u, wt[w6 + t_off]); a6 += s6 * dv; b6 += s6 * ev;
-                let s7 = share1(m, 7u, wt[w7 + t_off]); a7 += s7 * dv; b7 += s7 * ev;
+                let s0 = share1(m, 0u, wt[w0 + t_off]); a0 = fma(vec4<f32>(s0), dv, a0); b0_ = fma(vec4<f32>(s0), ev, b0_);
+                let s1 = share1(m, 1u, wt[w1 + t_off]); a1 = fma(vec4<f32>(s1), dv, a1); b1 = fma(vec4<f32>(s1), ev, b1);
+                let s2 = share1(m, 2u, wt[w2 + t_off]); a2 = fma(vec4<f32>(s2), dv, a2); b2 = fma(vec4<f32>(s2), ev, b2);
+                let s3 = share1(m, 3u, wt[w3 + t_off]); a3 = fma(vec4<f32>(s3), dv, a3); b3 = fma(vec4<f32>(s3), ev, b3);
+                let s4 = share1(m, 4u, wt[w4 + t_off]); a4 = fma(vec4<f32>(s4), dv, a4); b4 = fma(vec4<f32>(s4), ev, b4);
+                let s5 = share1(m, 5u, wt[w5 + t_off]); a5 = fma(vec4<f32>(s5), dv, a5); b5 = fma(vec4<f32>(s5), ev, b5);
+                let s6 = share1(m, 6u, wt[w6 + t_off]); a6 = fma(vec4<f32>(s6), dv, a6); b6 = fma(vec4<f32>(s6), ev, b6);
+                let s7 = share1(m, 7u, wt[w7 + t_off]); a7 = fma(vec4<f32>(s7), dv, a7); b7 = fma(vec4<f32>(s7), ev, b7);
             }
         }
     }
