@@ -10,9 +10,10 @@
 //               its STRIDE x STRIDE phases (grid z): each output gathers its taps, nothing scatters
 //   conv_wgrad  dw (+)= sum dy * x            both weight-gradients (operands swapped for convT)
 //
-// Work per invocation: 8 "rows" (output channels; input channels for dgrad) that are the same for
-// every invocation of a workgroup (grid y), times a strip of 8 neighbouring pixels of one image row
-// (grid x): 16 vec4 accumulator chains (weight-gradient: 8 rows x 4 taps, strips walked in turn).
+// Work per invocation: ROWS = 16 "rows" (output channels; input channels for dgrad) that are the
+// same for every invocation of a workgroup (grid y), times a strip of 8 neighbouring pixels of one
+// image row (grid x): 32 vec4 accumulators (weight-gradient: 16 rows x 4 taps, strips walked in
+// turn).
 // Neighbouring pixels share inputs, so a strip loads one row segment per (channel, kernel row) and
 // reuses it for every tap.
 //
@@ -23,9 +24,10 @@
 // is a multiple of 4) and shifted into place per lane with selects; a strip of 8 pixels halves the
 // loads per multiply-add again, and accumulators that spill to the stack are far cheaper than loads.
 //
-// The 8 rows' values (weights; dy for wgrad) are the same for all lanes. The host compiles this
-// file in two variants through the prelude: with subgroups (CPU adapters), lane r of each
-// subgroup loads row r and `share` hands it to the others with a register shuffle; without, every
+// The rows' values (weights; dy for wgrad) are the same for all lanes. The host compiles this
+// file in two variants through the prelude: with subgroups (CPU adapters), lane l of each
+// subgroup loads rows l and l + 8 and `share` hands them to the others with register shuffles
+// (the subgroup size is at least 8); without, every
 // lane loads each row itself (`share` returns the direct load, and the unused one is dropped).
 // The prelude defines: share1, share4, any_lane, and LANE8 / SG_LANE_PARAM in the entry points.
 
@@ -54,6 +56,8 @@ override WT_VEC4: bool = false;
 // Longest row segment a strip reads (7 * STRIDE + KW, or 7 + ceil(KW / STRIDE) for dgrad, or
 // 7 * STRIDE + 4 for wgrad); the host refuses geometries that need more.
 const SEG: u32 = 32u;
+// Rows per invocation (a multiple of 8: lane l of a subgroup loads rows l, l + 8, ...).
+const ROWS: u32 = 16u;
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;        // fwd, wgrad: x (BATCH, CI, IH, IW); dgrad: dy (BATCH, CO, OH, OW)
 @group(0) @binding(2) var<storage, read> wt: array<f32>;         // fwd, dgrad: w (CO, CI, KH, KW); wgrad: dy (BATCH, CO, OH, OW)
@@ -69,84 +73,105 @@ fn store(i: u32, v: f32) {
     }
 }
 
-// Values c[r + i] for i < n from the 9 vec4 chunks (36 values: any SEG consecutive values and
-// their shift) loaded at an aligned index: the shift r (0..3) differs
-// per lane, so it is three selects per value rather than a per-lane indexed array.
-// Loops here run over groups of 4 values: the compiler unrolls loops of up to about 16 trips, and
-// a loop it does not unroll turns every private array into per-lane memory.
-fn shifted(c: array<f32, 36>, r: i32, n: u32) -> array<f32, SEG> {
-    var s: array<f32, SEG>;
-    for (var k = 0u; k < (n + 3u) / 4u; k++) {
-        let i = 4u * k;
-        s[i] = select(select(c[i], c[i + 1u], r == 1), select(c[i + 2u], c[i + 3u], r == 3), r >= 2);
-        s[i + 1u] = select(select(c[i + 1u], c[i + 2u], r == 1), select(c[i + 3u], c[i + 4u], r == 3), r >= 2);
-        s[i + 2u] = select(select(c[i + 2u], c[i + 3u], r == 1), select(c[i + 4u], c[i + 5u], r == 3), r >= 2);
-        s[i + 3u] = select(select(c[i + 3u], c[i + 4u], r == 1), select(c[i + 5u], c[i + 6u], r == 3), r >= 2);
-    }
+// A row segment of up to SEG values, value i in element i / 4, component i % 4 (`at`).
+alias Seg = array<vec4<f32>, 8>;
+
+fn at(s: Seg, i: u32) -> f32 {
+    return s[i / 4u][i % 4u];
+}
+
+// Values 4 to 7 of the concatenation a b shifted left by r (0..3, differing per lane): selects,
+// not a per-lane indexed array.
+fn shift4(a: vec4<f32>, b: vec4<f32>, r: i32) -> vec4<f32> {
+    let s1 = vec4<f32>(a.y, a.z, a.w, b.x);
+    let s2 = vec4<f32>(a.z, a.w, b.x, b.y);
+    let s3 = vec4<f32>(a.w, b.x, b.y, b.z);
+    return select(select(a, s1, r == 1), select(s2, s3, r == 3), r >= 2);
+}
+
+// The segment from 9 aligned chunks c starting at the chunk holding value f0, for n values.
+// Written out rather than looped: a loop the compiler does not unroll turns every private array
+// into per-lane memory, and n is a constant once the function is inlined.
+fn shifted(c: array<vec4<f32>, 9>, r: i32, n: u32) -> Seg {
+    var s: Seg;
+    s[0] = shift4(c[0], c[1], r);
+    if (n > 4u) { s[1] = shift4(c[1], c[2], r); }
+    if (n > 8u) { s[2] = shift4(c[2], c[3], r); }
+    if (n > 12u) { s[3] = shift4(c[3], c[4], r); }
+    if (n > 16u) { s[4] = shift4(c[4], c[5], r); }
+    if (n > 20u) { s[5] = shift4(c[5], c[6], r); }
+    if (n > 24u) { s[6] = shift4(c[6], c[7], r); }
+    if (n > 28u) { s[7] = shift4(c[7], c[8], r); }
     return s;
 }
 
-// The segment s of a row starting at column c0 with columns outside [0, width) (or the whole row,
-// when !row_ok) set to zero.
-fn masked_row(s: array<f32, SEG>, n: u32, c0: i32, width: u32, row_ok: bool) -> array<f32, SEG> {
-    var m: array<f32, SEG>;
-    for (var k = 0u; k < (n + 3u) / 4u; k++) {
-        let i = 4u * k;
-        let c = vec4<i32>(c0 + i32(i)) + vec4<i32>(0, 1, 2, 3);
-        let ok = vec4<bool>(row_ok) & (c >= vec4<i32>(0)) & (c < vec4<i32>(i32(width)));
-        let v = select(vec4<f32>(0.0), vec4<f32>(s[i], s[i + 1u], s[i + 2u], s[i + 3u]), ok);
-        m[i] = v.x; m[i + 1u] = v.y; m[i + 2u] = v.z; m[i + 3u] = v.w;
-    }
-    return m;
-}
-
-// src[f0 + i] for i < n; indices outside the binding read some value in it (callers mask
-// columns outside the row).
-fn src_segment(f0: i32, n: u32) -> array<f32, SEG> {
+// src[f0 + i] for i < n (n <= SEG); indices outside the binding read some value in it (callers
+// mask columns outside the row).
+fn src_segment(f0: i32, n: u32) -> Seg {
+    var c: array<vec4<f32>, 9>;
     if (SRC_VEC4) {
-        var c: array<f32, 36>;
         let last = i32(arrayLength(&src4)) - 1;
         let a0 = f0 >> 2u;
-        for (var j = 0u; j < (n + 6u) / 4u; j++) {
-            let v = src4[clamp(a0 + i32(j), 0, last)];
-            c[4u * j] = v.x; c[4u * j + 1u] = v.y; c[4u * j + 2u] = v.z; c[4u * j + 3u] = v.w;
-        }
+        let chunks = (n + 6u) / 4u;
+        c[0] = src4[clamp(a0, 0, last)];
+        if (chunks > 1u) { c[1] = src4[clamp(a0 + 1, 0, last)]; }
+        if (chunks > 2u) { c[2] = src4[clamp(a0 + 2, 0, last)]; }
+        if (chunks > 3u) { c[3] = src4[clamp(a0 + 3, 0, last)]; }
+        if (chunks > 4u) { c[4] = src4[clamp(a0 + 4, 0, last)]; }
+        if (chunks > 5u) { c[5] = src4[clamp(a0 + 5, 0, last)]; }
+        if (chunks > 6u) { c[6] = src4[clamp(a0 + 6, 0, last)]; }
+        if (chunks > 7u) { c[7] = src4[clamp(a0 + 7, 0, last)]; }
+        if (chunks > 8u) { c[8] = src4[clamp(a0 + 8, 0, last)]; }
         return shifted(c, f0 & 3, n);
     }
-    var s: array<f32, SEG>;
     let last = i32(arrayLength(&src)) - 1;
-    for (var k = 0u; k < (n + 3u) / 4u; k++) {
-        let i = 4u * k;
-        s[i] = src[clamp(f0 + i32(i), 0, last)];
-        s[i + 1u] = src[clamp(f0 + i32(i) + 1, 0, last)];
-        s[i + 2u] = src[clamp(f0 + i32(i) + 2, 0, last)];
-        s[i + 3u] = src[clamp(f0 + i32(i) + 3, 0, last)];
-    }
-    return s;
+    c[0] = vec4<f32>(src[clamp(f0, 0, last)], src[clamp(f0 + 1, 0, last)], src[clamp(f0 + 2, 0, last)], src[clamp(f0 + 3, 0, last)]);
+    if (n > 4u) { c[1] = vec4<f32>(src[clamp(f0 + 4, 0, last)], src[clamp(f0 + 5, 0, last)], src[clamp(f0 + 6, 0, last)], src[clamp(f0 + 7, 0, last)]); }
+    if (n > 8u) { c[2] = vec4<f32>(src[clamp(f0 + 8, 0, last)], src[clamp(f0 + 9, 0, last)], src[clamp(f0 + 10, 0, last)], src[clamp(f0 + 11, 0, last)]); }
+    if (n > 12u) { c[3] = vec4<f32>(src[clamp(f0 + 12, 0, last)], src[clamp(f0 + 13, 0, last)], src[clamp(f0 + 14, 0, last)], src[clamp(f0 + 15, 0, last)]); }
+    if (n > 16u) { c[4] = vec4<f32>(src[clamp(f0 + 16, 0, last)], src[clamp(f0 + 17, 0, last)], src[clamp(f0 + 18, 0, last)], src[clamp(f0 + 19, 0, last)]); }
+    if (n > 20u) { c[5] = vec4<f32>(src[clamp(f0 + 20, 0, last)], src[clamp(f0 + 21, 0, last)], src[clamp(f0 + 22, 0, last)], src[clamp(f0 + 23, 0, last)]); }
+    if (n > 24u) { c[6] = vec4<f32>(src[clamp(f0 + 24, 0, last)], src[clamp(f0 + 25, 0, last)], src[clamp(f0 + 26, 0, last)], src[clamp(f0 + 27, 0, last)]); }
+    if (n > 28u) { c[7] = vec4<f32>(src[clamp(f0 + 28, 0, last)], src[clamp(f0 + 29, 0, last)], src[clamp(f0 + 30, 0, last)], src[clamp(f0 + 31, 0, last)]); }
+    return shifted(c, 0, n);
 }
 
-// wt[f0 + i] for i < n, as src_segment.
-fn wt_segment(f0: i32, n: u32) -> array<f32, SEG> {
+// wt[f0 + i] for i < n (n <= 8): the weight-gradient's dy, as src_segment.
+fn wt_segment8(f0: i32) -> Seg {
+    var c: array<vec4<f32>, 9>;
     if (WT_VEC4) {
-        var c: array<f32, 36>;
         let last = i32(arrayLength(&wt4)) - 1;
         let a0 = f0 >> 2u;
-        for (var j = 0u; j < (n + 6u) / 4u; j++) {
-            let v = wt4[clamp(a0 + i32(j), 0, last)];
-            c[4u * j] = v.x; c[4u * j + 1u] = v.y; c[4u * j + 2u] = v.z; c[4u * j + 3u] = v.w;
-        }
-        return shifted(c, f0 & 3, n);
+        c[0] = wt4[clamp(a0, 0, last)];
+        c[1] = wt4[clamp(a0 + 1, 0, last)];
+        c[2] = wt4[clamp(a0 + 2, 0, last)];
+        return shifted(c, f0 & 3, 8u);
     }
-    var s: array<f32, SEG>;
     let last = i32(arrayLength(&wt)) - 1;
-    for (var k = 0u; k < (n + 3u) / 4u; k++) {
-        let i = 4u * k;
-        s[i] = wt[clamp(f0 + i32(i), 0, last)];
-        s[i + 1u] = wt[clamp(f0 + i32(i) + 1, 0, last)];
-        s[i + 2u] = wt[clamp(f0 + i32(i) + 2, 0, last)];
-        s[i + 3u] = wt[clamp(f0 + i32(i) + 3, 0, last)];
-    }
-    return s;
+    c[0] = vec4<f32>(wt[clamp(f0, 0, last)], wt[clamp(f0 + 1, 0, last)], wt[clamp(f0 + 2, 0, last)], wt[clamp(f0 + 3, 0, last)]);
+    c[1] = vec4<f32>(wt[clamp(f0 + 4, 0, last)], wt[clamp(f0 + 5, 0, last)], wt[clamp(f0 + 6, 0, last)], wt[clamp(f0 + 7, 0, last)]);
+    return shifted(c, 0, 8u);
+}
+
+// v with the components whose column c0 + 0..3 lies outside [0, width) (all, when !row_ok) zeroed.
+fn mask4(v: vec4<f32>, c0: i32, width: u32, row_ok: bool) -> vec4<f32> {
+    let c = vec4<i32>(c0) + vec4<i32>(0, 1, 2, 3);
+    return select(vec4<f32>(0.0), v, vec4<bool>(row_ok) & (c >= vec4<i32>(0)) & (c < vec4<i32>(i32(width))));
+}
+
+// The segment s (n values) of a row starting at column c0, columns outside [0, width) (or all,
+// when !row_ok) set to zero.
+fn masked_row(s: Seg, n: u32, c0: i32, width: u32, row_ok: bool) -> Seg {
+    var m: Seg;
+    m[0] = mask4(s[0], c0, width, row_ok);
+    if (n > 4u) { m[1] = mask4(s[1], c0 + 4, width, row_ok); }
+    if (n > 8u) { m[2] = mask4(s[2], c0 + 8, width, row_ok); }
+    if (n > 12u) { m[3] = mask4(s[3], c0 + 12, width, row_ok); }
+    if (n > 16u) { m[4] = mask4(s[4], c0 + 16, width, row_ok); }
+    if (n > 20u) { m[5] = mask4(s[5], c0 + 20, width, row_ok); }
+    if (n > 24u) { m[6] = mask4(s[6], c0 + 24, width, row_ok); }
+    if (n > 28u) { m[7] = mask4(s[7], c0 + 28, width, row_ok); }
+    return m;
 }
 
 // a + v.x x0 + v.y x1 + v.z x2 + v.w x3 as fused multiply-adds (one instruction each where the
@@ -155,10 +180,10 @@ fn mac4(a: vec4<f32>, v: vec4<f32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>,
     return fma(vec4<f32>(v.w), x3, fma(vec4<f32>(v.z), x2, fma(vec4<f32>(v.y), x1, fma(vec4<f32>(v.x), x0, a))));
 }
 
-// Stores a strip's 8 rows x 8 pixels: row r's pixels q at o(r) + q * step, for rows < rows and
-// pixels q < count.
-fn store_strip(lo: array<vec4<f32>, 8>, hi: array<vec4<f32>, 8>, row0: u32, rows: u32, count: u32, o0: u32, row_stride: u32, step: u32) {
-    for (var r = 0u; r < 8u; r++) {
+// Stores a strip's ROWS rows x 8 pixels: row r's pixel q at o0 + r * row_stride + q * step, for
+// rows row0 + r < rows and pixels q < count.
+fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32, rows: u32, count: u32, o0: u32, row_stride: u32, step: u32) {
+    for (var r = 0u; r < ROWS; r++) {
         if (row0 + r < rows) {
             let o = o0 + r * row_stride;
             for (var q = 0u; q < 4u; q++) {
@@ -171,8 +196,46 @@ fn store_strip(lo: array<vec4<f32>, 8>, hi: array<vec4<f32>, 8>, row0: u32, rows
 
 // ------------------------------------------------------------------ forward
 
+// The strip's accumulators: row r, pixels 0-3 (lo) or 4-7 (hi).
+alias Acc = array<vec4<f32>, ROWS>;
+
+// x at the 4 pixels of half h (0: pixels 0-3, 1: 4-7) of a strip under tap k: xs[(4h + q) S + k].
+fn px4(xs: Seg, k: u32, h: u32) -> vec4<f32> {
+    let b = 4u * h * STRIDE + k;
+    return vec4<f32>(at(xs, b), at(xs, b + STRIDE), at(xs, b + 2u * STRIDE), at(xs, b + 3u * STRIDE));
+}
+
+// Adds taps k..k+3 of one (ci, ky) kernel row, whose weights are vec4 t of each output channel.
+fn fwd_quad(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, k: u32, t: u32, mine0: u32, mine1: u32, co0: u32) {
+    let x0 = px4(xs, k, 0u); let x1 = px4(xs, k + 1u, 0u); let x2 = px4(xs, k + 2u, 0u); let x3 = px4(xs, k + 3u, 0u);
+    let y0 = px4(xs, k, 1u); let y1 = px4(xs, k + 1u, 1u); let y2 = px4(xs, k + 2u, 1u); let y3 = px4(xs, k + 3u, 1u);
+    let quads = CI * KH * KW / 4u;
+    let m0 = wt4[mine0 / 4u + t];
+    let m1 = wt4[mine1 / 4u + t];
+    for (var r = 0u; r < ROWS; r++) {
+        let v = share4(select(m1, m0, r < 8u), r % 8u, wt4[min(co0 + r, CO - 1u) * quads + t]);
+        (*lo)[r] = mac4((*lo)[r], v, x0, x1, x2, x3);
+        (*hi)[r] = mac4((*hi)[r], v, y0, y1, y2, y3);
+    }
+}
+
+// Adds tap kx of one (ci, ky) kernel row, whose weight is value t of each output channel.
+fn fwd_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, kx: u32, t: u32, mine0: u32, mine1: u32, co0: u32) {
+    let xv = px4(xs, kx, 0u);
+    let yv = px4(xs, kx, 1u);
+    let taps = CI * KH * KW;
+    let m0 = wt[mine0 + t];
+    let m1 = wt[mine1 + t];
+    for (var r = 0u; r < ROWS; r++) {
+        let v = vec4<f32>(share1(select(m1, m0, r < 8u), r % 8u, wt[min(co0 + r, CO - 1u) * taps + t]));
+        (*lo)[r] = fma(v, xv, (*lo)[r]);
+        (*hi)[r] = fma(v, yv, (*hi)[r]);
+    }
+}
+
+
 // y[n, co, oy, ox] = sum over ci, ky, kx of x[n, ci, oy*S - P + ky, ox*S - P + kx] w[co, ci, ky, kx].
-// Grid: x over (n, oy, strip of 8 ox), y over blocks of 8 output channels.
+// Grid: x over (n, oy, strip of 8 ox), y over blocks of ROWS output channels.
 @compute @workgroup_size(WG)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let strips = (OW + 7u) / 8u;
@@ -185,20 +248,16 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let ox0 = (l % strips) * 8u;
     let n = row / OH;
     let oy = row % OH;
-    let co0 = wid.y * 8u;
+    let co0 = wid.y * ROWS;
     let taps = CI * KH * KW;
-    let mine = min(co0 + LANE8, CO - 1u) * taps;
-    let w0 = min(co0, CO - 1u) * taps;      let w1 = min(co0 + 1u, CO - 1u) * taps;
-    let w2 = min(co0 + 2u, CO - 1u) * taps; let w3 = min(co0 + 3u, CO - 1u) * taps;
-    let w4 = min(co0 + 4u, CO - 1u) * taps; let w5 = min(co0 + 5u, CO - 1u) * taps;
-    let w6 = min(co0 + 6u, CO - 1u) * taps; let w7 = min(co0 + 7u, CO - 1u) * taps;
+    // the rows this lane loads for its subgroup: LANE8 and LANE8 + 8
+    let mine0 = min(co0 + LANE8, CO - 1u) * taps;
+    let mine1 = min(co0 + 8u + LANE8, CO - 1u) * taps;
     let ix0 = i32(ox0 * STRIDE) - i32(PAD);
     let seg = 7u * STRIDE + KW;
-    // a: pixels 0-3 of the strip, b: pixels 4-7
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
-    var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+    // lo: pixels 0-3 of the strip, hi: pixels 4-7
+    var lo: Acc;
+    var hi: Acc;
     for (var ci = 0u; ci < CI; ci++) {
         for (var ky = 0u; ky < KH; ky++) {
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
@@ -206,60 +265,52 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
             let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
             let tap0 = (ci * KH + ky) * KW;
+            // taps written out for the usual kernel widths (see `shifted` on loops); wider ones loop
             if (KW % 4u == 0u) {
-                for (var kq = 0u; kq < KW / 4u; kq++) {
-                    let k = kq * 4u;
-                    let x0 = vec4<f32>(xs[k], xs[STRIDE + k], xs[2u * STRIDE + k], xs[3u * STRIDE + k]);
-                    let x1 = vec4<f32>(xs[k + 1u], xs[STRIDE + k + 1u], xs[2u * STRIDE + k + 1u], xs[3u * STRIDE + k + 1u]);
-                    let x2 = vec4<f32>(xs[k + 2u], xs[STRIDE + k + 2u], xs[2u * STRIDE + k + 2u], xs[3u * STRIDE + k + 2u]);
-                    let x3 = vec4<f32>(xs[k + 3u], xs[STRIDE + k + 3u], xs[2u * STRIDE + k + 3u], xs[3u * STRIDE + k + 3u]);
-                    let h = 4u * STRIDE + k;
-                    let y0 = vec4<f32>(xs[h], xs[STRIDE + h], xs[2u * STRIDE + h], xs[3u * STRIDE + h]);
-                    let y1 = vec4<f32>(xs[h + 1u], xs[STRIDE + h + 1u], xs[2u * STRIDE + h + 1u], xs[3u * STRIDE + h + 1u]);
-                    let y2 = vec4<f32>(xs[h + 2u], xs[STRIDE + h + 2u], xs[2u * STRIDE + h + 2u], xs[3u * STRIDE + h + 2u]);
-                    let y3 = vec4<f32>(xs[h + 3u], xs[STRIDE + h + 3u], xs[2u * STRIDE + h + 3u], xs[3u * STRIDE + h + 3u]);
-                    let t = (tap0 + k) / 4u;
-                    let m = wt4[mine / 4u + t];
-                    let v0 = share4(m, 0u, wt4[w0 / 4u + t]); a0 = mac4(a0, v0, x0, x1, x2, x3); b0 = mac4(b0, v0, y0, y1, y2, y3);
-                    let v1 = share4(m, 1u, wt4[w1 / 4u + t]); a1 = mac4(a1, v1, x0, x1, x2, x3); b1 = mac4(b1, v1, y0, y1, y2, y3);
-                    let v2 = share4(m, 2u, wt4[w2 / 4u + t]); a2 = mac4(a2, v2, x0, x1, x2, x3); b2 = mac4(b2, v2, y0, y1, y2, y3);
-                    let v3 = share4(m, 3u, wt4[w3 / 4u + t]); a3 = mac4(a3, v3, x0, x1, x2, x3); b3 = mac4(b3, v3, y0, y1, y2, y3);
-                    let v4 = share4(m, 4u, wt4[w4 / 4u + t]); a4 = mac4(a4, v4, x0, x1, x2, x3); b4 = mac4(b4, v4, y0, y1, y2, y3);
-                    let v5 = share4(m, 5u, wt4[w5 / 4u + t]); a5 = mac4(a5, v5, x0, x1, x2, x3); b5 = mac4(b5, v5, y0, y1, y2, y3);
-                    let v6 = share4(m, 6u, wt4[w6 / 4u + t]); a6 = mac4(a6, v6, x0, x1, x2, x3); b6 = mac4(b6, v6, y0, y1, y2, y3);
-                    let v7 = share4(m, 7u, wt4[w7 / 4u + t]); a7 = mac4(a7, v7, x0, x1, x2, x3); b7 = mac4(b7, v7, y0, y1, y2, y3);
+                fwd_quad(&lo, &hi, xs, 0u, tap0 / 4u, mine0, mine1, co0);
+                for (var kq = 1u; kq < KW / 4u; kq++) {
+                    fwd_quad(&lo, &hi, xs, 4u * kq, tap0 / 4u + kq, mine0, mine1, co0);
                 }
             } else {
-                for (var kx = 0u; kx < KW; kx++) {
-                    let xv = vec4<f32>(xs[kx], xs[STRIDE + kx], xs[2u * STRIDE + kx], xs[3u * STRIDE + kx]);
-                    let h = 4u * STRIDE + kx;
-                    let yv = vec4<f32>(xs[h], xs[STRIDE + h], xs[2u * STRIDE + h], xs[3u * STRIDE + h]);
-                    let t = tap0 + kx;
-                    let m = wt[mine + t];
-                    let s0 = share1(m, 0u, wt[w0 + t]); a0 = fma(vec4<f32>(s0), xv, a0); b0 = fma(vec4<f32>(s0), yv, b0);
-                    let s1 = share1(m, 1u, wt[w1 + t]); a1 = fma(vec4<f32>(s1), xv, a1); b1 = fma(vec4<f32>(s1), yv, b1);
-                    let s2 = share1(m, 2u, wt[w2 + t]); a2 = fma(vec4<f32>(s2), xv, a2); b2 = fma(vec4<f32>(s2), yv, b2);
-                    let s3 = share1(m, 3u, wt[w3 + t]); a3 = fma(vec4<f32>(s3), xv, a3); b3 = fma(vec4<f32>(s3), yv, b3);
-                    let s4 = share1(m, 4u, wt[w4 + t]); a4 = fma(vec4<f32>(s4), xv, a4); b4 = fma(vec4<f32>(s4), yv, b4);
-                    let s5 = share1(m, 5u, wt[w5 + t]); a5 = fma(vec4<f32>(s5), xv, a5); b5 = fma(vec4<f32>(s5), yv, b5);
-                    let s6 = share1(m, 6u, wt[w6 + t]); a6 = fma(vec4<f32>(s6), xv, a6); b6 = fma(vec4<f32>(s6), yv, b6);
-                    let s7 = share1(m, 7u, wt[w7 + t]); a7 = fma(vec4<f32>(s7), xv, a7); b7 = fma(vec4<f32>(s7), yv, b7);
+                fwd_tap(&lo, &hi, xs, 0u, tap0, mine0, mine1, co0);
+                if (KW > 1u) { fwd_tap(&lo, &hi, xs, 1u, tap0 + 1u, mine0, mine1, co0); }
+                if (KW > 2u) { fwd_tap(&lo, &hi, xs, 2u, tap0 + 2u, mine0, mine1, co0); }
+                for (var kx = 3u; kx < KW; kx++) {
+                    fwd_tap(&lo, &hi, xs, kx, tap0 + kx, mine0, mine1, co0);
                 }
             }
         }
     }
     if (!valid) { return; }
-    let lo = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-    let hi = array<vec4<f32>, 8>(b0, b1, b2, b3, b4, b5, b6, b7);
     store_strip(lo, hi, co0, CO, OW - ox0, ((n * CO + co0) * OH + oy) * OW + ox0, OH * OW, 1u);
 }
 
 // ------------------------------------------------------------------ input gradient
 
+// Adds tap kx = kx0 + S u of kernel row t_row (= co's weights + ky KW) to a phase strip: output
+// b0 + q reads dy at ds index q + tx - 1 - u.
+fn dgrad_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, u: u32, t_row: u32, kx0: u32, mine0: u32, mine1: u32, ci0: u32) {
+    let tx = (KW + STRIDE - 1u) / STRIDE;
+    let kx = kx0 + STRIDE * u;
+    let j = tx - 1u - u;
+    let ok = kx < KW;
+    let dv = select(vec4<f32>(0.0), vec4<f32>(at(ds, j), at(ds, j + 1u), at(ds, j + 2u), at(ds, j + 3u)), ok);
+    let ev = select(vec4<f32>(0.0), vec4<f32>(at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u), at(ds, j + 7u)), ok);
+    let t_off = t_row + min(kx, KW - 1u);
+    let m0 = wt[mine0 + t_off];
+    let m1 = wt[mine1 + t_off];
+    for (var r = 0u; r < ROWS; r++) {
+        let v = vec4<f32>(share1(select(m1, m0, r < 8u), r % 8u, wt[min(ci0 + r, CI - 1u) * KH * KW + t_off]));
+        (*lo)[r] = fma(v, dv, (*lo)[r]);
+        (*hi)[r] = fma(v, ev, (*hi)[r]);
+    }
+}
+
+
 // dx[n, ci, iy, ix] = sum over co and the taps (ky, kx) with iy + P - ky and ix + P - kx
 // divisible by S of dy[n, co, (iy + P - ky) / S, (ix + P - kx) / S] w[co, ci, ky, kx].
 // Phase (py, px) = (iy % S, ix % S) = grid z fixes which taps reach an output: ky = ky0 + S t.
-// Grid: x over (n, a, strip of 8 b) with iy = a S + py, ix = b S + px; y over blocks of 8 ci.
+// Grid: x over (n, a, strip of 8 b) with iy = a S + py, ix = b S + px; y over blocks of ROWS ci.
 @compute @workgroup_size(WG)
 fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let py = wid.z / STRIDE;
@@ -276,7 +327,7 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let b0 = (l % strips) * 8u;
     let n = row / ah;
     let a = row % ah;
-    let ci0 = wid.y * 8u;
+    let ci0 = wid.y * ROWS;
     // taps of this phase: ky = ky0 + S t for t < TY (constant bound; taps past KH are masked)
     let ky0 = (py + PAD) % STRIDE;
     let kx0 = (px + PAD) % STRIDE;
@@ -285,18 +336,13 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let ty = (KH + STRIDE - 1u) / STRIDE;
     let tx = (KW + STRIDE - 1u) / STRIDE;
     let tap_stride = KH * KW;
-    let mine = min(ci0 + LANE8, CI - 1u) * tap_stride;
-    let w0 = min(ci0, CI - 1u) * tap_stride;      let w1 = min(ci0 + 1u, CI - 1u) * tap_stride;
-    let w2 = min(ci0 + 2u, CI - 1u) * tap_stride; let w3 = min(ci0 + 3u, CI - 1u) * tap_stride;
-    let w4 = min(ci0 + 4u, CI - 1u) * tap_stride; let w5 = min(ci0 + 5u, CI - 1u) * tap_stride;
-    let w6 = min(ci0 + 6u, CI - 1u) * tap_stride; let w7 = min(ci0 + 7u, CI - 1u) * tap_stride;
+    let mine0 = min(ci0 + LANE8, CI - 1u) * tap_stride;
+    let mine1 = min(ci0 + 8u + LANE8, CI - 1u) * tap_stride;
     // dy[.., ox] for ox = b0 + cx - (tx - 1) + i
     let ox0 = i32(b0) + cx - i32(tx) + 1;
     let seg = 7u + tx;
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
-    var b0_ = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
-    var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+    var lo: Acc;
+    var hi: Acc;
     for (var co = 0u; co < CO; co++) {
         let wco = co * CI * tap_stride;
         for (var t = 0u; t < ty; t++) {
@@ -305,23 +351,12 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let row_ok = ky < KH && oy >= 0 && oy < i32(OH);
             let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
             let ds = masked_row(src_segment(base + ox0, seg), seg, ox0, OW, row_ok);
-            for (var u = 0u; u < tx; u++) {
-                let kx = kx0 + STRIDE * u;
-                // output b0 + q reads ox = b0 + q + cx - u: ds index q + tx - 1 - u
-                let j = tx - 1u - u;
-                let ok = kx < KW;
-                let dv = select(vec4<f32>(0.0), vec4<f32>(ds[j], ds[j + 1u], ds[j + 2u], ds[j + 3u]), ok);
-                let ev = select(vec4<f32>(0.0), vec4<f32>(ds[j + 4u], ds[j + 5u], ds[j + 6u], ds[j + 7u]), ok);
-                let t_off = wco + min(ky, KH - 1u) * KW + min(kx, KW - 1u);
-                let m = wt[mine + t_off];
-                let s0 = share1(m, 0u, wt[w0 + t_off]); a0 = fma(vec4<f32>(s0), dv, a0); b0_ = fma(vec4<f32>(s0), ev, b0_);
-                let s1 = share1(m, 1u, wt[w1 + t_off]); a1 = fma(vec4<f32>(s1), dv, a1); b1 = fma(vec4<f32>(s1), ev, b1);
-                let s2 = share1(m, 2u, wt[w2 + t_off]); a2 = fma(vec4<f32>(s2), dv, a2); b2 = fma(vec4<f32>(s2), ev, b2);
-                let s3 = share1(m, 3u, wt[w3 + t_off]); a3 = fma(vec4<f32>(s3), dv, a3); b3 = fma(vec4<f32>(s3), ev, b3);
-                let s4 = share1(m, 4u, wt[w4 + t_off]); a4 = fma(vec4<f32>(s4), dv, a4); b4 = fma(vec4<f32>(s4), ev, b4);
-                let s5 = share1(m, 5u, wt[w5 + t_off]); a5 = fma(vec4<f32>(s5), dv, a5); b5 = fma(vec4<f32>(s5), ev, b5);
-                let s6 = share1(m, 6u, wt[w6 + t_off]); a6 = fma(vec4<f32>(s6), dv, a6); b6 = fma(vec4<f32>(s6), ev, b6);
-                let s7 = share1(m, 7u, wt[w7 + t_off]); a7 = fma(vec4<f32>(s7), dv, a7); b7 = fma(vec4<f32>(s7), ev, b7);
+            let t_row = wco + min(ky, KH - 1u) * KW;
+            dgrad_tap(&lo, &hi, ds, 0u, t_row, kx0, mine0, mine1, ci0);
+            if (tx > 1u) { dgrad_tap(&lo, &hi, ds, 1u, t_row, kx0, mine0, mine1, ci0); }
+            if (tx > 2u) { dgrad_tap(&lo, &hi, ds, 2u, t_row, kx0, mine0, mine1, ci0); }
+            for (var u = 3u; u < tx; u++) {
+                dgrad_tap(&lo, &hi, ds, u, t_row, kx0, mine0, mine1, ci0);
             }
         }
     }
@@ -329,15 +364,13 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (!valid || iy >= IH) { return; }
     // output b0 + q sits at ix = (b0 + q) S + px; pixels past the row's end are not stored
     let count = select(0u, (IW - px + STRIDE - 1u) / STRIDE - b0, px < IW && b0 * STRIDE + px < IW);
-    let lo = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-    let hi = array<vec4<f32>, 8>(b0_, b1, b2, b3, b4, b5, b6, b7);
     store_strip(lo, hi, ci0, CI, count, ((n * CI + ci0) * IH + iy) * IW + b0 * STRIDE + px, IH * IW, STRIDE);
 }
 
 // ------------------------------------------------------------------ weight gradient
 
 // dw[co, ci, ky, kx] (+)= sum over n, oy, ox of dy[n, co, oy, ox] x[n, ci, oy*S - P + ky, ox*S - P + kx].
-// Grid: x over (ci, ky, quad of 4 kx), y over blocks of 8 output channels; each invocation walks
+// Grid: x over (ci, ky, quad of 4 kx), y over blocks of ROWS output channels; each invocation walks
 // every output pixel in strips of 8 along ox.
 @compute @workgroup_size(WG)
 fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
@@ -350,16 +383,12 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let kq = l % quads;
     let ky = (l / quads) % KH;
     let ci = l / (quads * KH);
-    let co0 = wid.y * 8u;
+    let co0 = wid.y * ROWS;
     let plane = OH * OW;
-    let mine = min(co0 + LANE8, CO - 1u) * plane;
-    let d0 = min(co0, CO - 1u) * plane;      let d1 = min(co0 + 1u, CO - 1u) * plane;
-    let d2 = min(co0 + 2u, CO - 1u) * plane; let d3 = min(co0 + 3u, CO - 1u) * plane;
-    let d4 = min(co0 + 4u, CO - 1u) * plane; let d5 = min(co0 + 5u, CO - 1u) * plane;
-    let d6 = min(co0 + 6u, CO - 1u) * plane; let d7 = min(co0 + 7u, CO - 1u) * plane;
+    let mine0 = min(co0 + LANE8, CO - 1u) * plane;
+    let mine1 = min(co0 + 8u + LANE8, CO - 1u) * plane;
     let seg = 7u * STRIDE + 4u;
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var acc: array<vec4<f32>, ROWS>;
     for (var n = 0u; n < BATCH; n++) {
         let dyn_ = n * CO * plane;
         for (var oy = 0u; oy < OH; oy++) {
@@ -367,45 +396,37 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let row_ok = iy >= 0 && iy < i32(IH);
             let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
             for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
-                // this lane's channel's dy at 8 pixels (zero past the row's end)
+                // the two loaded channels' dy at 8 pixels (zero past the row's end)
                 let p = dyn_ + oy * OW + ox0;
-                let dd = masked_row(wt_segment(i32(mine + p), 8u), 8u, i32(ox0), OW, true);
-                let dlo = vec4<f32>(dd[0], dd[1], dd[2], dd[3]);
-                let dhi = vec4<f32>(dd[4], dd[5], dd[6], dd[7]);
+                let d0 = masked_row(wt_segment8(i32(mine0 + p)), 8u, i32(ox0), OW, true);
+                let d1 = masked_row(wt_segment8(i32(mine1 + p)), 8u, i32(ox0), OW, true);
+                let dlo0 = d0[0];
+                let dhi0 = d0[1];
+                let dlo1 = d1[0];
+                let dhi1 = d1[1];
                 // x under taps 4kq..4kq+3 at the 8 pixels: one row segment
                 let ix0 = i32(ox0 * STRIDE + kq * 4u) - i32(PAD);
                 let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
-                let x0 = vec4<f32>(xs[0], xs[STRIDE], xs[2u * STRIDE], xs[3u * STRIDE]);
-                let x1 = vec4<f32>(xs[1], xs[STRIDE + 1u], xs[2u * STRIDE + 1u], xs[3u * STRIDE + 1u]);
-                let x2 = vec4<f32>(xs[2], xs[STRIDE + 2u], xs[2u * STRIDE + 2u], xs[3u * STRIDE + 2u]);
-                let x3 = vec4<f32>(xs[3], xs[STRIDE + 3u], xs[2u * STRIDE + 3u], xs[3u * STRIDE + 3u]);
+                let x0 = vec4<f32>(at(xs, 0), at(xs, STRIDE), at(xs, 2u * STRIDE), at(xs, 3u * STRIDE));
+                let x1 = vec4<f32>(at(xs, 1), at(xs, STRIDE + 1u), at(xs, 2u * STRIDE + 1u), at(xs, 3u * STRIDE + 1u));
+                let x2 = vec4<f32>(at(xs, 2), at(xs, STRIDE + 2u), at(xs, 2u * STRIDE + 2u), at(xs, 3u * STRIDE + 2u));
+                let x3 = vec4<f32>(at(xs, 3), at(xs, STRIDE + 3u), at(xs, 2u * STRIDE + 3u), at(xs, 3u * STRIDE + 3u));
                 let h = 4u * STRIDE;
-                let y0 = vec4<f32>(xs[h], xs[h + STRIDE], xs[h + 2u * STRIDE], xs[h + 3u * STRIDE]);
-                let y1 = vec4<f32>(xs[h + 1u], xs[h + STRIDE + 1u], xs[h + 2u * STRIDE + 1u], xs[h + 3u * STRIDE + 1u]);
-                let y2 = vec4<f32>(xs[h + 2u], xs[h + STRIDE + 2u], xs[h + 2u * STRIDE + 2u], xs[h + 3u * STRIDE + 2u]);
-                let y3 = vec4<f32>(xs[h + 3u], xs[h + STRIDE + 3u], xs[h + 2u * STRIDE + 3u], xs[h + 3u * STRIDE + 3u]);
-                let g0 = share4(dlo, 0u, dy4(d0 + p, ox0)); let e0 = share4(dhi, 0u, dy4(d0 + p + 4u, ox0 + 4u));
-                a0 += vec4<f32>(dot(g0, x0) + dot(e0, y0), dot(g0, x1) + dot(e0, y1), dot(g0, x2) + dot(e0, y2), dot(g0, x3) + dot(e0, y3));
-                let g1 = share4(dlo, 1u, dy4(d1 + p, ox0)); let e1 = share4(dhi, 1u, dy4(d1 + p + 4u, ox0 + 4u));
-                a1 += vec4<f32>(dot(g1, x0) + dot(e1, y0), dot(g1, x1) + dot(e1, y1), dot(g1, x2) + dot(e1, y2), dot(g1, x3) + dot(e1, y3));
-                let g2 = share4(dlo, 2u, dy4(d2 + p, ox0)); let e2 = share4(dhi, 2u, dy4(d2 + p + 4u, ox0 + 4u));
-                a2 += vec4<f32>(dot(g2, x0) + dot(e2, y0), dot(g2, x1) + dot(e2, y1), dot(g2, x2) + dot(e2, y2), dot(g2, x3) + dot(e2, y3));
-                let g3 = share4(dlo, 3u, dy4(d3 + p, ox0)); let e3 = share4(dhi, 3u, dy4(d3 + p + 4u, ox0 + 4u));
-                a3 += vec4<f32>(dot(g3, x0) + dot(e3, y0), dot(g3, x1) + dot(e3, y1), dot(g3, x2) + dot(e3, y2), dot(g3, x3) + dot(e3, y3));
-                let g4 = share4(dlo, 4u, dy4(d4 + p, ox0)); let e4 = share4(dhi, 4u, dy4(d4 + p + 4u, ox0 + 4u));
-                a4 += vec4<f32>(dot(g4, x0) + dot(e4, y0), dot(g4, x1) + dot(e4, y1), dot(g4, x2) + dot(e4, y2), dot(g4, x3) + dot(e4, y3));
-                let g5 = share4(dlo, 5u, dy4(d5 + p, ox0)); let e5 = share4(dhi, 5u, dy4(d5 + p + 4u, ox0 + 4u));
-                a5 += vec4<f32>(dot(g5, x0) + dot(e5, y0), dot(g5, x1) + dot(e5, y1), dot(g5, x2) + dot(e5, y2), dot(g5, x3) + dot(e5, y3));
-                let g6 = share4(dlo, 6u, dy4(d6 + p, ox0)); let e6 = share4(dhi, 6u, dy4(d6 + p + 4u, ox0 + 4u));
-                a6 += vec4<f32>(dot(g6, x0) + dot(e6, y0), dot(g6, x1) + dot(e6, y1), dot(g6, x2) + dot(e6, y2), dot(g6, x3) + dot(e6, y3));
-                let g7 = share4(dlo, 7u, dy4(d7 + p, ox0)); let e7 = share4(dhi, 7u, dy4(d7 + p + 4u, ox0 + 4u));
-                a7 += vec4<f32>(dot(g7, x0) + dot(e7, y0), dot(g7, x1) + dot(e7, y1), dot(g7, x2) + dot(e7, y2), dot(g7, x3) + dot(e7, y3));
+                let y0 = vec4<f32>(at(xs, h), at(xs, h + STRIDE), at(xs, h + 2u * STRIDE), at(xs, h + 3u * STRIDE));
+                let y1 = vec4<f32>(at(xs, h + 1u), at(xs, h + STRIDE + 1u), at(xs, h + 2u * STRIDE + 1u), at(xs, h + 3u * STRIDE + 1u));
+                let y2 = vec4<f32>(at(xs, h + 2u), at(xs, h + STRIDE + 2u), at(xs, h + 2u * STRIDE + 2u), at(xs, h + 3u * STRIDE + 2u));
+                let y3 = vec4<f32>(at(xs, h + 3u), at(xs, h + STRIDE + 3u), at(xs, h + 2u * STRIDE + 3u), at(xs, h + 3u * STRIDE + 3u));
+                for (var r = 0u; r < ROWS; r++) {
+                    let d = min(co0 + r, CO - 1u) * plane + p;
+                    let g = share4(select(dlo1, dlo0, r < 8u), r % 8u, dy4(d, ox0));
+                    let e = share4(select(dhi1, dhi0, r < 8u), r % 8u, dy4(d + 4u, ox0 + 4u));
+                    acc[r] += vec4<f32>(dot(g, x0) + dot(e, y0), dot(g, x1) + dot(e, y1), dot(g, x2) + dot(e, y2), dot(g, x3) + dot(e, y3));
+                }
             }
         }
     }
     if (!valid) { return; }
-    let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-    for (var r = 0u; r < 8u; r++) {
+    for (var r = 0u; r < ROWS; r++) {
         let co = co0 + r;
         if (co < CO) {
             let o = ((co * CI + ci) * KH + ky) * KW;

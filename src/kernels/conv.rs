@@ -135,6 +135,8 @@ impl ConvPass {
 
 /// Longest row segment a strip of 8 outputs may read (`SEG` in conv.wgsl).
 const CONV_SEGMENT: usize = 32;
+/// Rows (output channels; input channels for the input-gradient) per invocation (`ROWS`).
+const CONV_ROWS: usize = 16;
 
 impl ConvGeom {
     /// True when a pass of this geometry is a dense product (one output position covering the
@@ -203,7 +205,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
     };
     let gx = lanes.div_ceil(e.workgroup_size as usize);
-    let gy = rows.div_ceil(8);
+    let gy = rows.div_ceil(CONV_ROWS);
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
     let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
