@@ -198,6 +198,17 @@ fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32
 
 // The strip's accumulators: row r, pixels 0-3 (lo) or 4-7 (hi).
 alias Acc = array<vec4<f32>, ROWS>;
+// Offsets of the rows a lane loads for its subgroup: rows LANE8 + 8 j.
+alias Mine = array<u32, ROWS / 8u>;
+
+// The rows lane `lane8` loads, as offsets row * stride (rows past `rows` clamped to the last).
+fn mine_rows(lane8: u32, row0: u32, rows: u32, stride: u32) -> Mine {
+    var m: Mine;
+    for (var j = 0u; j < ROWS / 8u; j++) {
+        m[j] = min(row0 + 8u * j + lane8, rows - 1u) * stride;
+    }
+    return m;
+}
 
 // x at the 4 pixels of half h (0: pixels 0-3, 1: 4-7) of a strip under tap k: xs[(4h + q) S + k].
 fn px4(xs: Seg, k: u32, h: u32) -> vec4<f32> {
@@ -206,28 +217,32 @@ fn px4(xs: Seg, k: u32, h: u32) -> vec4<f32> {
 }
 
 // Adds taps k..k+3 of one (ci, ky) kernel row, whose weights are vec4 t of each output channel.
-fn fwd_quad(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, k: u32, t: u32, mine0: u32, mine1: u32, co0: u32) {
+fn fwd_quad(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, k: u32, t: u32, mine: Mine, co0: u32) {
     let x0 = px4(xs, k, 0u); let x1 = px4(xs, k + 1u, 0u); let x2 = px4(xs, k + 2u, 0u); let x3 = px4(xs, k + 3u, 0u);
     let y0 = px4(xs, k, 1u); let y1 = px4(xs, k + 1u, 1u); let y2 = px4(xs, k + 2u, 1u); let y3 = px4(xs, k + 3u, 1u);
     let quads = CI * KH * KW / 4u;
-    let m0 = wt4[mine0 / 4u + t];
-    let m1 = wt4[mine1 / 4u + t];
+    var m: array<vec4<f32>, ROWS / 8u>;
+    for (var j = 0u; j < ROWS / 8u; j++) {
+        m[j] = wt4[mine[j] / 4u + t];
+    }
     for (var r = 0u; r < ROWS; r++) {
-        let v = share4(select(m1, m0, r < 8u), r % 8u, wt4[min(co0 + r, CO - 1u) * quads + t]);
+        let v = share4(m[r / 8u], r % 8u, wt4[min(co0 + r, CO - 1u) * quads + t]);
         (*lo)[r] = mac4((*lo)[r], v, x0, x1, x2, x3);
         (*hi)[r] = mac4((*hi)[r], v, y0, y1, y2, y3);
     }
 }
 
 // Adds tap kx of one (ci, ky) kernel row, whose weight is value t of each output channel.
-fn fwd_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, kx: u32, t: u32, mine0: u32, mine1: u32, co0: u32) {
+fn fwd_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, kx: u32, t: u32, mine: Mine, co0: u32) {
     let xv = px4(xs, kx, 0u);
     let yv = px4(xs, kx, 1u);
     let taps = CI * KH * KW;
-    let m0 = wt[mine0 + t];
-    let m1 = wt[mine1 + t];
+    var m: array<f32, ROWS / 8u>;
+    for (var j = 0u; j < ROWS / 8u; j++) {
+        m[j] = wt[mine[j] + t];
+    }
     for (var r = 0u; r < ROWS; r++) {
-        let v = vec4<f32>(share1(select(m1, m0, r < 8u), r % 8u, wt[min(co0 + r, CO - 1u) * taps + t]));
+        let v = vec4<f32>(share1(m[r / 8u], r % 8u, wt[min(co0 + r, CO - 1u) * taps + t]));
         (*lo)[r] = fma(v, xv, (*lo)[r]);
         (*hi)[r] = fma(v, yv, (*hi)[r]);
     }
@@ -251,8 +266,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let co0 = wid.y * ROWS;
     let taps = CI * KH * KW;
     // the rows this lane loads for its subgroup: LANE8 and LANE8 + 8
-    let mine0 = min(co0 + LANE8, CO - 1u) * taps;
-    let mine1 = min(co0 + 8u + LANE8, CO - 1u) * taps;
+    let mine = mine_rows(LANE8, co0, CO, taps);
     let ix0 = i32(ox0 * STRIDE) - i32(PAD);
     let seg = 7u * STRIDE + KW;
     // lo: pixels 0-3 of the strip, hi: pixels 4-7
@@ -267,16 +281,16 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             let tap0 = (ci * KH + ky) * KW;
             // taps written out for the usual kernel widths (see `shifted` on loops); wider ones loop
             if (KW % 4u == 0u) {
-                fwd_quad(&lo, &hi, xs, 0u, tap0 / 4u, mine0, mine1, co0);
+                fwd_quad(&lo, &hi, xs, 0u, tap0 / 4u, mine, co0);
                 for (var kq = 1u; kq < KW / 4u; kq++) {
-                    fwd_quad(&lo, &hi, xs, 4u * kq, tap0 / 4u + kq, mine0, mine1, co0);
+                    fwd_quad(&lo, &hi, xs, 4u * kq, tap0 / 4u + kq, mine, co0);
                 }
             } else {
-                fwd_tap(&lo, &hi, xs, 0u, tap0, mine0, mine1, co0);
-                if (KW > 1u) { fwd_tap(&lo, &hi, xs, 1u, tap0 + 1u, mine0, mine1, co0); }
-                if (KW > 2u) { fwd_tap(&lo, &hi, xs, 2u, tap0 + 2u, mine0, mine1, co0); }
+                fwd_tap(&lo, &hi, xs, 0u, tap0, mine, co0);
+                if (KW > 1u) { fwd_tap(&lo, &hi, xs, 1u, tap0 + 1u, mine, co0); }
+                if (KW > 2u) { fwd_tap(&lo, &hi, xs, 2u, tap0 + 2u, mine, co0); }
                 for (var kx = 3u; kx < KW; kx++) {
-                    fwd_tap(&lo, &hi, xs, kx, tap0 + kx, mine0, mine1, co0);
+                    fwd_tap(&lo, &hi, xs, kx, tap0 + kx, mine, co0);
                 }
             }
         }
@@ -289,7 +303,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 
 // Adds tap kx = kx0 + S u of kernel row t_row (= co's weights + ky KW) to a phase strip: output
 // b0 + q reads dy at ds index q + tx - 1 - u.
-fn dgrad_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, u: u32, t_row: u32, kx0: u32, mine0: u32, mine1: u32, ci0: u32) {
+fn dgrad_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, u: u32, t_row: u32, kx0: u32, mine: Mine, ci0: u32) {
     let tx = (KW + STRIDE - 1u) / STRIDE;
     let kx = kx0 + STRIDE * u;
     let j = tx - 1u - u;
@@ -297,10 +311,12 @@ fn dgrad_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, u: u32, t_
     let dv = select(vec4<f32>(0.0), vec4<f32>(at(ds, j), at(ds, j + 1u), at(ds, j + 2u), at(ds, j + 3u)), ok);
     let ev = select(vec4<f32>(0.0), vec4<f32>(at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u), at(ds, j + 7u)), ok);
     let t_off = t_row + min(kx, KW - 1u);
-    let m0 = wt[mine0 + t_off];
-    let m1 = wt[mine1 + t_off];
+    var m: array<f32, ROWS / 8u>;
+    for (var j = 0u; j < ROWS / 8u; j++) {
+        m[j] = wt[mine[j] + t_off];
+    }
     for (var r = 0u; r < ROWS; r++) {
-        let v = vec4<f32>(share1(select(m1, m0, r < 8u), r % 8u, wt[min(ci0 + r, CI - 1u) * KH * KW + t_off]));
+        let v = vec4<f32>(share1(m[r / 8u], r % 8u, wt[min(ci0 + r, CI - 1u) * KH * KW + t_off]));
         (*lo)[r] = fma(v, dv, (*lo)[r]);
         (*hi)[r] = fma(v, ev, (*hi)[r]);
     }
@@ -336,8 +352,7 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let ty = (KH + STRIDE - 1u) / STRIDE;
     let tx = (KW + STRIDE - 1u) / STRIDE;
     let tap_stride = KH * KW;
-    let mine0 = min(ci0 + LANE8, CI - 1u) * tap_stride;
-    let mine1 = min(ci0 + 8u + LANE8, CI - 1u) * tap_stride;
+    let mine = mine_rows(LANE8, ci0, CI, tap_stride);
     // dy[.., ox] for ox = b0 + cx - (tx - 1) + i
     let ox0 = i32(b0) + cx - i32(tx) + 1;
     let seg = 7u + tx;
@@ -352,11 +367,11 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
             let ds = masked_row(src_segment(base + ox0, seg), seg, ox0, OW, row_ok);
             let t_row = wco + min(ky, KH - 1u) * KW;
-            dgrad_tap(&lo, &hi, ds, 0u, t_row, kx0, mine0, mine1, ci0);
-            if (tx > 1u) { dgrad_tap(&lo, &hi, ds, 1u, t_row, kx0, mine0, mine1, ci0); }
-            if (tx > 2u) { dgrad_tap(&lo, &hi, ds, 2u, t_row, kx0, mine0, mine1, ci0); }
+            dgrad_tap(&lo, &hi, ds, 0u, t_row, kx0, mine, ci0);
+            if (tx > 1u) { dgrad_tap(&lo, &hi, ds, 1u, t_row, kx0, mine, ci0); }
+            if (tx > 2u) { dgrad_tap(&lo, &hi, ds, 2u, t_row, kx0, mine, ci0); }
             for (var u = 3u; u < tx; u++) {
-                dgrad_tap(&lo, &hi, ds, u, t_row, kx0, mine0, mine1, ci0);
+                dgrad_tap(&lo, &hi, ds, u, t_row, kx0, mine, ci0);
             }
         }
     }
@@ -385,8 +400,7 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let ci = l / (quads * KH);
     let co0 = wid.y * ROWS;
     let plane = OH * OW;
-    let mine0 = min(co0 + LANE8, CO - 1u) * plane;
-    let mine1 = min(co0 + 8u + LANE8, CO - 1u) * plane;
+    let mine = mine_rows(LANE8, co0, CO, plane);
     let seg = 7u * STRIDE + 4u;
     var acc: array<vec4<f32>, ROWS>;
     for (var n = 0u; n < BATCH; n++) {
@@ -396,14 +410,15 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let row_ok = iy >= 0 && iy < i32(IH);
             let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
             for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
-                // the two loaded channels' dy at 8 pixels (zero past the row's end)
+                // the loaded channels' dy at 8 pixels (zero past the row's end)
                 let p = dyn_ + oy * OW + ox0;
-                let d0 = masked_row(wt_segment8(i32(mine0 + p)), 8u, i32(ox0), OW, true);
-                let d1 = masked_row(wt_segment8(i32(mine1 + p)), 8u, i32(ox0), OW, true);
-                let dlo0 = d0[0];
-                let dhi0 = d0[1];
-                let dlo1 = d1[0];
-                let dhi1 = d1[1];
+                var dlo: array<vec4<f32>, ROWS / 8u>;
+                var dhi: array<vec4<f32>, ROWS / 8u>;
+                for (var j = 0u; j < ROWS / 8u; j++) {
+                    let d = masked_row(wt_segment8(i32(mine[j] + p)), 8u, i32(ox0), OW, true);
+                    dlo[j] = d[0];
+                    dhi[j] = d[1];
+                }
                 // x under taps 4kq..4kq+3 at the 8 pixels: one row segment
                 let ix0 = i32(ox0 * STRIDE + kq * 4u) - i32(PAD);
                 let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
@@ -418,8 +433,8 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 let y3 = vec4<f32>(at(xs, h + 3u), at(xs, h + STRIDE + 3u), at(xs, h + 2u * STRIDE + 3u), at(xs, h + 3u * STRIDE + 3u));
                 for (var r = 0u; r < ROWS; r++) {
                     let d = min(co0 + r, CO - 1u) * plane + p;
-                    let g = share4(select(dlo1, dlo0, r < 8u), r % 8u, dy4(d, ox0));
-                    let e = share4(select(dhi1, dhi0, r < 8u), r % 8u, dy4(d + 4u, ox0 + 4u));
+                    let g = share4(dlo[r / 8u], r % 8u, dy4(d, ox0));
+                    let e = share4(dhi[r / 8u], r % 8u, dy4(d + 4u, ox0 + 4u));
                     acc[r] += vec4<f32>(dot(g, x0) + dot(e, y0), dot(g, x1) + dot(e, y1), dot(g, x2) + dot(e, y2), dot(g, x3) + dot(e, y3));
                 }
             }

@@ -90,9 +90,10 @@ impl Family {
     /// - gemm: A and B are read at rows clamped with min() to M-1 and N-1, inside buffers whose
     ///   sizes `gemm_nt` checks against (m, n, k, lda, ldb); C is written only where i < M and
     ///   j < N, and `gemm_nt` checks that C holds M x N.
-    /// - conv: activations are read through `masked`, which clamps every index into the binding;
-    ///   weight and dy rows are clamped to the last channel and taps stay below KH x KW; outputs
-    ///   are written only for channels, pixels and taps inside the shapes `conv_pass` checks.
+    /// - conv: activation rows are read through `src_segment` / `wt_segment8`, which clamp every
+    ///   index (scalar or vec4 chunk) into the binding; weight and dy rows are clamped to the last
+    ///   channel and taps stay below KH x KW; outputs are written only for channels, pixels and
+    ///   taps inside the shapes `conv_pass` checks.
     /// - layout: reads clamp into the source or stay below N x C x H x W of a checked shape,
     ///   writes stay below the thread count `layout()` checks against the destination.
     /// GANGPU_RUNTIME_CHECKS=on keeps the checks everywhere (to measure what they cost: README).
