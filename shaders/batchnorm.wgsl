@@ -21,8 +21,21 @@ const RED: u32 = 64u;
 var<workgroup> red_a: array<f32, RED>;
 var<workgroup> red_b: array<f32, RED>;
 
-fn elem(i: u32, ch: u32) -> u32 {
-    return (i / P.hw) * P.c * P.hw + ch * P.hw + (i % P.hw);
+// A lane walks the channel's N x HW values with stride RED as (image, position) = (.x, .y),
+// stepping without a division per value: integer division by a runtime value is a scalar loop
+// over the lanes on a CPU adapter.
+fn first_pos(lid: u32) -> vec2<u32> {
+    return vec2<u32>(lid / P.hw, lid % P.hw);
+}
+
+fn next_pos(p: vec2<u32>) -> vec2<u32> {
+    var q = p + vec2<u32>(RED / P.hw, RED % P.hw);
+    if (q.y >= P.hw) { q = q + vec2<u32>(1u, 0u) - vec2<u32>(0u, P.hw); }
+    return q;
+}
+
+fn elem(p: vec2<u32>, ch: u32) -> u32 {
+    return (p.x * P.c + ch) * P.hw + p.y;
 }
 
 fn reduce2(lid: u32) {
@@ -48,7 +61,8 @@ fn bn_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var invstd: f32;
     if (P.train != 0u) {
         var s = 0.0;
-        for (var i = lid; i < m; i += RED) { s += x[elem(i, ch)]; }
+        var p = first_pos(lid);
+        for (var i = lid; i < m; i += RED) { s += x[elem(p, ch)]; p = next_pos(p); }
         red_a[lid] = s;
         red_b[lid] = 0.0;
         reduce2(lid);
@@ -56,7 +70,8 @@ fn bn_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         workgroupBarrier();
         // Second pass on centred values: stable where sum-of-squares is not.
         var q = 0.0;
-        for (var i = lid; i < m; i += RED) { let d = x[elem(i, ch)] - mean; q += d * d; }
+        p = first_pos(lid);
+        for (var i = lid; i < m; i += RED) { let d = x[elem(p, ch)] - mean; q += d * d; p = next_pos(p); }
         red_a[lid] = 0.0;
         red_b[lid] = q;
         reduce2(lid);
@@ -75,9 +90,11 @@ fn bn_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     let g = affine[ch] * invstd;
     let b = affine[P.c + ch] - mean * g;
+    var p = first_pos(lid);
     for (var i = lid; i < m; i += RED) {
-        let e = elem(i, ch);
+        let e = elem(p, ch);
         y[e] = activate(x[e] * g + b);
+        p = next_pos(p);
     }
 }
 
@@ -100,11 +117,13 @@ fn bn_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let invstd = saved[P.c + ch];
     var sdz = 0.0;
     var sdzx = 0.0;
+    var p = first_pos(lid);
     for (var i = lid; i < m; i += RED) {
-        let e = elem(i, ch);
+        let e = elem(p, ch);
         let dz = y[e] * act_grad(fwd_out[e]);
         sdz += dz;
         sdzx += dz * (x[e] - mean) * invstd;
+        p = next_pos(p);
     }
     red_a[lid] = sdz;
     red_b[lid] = sdzx;
@@ -118,10 +137,12 @@ fn bn_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
     let k = affine[ch] * invstd / f32(m);
     let fm = f32(m);
+    p = first_pos(lid);
     for (var i = lid; i < m; i += RED) {
-        let e = elem(i, ch);
+        let e = elem(p, ch);
         let dz = y[e] * act_grad(fwd_out[e]);
         let xhat = (x[e] - mean) * invstd;
         dx[e] = k * (fm * dz - dbeta - xhat * dgamma);
+        p = next_pos(p);
     }
 }

@@ -18,6 +18,7 @@ fn batchnorm_train_eval_and_backward_match_reference() {
         (1, 64, 3, 5, Act::Identity),
         (2, 1, 9, 1, Act::Relu),
         (16, 256, 1, 1, Act::LeakyRelu(0.2)),
+        (3, 2, 14, 14, Act::Relu), // more positions per image (196) than lanes per channel (64)
     ];
     for (i, &(n, c, h, w, act)) in cases.iter().enumerate() {
         let hw = h * w;
