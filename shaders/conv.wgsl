@@ -385,6 +385,59 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 // ------------------------------------------------------------------ weight gradient
 
 // dw[co, ci, ky, kx] (+)= sum over n, oy, ox of dy[n, co, oy, ox] x[n, ci, oy*S - P + ky, ox*S - P + kx].
+
+// The loaded channels' dy at the 8 pixels of a strip from flat index p (zero past the row's end):
+// lo (pixels 0-3) and hi (4-7) of rows LANE8 + 8 j.
+struct DyStrip {
+    lo: array<vec4<f32>, ROWS / 8u>,
+    hi: array<vec4<f32>, ROWS / 8u>,
+}
+
+fn dy_strip(mine: Mine, p: u32, ox0: u32) -> DyStrip {
+    var d: DyStrip;
+    for (var j = 0u; j < ROWS / 8u; j++) {
+        let s = masked_row(wt_segment8(i32(mine[j] + p)), 8u, i32(ox0), OW, true);
+        d.lo[j] = s[0];
+        d.hi[j] = s[1];
+    }
+    return d;
+}
+
+// x of image n, channel ci, row iy under taps 4kq..4kq+3 at the 8 pixels of the strip at ox0.
+fn x_strip(n: u32, ci: u32, iy: i32, ox0: u32, kq: u32) -> Seg {
+    let row_ok = iy >= 0 && iy < i32(IH);
+    let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
+    let ix0 = i32(ox0 * STRIDE + kq * 4u) - i32(PAD);
+    let seg = 7u * STRIDE + 4u;
+    return masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
+}
+
+// acc[r][e] += sum over the strip's pixels q of dy[row r, q] x[q S + e] (taps 4kq + e).
+fn wgrad_add(acc: ptr<function, Acc>, d: DyStrip, xs: Seg, co0: u32, p: u32, ox0: u32) {
+    let x0 = px4(xs, 0u, 0u); let x1 = px4(xs, 1u, 0u); let x2 = px4(xs, 2u, 0u); let x3 = px4(xs, 3u, 0u);
+    let y0 = px4(xs, 0u, 1u); let y1 = px4(xs, 1u, 1u); let y2 = px4(xs, 2u, 1u); let y3 = px4(xs, 3u, 1u);
+    for (var r = 0u; r < ROWS; r++) {
+        let i = min(co0 + r, CO - 1u) * OH * OW + p;
+        let g = share4(d.lo[r / 8u], r % 8u, dy4(i, ox0));
+        let e = share4(d.hi[r / 8u], r % 8u, dy4(i + 4u, ox0 + 4u));
+        (*acc)[r] += vec4<f32>(dot(g, x0) + dot(e, y0), dot(g, x1) + dot(e, y1), dot(g, x2) + dot(e, y2), dot(g, x3) + dot(e, y3));
+    }
+}
+
+// Writes (or adds) acc[r][e] to dw[co0 + r, ci, ky, 4kq + e].
+fn wgrad_store(acc: Acc, co0: u32, ci: u32, ky: u32, kq: u32) {
+    for (var r = 0u; r < ROWS; r++) {
+        let co = co0 + r;
+        if (co < CO) {
+            let o = ((co * CI + ci) * KH + ky) * KW;
+            for (var e = 0u; e < 4u; e++) {
+                let kx = kq * 4u + e;
+                if (kx < KW) { store(o + kx, acc[r][e]); }
+            }
+        }
+    }
+}
+
 // Grid: x over (ci, ky, quad of 4 kx), y over blocks of ROWS output channels; each invocation walks
 // every output pixel in strips of 8 along ox.
 @compute @workgroup_size(WG)
@@ -399,58 +452,54 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let ky = (l / quads) % KH;
     let ci = l / (quads * KH);
     let co0 = wid.y * ROWS;
-    let plane = OH * OW;
-    let mine = mine_rows(LANE8, co0, CO, plane);
-    let seg = 7u * STRIDE + 4u;
-    var acc: array<vec4<f32>, ROWS>;
+    let mine = mine_rows(LANE8, co0, CO, OH * OW);
+    var acc: Acc;
     for (var n = 0u; n < BATCH; n++) {
-        let dyn_ = n * CO * plane;
         for (var oy = 0u; oy < OH; oy++) {
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
-            let row_ok = iy >= 0 && iy < i32(IH);
-            let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
             for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
-                // the loaded channels' dy at 8 pixels (zero past the row's end)
-                let p = dyn_ + oy * OW + ox0;
-                var dlo: array<vec4<f32>, ROWS / 8u>;
-                var dhi: array<vec4<f32>, ROWS / 8u>;
-                for (var j = 0u; j < ROWS / 8u; j++) {
-                    let d = masked_row(wt_segment8(i32(mine[j] + p)), 8u, i32(ox0), OW, true);
-                    dlo[j] = d[0];
-                    dhi[j] = d[1];
-                }
-                // x under taps 4kq..4kq+3 at the 8 pixels: one row segment
-                let ix0 = i32(ox0 * STRIDE + kq * 4u) - i32(PAD);
-                let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
-                let x0 = vec4<f32>(at(xs, 0), at(xs, STRIDE), at(xs, 2u * STRIDE), at(xs, 3u * STRIDE));
-                let x1 = vec4<f32>(at(xs, 1), at(xs, STRIDE + 1u), at(xs, 2u * STRIDE + 1u), at(xs, 3u * STRIDE + 1u));
-                let x2 = vec4<f32>(at(xs, 2), at(xs, STRIDE + 2u), at(xs, 2u * STRIDE + 2u), at(xs, 3u * STRIDE + 2u));
-                let x3 = vec4<f32>(at(xs, 3), at(xs, STRIDE + 3u), at(xs, 2u * STRIDE + 3u), at(xs, 3u * STRIDE + 3u));
-                let h = 4u * STRIDE;
-                let y0 = vec4<f32>(at(xs, h), at(xs, h + STRIDE), at(xs, h + 2u * STRIDE), at(xs, h + 3u * STRIDE));
-                let y1 = vec4<f32>(at(xs, h + 1u), at(xs, h + STRIDE + 1u), at(xs, h + 2u * STRIDE + 1u), at(xs, h + 3u * STRIDE + 1u));
-                let y2 = vec4<f32>(at(xs, h + 2u), at(xs, h + STRIDE + 2u), at(xs, h + 2u * STRIDE + 2u), at(xs, h + 3u * STRIDE + 2u));
-                let y3 = vec4<f32>(at(xs, h + 3u), at(xs, h + STRIDE + 3u), at(xs, h + 2u * STRIDE + 3u), at(xs, h + 3u * STRIDE + 3u));
-                for (var r = 0u; r < ROWS; r++) {
-                    let d = min(co0 + r, CO - 1u) * plane + p;
-                    let g = share4(dlo[r / 8u], r % 8u, dy4(d, ox0));
-                    let e = share4(dhi[r / 8u], r % 8u, dy4(d + 4u, ox0 + 4u));
-                    acc[r] += vec4<f32>(dot(g, x0) + dot(e, y0), dot(g, x1) + dot(e, y1), dot(g, x2) + dot(e, y2), dot(g, x3) + dot(e, y3));
-                }
+                let p = (n * CO * OH + oy) * OW + ox0;
+                wgrad_add(&acc, dy_strip(mine, p, ox0), x_strip(n, ci, iy, ox0, kq), co0, p, ox0);
             }
         }
     }
     if (!valid) { return; }
-    for (var r = 0u; r < ROWS; r++) {
-        let co = co0 + r;
-        if (co < CO) {
-            let o = ((co * CI + ci) * KH + ky) * KW;
-            for (var e = 0u; e < 4u; e++) {
-                let kx = kq * 4u + e;
-                if (kx < KW) { store(o + kx, acc[r][e]); }
-            }
+    wgrad_store(acc, co0, ci, ky, kq);
+}
+
+// The same for KH = 2 S and rows of at most 8 outputs (DCGAN's 4x4 stride-2 layers into 7x7):
+// an invocation takes the kernel rows ky and ky + S. Tap ky + S of output row oy reads the x row
+// that tap ky of row oy + 1 reads, so walking oy it loads each x row once for both, and each dy
+// strip serves both: half the loads per multiply-add. Grid: x over (ci, ky < S, quad of 4 kx).
+@compute @workgroup_size(WG)
+fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    let quads = (KW + 3u) / 4u;
+    let lanes = CI * STRIDE * quads;
+    let lane = wid.x * WG + lid;
+    let valid = lane < lanes;
+    if (!any_lane(valid)) { return; }
+    let l = min(lane, lanes - 1u);
+    let kq = l % quads;
+    let ky = (l / quads) % STRIDE;
+    let ci = l / (quads * STRIDE);
+    let co0 = wid.y * ROWS;
+    let mine = mine_rows(LANE8, co0, CO, OH * OW);
+    var near: Acc;   // tap ky
+    var far: Acc;    // tap ky + S
+    for (var n = 0u; n < BATCH; n++) {
+        var prev = x_strip(n, ci, i32(ky) - i32(PAD), 0u, kq);
+        for (var oy = 0u; oy < OH; oy++) {
+            let next = x_strip(n, ci, i32((oy + 1u) * STRIDE + ky) - i32(PAD), 0u, kq);
+            let p = n * CO * OH * OW + oy * OW;
+            let d = dy_strip(mine, p, 0u);
+            wgrad_add(&near, d, prev, co0, p, 0u);
+            wgrad_add(&far, d, next, co0, p, 0u);
+            prev = next;
         }
     }
+    if (!valid) { return; }
+    wgrad_store(near, co0, ci, ky, kq);
+    wgrad_store(far, co0, ci, ky + STRIDE, kq);
 }
 
 // dy of one channel at 4 pixels of a row from flat index i (zero past the row's end): the direct

@@ -124,10 +124,11 @@ pub enum ConvPass {
 }
 
 impl ConvPass {
-    fn entry(self) -> &'static str {
+    fn entry(self, g: &ConvGeom) -> &'static str {
         match self {
             ConvPass::Forward => "conv_fwd",
             ConvPass::InputGrad => "conv_dgrad",
+            ConvPass::WeightGrad if g.wgrad_pairs() => "conv_wgrad_pair",
             ConvPass::WeightGrad => "conv_wgrad",
         }
     }
@@ -143,6 +144,12 @@ impl ConvGeom {
     /// whole input, PAD 0): see conv.wgsl's conv_dense.
     pub fn is_dense(&self) -> bool {
         self.pad == 0 && self.kh == self.h && self.kw == self.w && self.k() % 4 == 0
+    }
+
+    /// Whether the weight-gradient takes kernel rows in pairs ky, ky + S (conv.wgsl's
+    /// conv_wgrad_pair): KH = 2 S and output rows of one strip.
+    fn wgrad_pairs(&self) -> bool {
+        self.kh == 2 * self.stride && self.ow() <= 8
     }
 
     /// The override constants that specialise conv.wgsl to this geometry.
@@ -202,6 +209,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let (lanes, rows, phases) = match pass {
         ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
         ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(8), g.cin, g.stride * g.stride),
+        ConvPass::WeightGrad if g.wgrad_pairs() => (g.cin * g.stride * g.kw.div_ceil(4), g.cout, 1),
         ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
     };
     let gx = lanes.div_ceil(e.workgroup_size as usize);
@@ -224,7 +232,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let mut constants = g.constants(accumulate);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("SRC_VEC4", flag(vec4_ok(a))), ("WT_VEC4", flag(vec4_ok(b)))]);
-    e.dispatch_specialised(family, pass.entry(), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
+    e.dispatch_specialised(family, pass.entry(g), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
 }
 
 /// C (I, J) (+)= sum over t of A(i, t) B (T, J), A read at i * a_i + t * a_t (conv.wgsl's conv_dense).
