@@ -382,6 +382,80 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     store_strip(lo, hi, ci0, CI, count, ((n * CI + ci0) * IH + iy) * IW + b0 * STRIDE + px, IH * IW, STRIDE);
 }
 
+// The input gradient of a stride-2 convolution with 4 taps per kernel row (DCGAN's layers; a
+// 4x4 stride-2 transposed convolution's forward pass), both column phases in one invocation:
+// outputs ix = 2 (b0 + q) + px for px = 0, 1 read overlapping dy segments (10 values instead of
+// 2 x 9) and both phases' taps come from one vec4 kernel row: about half the loads per
+// multiply-add of conv_dgrad. Grid: x over (n, a, strip of 8 b), y over blocks of ROWS ci, z
+// over the row phase py.
+fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, j: u32, m: array<vec4<f32>, ROWS / 8u>, kx: u32, t_row: u32, ci0: u32) {
+    let dv = vec4<f32>(at(ds, j), at(ds, j + 1u), at(ds, j + 2u), at(ds, j + 3u));
+    let ev = vec4<f32>(at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u), at(ds, j + 7u));
+    for (var r = 0u; r < ROWS; r++) {
+        let v = vec4<f32>(share1(m[r / 8u][kx], r % 8u, wt[min(ci0 + r, CI - 1u) * KH * KW + t_row + kx]));
+        (*lo)[r] = fma(v, dv, (*lo)[r]);
+        (*hi)[r] = fma(v, ev, (*hi)[r]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    let py = wid.z;
+    let ah = (IH + 1u) / 2u;
+    let aw = (IW + 1u) / 2u;
+    let strips = (aw + 7u) / 8u;
+    let lanes = BATCH * ah * strips;
+    let lane = wid.x * WG + lid;
+    let valid = lane < lanes;
+    if (!any_lane(valid)) { return; }
+    let l = min(lane, lanes - 1u);
+    let row = l / strips;
+    let b0 = (l % strips) * 8u;
+    let n = row / ah;
+    let a = row % ah;
+    let ci0 = wid.y * ROWS;
+    let ky0 = (py + PAD) % 2u;
+    let cy = i32((py + PAD - ky0) / 2u);
+    // column phase px: first tap kx0(px) = (px + P) % 2, offset cx(px) = (px + P - kx0) / 2;
+    // output b0 + q of phase px, tap u reads dy column b0 + q + cx(px) - u
+    let kx00 = PAD % 2u;
+    let kx01 = (1u + PAD) % 2u;
+    let cx0 = (PAD - kx00) / 2u;
+    let cx1 = (1u + PAD - kx01) / 2u;
+    let c_lo = min(cx0, cx1);
+    let ox0 = i32(b0) + i32(c_lo) - 1;
+    let mine = mine_rows(LANE8, ci0, CI, KH * KW);
+    var lo0: Acc; var hi0: Acc;   // phase px = 0
+    var lo1: Acc; var hi1: Acc;   // phase px = 1
+    for (var co = 0u; co < CO; co++) {
+        let wco = co * CI * KH * KW;
+        for (var t = 0u; t < (KH + 1u) / 2u; t++) {
+            let ky = ky0 + 2u * t;
+            let oy = i32(a) + cy - i32(t);
+            let row_ok = ky < KH && oy >= 0 && oy < i32(OH);
+            let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
+            let ds = masked_row(src_segment(base + ox0, 10u), 10u, ox0, OW, row_ok);
+            let t_row = wco + min(ky, KH - 1u) * KW;
+            var m: array<vec4<f32>, ROWS / 8u>;
+            for (var i = 0u; i < ROWS / 8u; i++) {
+                m[i] = wt4[(mine[i] + t_row) / 4u];
+            }
+            // ds index of output q = 0 for phase px, tap u: cx(px) - u - c_lo + 1
+            dgrad_x2_tap(&lo0, &hi0, ds, cx0 - c_lo + 1u, m, kx00, t_row, ci0);
+            dgrad_x2_tap(&lo0, &hi0, ds, cx0 - c_lo, m, kx00 + 2u, t_row, ci0);
+            dgrad_x2_tap(&lo1, &hi1, ds, cx1 - c_lo + 1u, m, kx01, t_row, ci0);
+            dgrad_x2_tap(&lo1, &hi1, ds, cx1 - c_lo, m, kx01 + 2u, t_row, ci0);
+        }
+    }
+    let iy = a * 2u + py;
+    if (!valid || iy >= IH) { return; }
+    let o = ((n * CI + ci0) * IH + iy) * IW + b0 * 2u;
+    let count0 = select(0u, (IW + 1u) / 2u - b0, 2u * b0 < IW);
+    let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW);
+    store_strip(lo0, hi0, ci0, CI, count0, o, IH * IW, 2u);
+    store_strip(lo1, hi1, ci0, CI, count1, o + 1u, IH * IW, 2u);
+}
+
 // ------------------------------------------------------------------ weight gradient
 
 // dw[co, ci, ky, kx] (+)= sum over n, oy, ox of dy[n, co, oy, ox] x[n, ci, oy*S - P + ky, ox*S - P + kx].

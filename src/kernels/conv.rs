@@ -127,6 +127,7 @@ impl ConvPass {
     fn entry(self, g: &ConvGeom) -> &'static str {
         match self {
             ConvPass::Forward => "conv_fwd",
+            ConvPass::InputGrad if g.dgrad_x2() => "conv_dgrad_x2",
             ConvPass::InputGrad => "conv_dgrad",
             ConvPass::WeightGrad if g.wgrad_pairs() => "conv_wgrad_pair",
             ConvPass::WeightGrad => "conv_wgrad",
@@ -150,6 +151,12 @@ impl ConvGeom {
     /// conv_wgrad_pair): KH = 2 S and output rows of one strip.
     fn wgrad_pairs(&self) -> bool {
         self.kh == 2 * self.stride && self.ow() <= 8
+    }
+
+    /// Whether the input-gradient takes both column phases per invocation (conv.wgsl's
+    /// conv_dgrad_x2): stride 2, kernel rows of 4 taps.
+    fn dgrad_x2(&self) -> bool {
+        self.stride == 2 && self.kw == 4
     }
 
     /// The override constants that specialise conv.wgsl to this geometry.
@@ -202,12 +209,14 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     }
     let seg = match pass {
         ConvPass::Forward => 7 * g.stride + g.kw,
+        ConvPass::InputGrad if g.dgrad_x2() => 10,
         ConvPass::InputGrad => 7 + g.kw.div_ceil(g.stride),
         ConvPass::WeightGrad => 7 * g.stride + 4,
     };
     ensure!(seg <= CONV_SEGMENT, "conv2d {g:?}: stride and kernel width read {seg} values per row strip, more than the {CONV_SEGMENT} supported");
     let (lanes, rows, phases) = match pass {
         ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
+        ConvPass::InputGrad if g.dgrad_x2() => (g.n * g.h.div_ceil(2) * g.w.div_ceil(2).div_ceil(8), g.cin, 2),
         ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(8), g.cin, g.stride * g.stride),
         ConvPass::WeightGrad if g.wgrad_pairs() => (g.cin * g.stride * g.kw.div_ceil(4), g.cout, 1),
         ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
