@@ -196,6 +196,10 @@ fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32
 
 // ------------------------------------------------------------------ forward
 
+// Blocks of ROWS output channels per invocation of the forward pass (1 or 2): two blocks share
+// each loaded input segment, for layers with at least 2 ROWS channels.
+override BLOCKS: u32 = 1u;
+
 // The strip's accumulators: row r, pixels 0-3 (lo) or 4-7 (hi).
 alias Acc = array<vec4<f32>, ROWS>;
 // Offsets of the rows a lane loads for its subgroup: rows LANE8 + 8 j.
@@ -249,8 +253,26 @@ fn fwd_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, kx: u32, t: 
 }
 
 
+// Adds one (ci, ky) kernel row (taps tap0..tap0 + KW) for the block of rows at co0. Taps are
+// written out for the usual kernel widths (see `shifted` on loops); wider ones loop.
+fn fwd_row(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, tap0: u32, mine: Mine, co0: u32) {
+    if (KW % 4u == 0u) {
+        fwd_quad(lo, hi, xs, 0u, tap0 / 4u, mine, co0);
+        for (var kq = 1u; kq < KW / 4u; kq++) {
+            fwd_quad(lo, hi, xs, 4u * kq, tap0 / 4u + kq, mine, co0);
+        }
+    } else {
+        fwd_tap(lo, hi, xs, 0u, tap0, mine, co0);
+        if (KW > 1u) { fwd_tap(lo, hi, xs, 1u, tap0 + 1u, mine, co0); }
+        if (KW > 2u) { fwd_tap(lo, hi, xs, 2u, tap0 + 2u, mine, co0); }
+        for (var kx = 3u; kx < KW; kx++) {
+            fwd_tap(lo, hi, xs, kx, tap0 + kx, mine, co0);
+        }
+    }
+}
+
 // y[n, co, oy, ox] = sum over ci, ky, kx of x[n, ci, oy*S - P + ky, ox*S - P + kx] w[co, ci, ky, kx].
-// Grid: x over (n, oy, strip of 8 ox), y over blocks of ROWS output channels.
+// Grid: x over (n, oy, strip of 8 ox), y over groups of BLOCKS x ROWS output channels.
 @compute @workgroup_size(WG)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let strips = (OW + 7u) / 8u;
@@ -263,15 +285,17 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let ox0 = (l % strips) * 8u;
     let n = row / OH;
     let oy = row % OH;
-    let co0 = wid.y * ROWS;
+    let co0 = wid.y * ROWS * BLOCKS;
     let taps = CI * KH * KW;
-    // the rows this lane loads for its subgroup: LANE8 and LANE8 + 8
     let mine = mine_rows(LANE8, co0, CO, taps);
+    let mine2 = mine_rows(LANE8, co0 + ROWS, CO, taps);
     let ix0 = i32(ox0 * STRIDE) - i32(PAD);
     let seg = 7u * STRIDE + KW;
-    // lo: pixels 0-3 of the strip, hi: pixels 4-7
+    // lo: pixels 0-3 of the strip, hi: pixels 4-7; lo2, hi2: the second block of rows
     var lo: Acc;
     var hi: Acc;
+    var lo2: Acc;
+    var hi2: Acc;
     for (var ci = 0u; ci < CI; ci++) {
         for (var ky = 0u; ky < KH; ky++) {
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
@@ -279,24 +303,14 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
             let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
             let tap0 = (ci * KH + ky) * KW;
-            // taps written out for the usual kernel widths (see `shifted` on loops); wider ones loop
-            if (KW % 4u == 0u) {
-                fwd_quad(&lo, &hi, xs, 0u, tap0 / 4u, mine, co0);
-                for (var kq = 1u; kq < KW / 4u; kq++) {
-                    fwd_quad(&lo, &hi, xs, 4u * kq, tap0 / 4u + kq, mine, co0);
-                }
-            } else {
-                fwd_tap(&lo, &hi, xs, 0u, tap0, mine, co0);
-                if (KW > 1u) { fwd_tap(&lo, &hi, xs, 1u, tap0 + 1u, mine, co0); }
-                if (KW > 2u) { fwd_tap(&lo, &hi, xs, 2u, tap0 + 2u, mine, co0); }
-                for (var kx = 3u; kx < KW; kx++) {
-                    fwd_tap(&lo, &hi, xs, kx, tap0 + kx, mine, co0);
-                }
-            }
+            fwd_row(&lo, &hi, xs, tap0, mine, co0);
+            if (BLOCKS > 1u) { fwd_row(&lo2, &hi2, xs, tap0, mine2, co0 + ROWS); }
         }
     }
     if (!valid) { return; }
-    store_strip(lo, hi, co0, CO, OW - ox0, ((n * CO + co0) * OH + oy) * OW + ox0, OH * OW, 1u);
+    let o = ((n * CO + co0) * OH + oy) * OW + ox0;
+    store_strip(lo, hi, co0, CO, OW - ox0, o, OH * OW, 1u);
+    if (BLOCKS > 1u) { store_strip(lo2, hi2, co0 + ROWS, CO, OW - ox0, o + ROWS * OH * OW, OH * OW, 1u); }
 }
 
 // ------------------------------------------------------------------ input gradient

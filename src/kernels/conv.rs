@@ -222,7 +222,10 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
     };
     let gx = lanes.div_ceil(e.workgroup_size as usize);
-    let gy = rows.div_ceil(CONV_ROWS);
+    // the forward pass takes two blocks of rows per invocation where there are enough
+    let mut blocks = if pass == ConvPass::Forward && g.cout >= 2 * CONV_ROWS { 2 } else { 1 };
+    if let Ok(b) = std::env::var("GANGPU_EXP_BLOCKS") { blocks = b.parse().unwrap_or(blocks).min(blocks); }
+    let gy = rows.div_ceil(CONV_ROWS * blocks);
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
     let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
@@ -240,7 +243,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding()), (4, b4.binding()), (5, a4.binding())];
     let mut constants = g.constants(accumulate);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
-    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("SRC_VEC4", flag(vec4_ok(a))), ("WT_VEC4", flag(vec4_ok(b)))]);
+    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("SRC_VEC4", flag(vec4_ok(a))), ("WT_VEC4", flag(vec4_ok(b))), ("BLOCKS", blocks as f64)]);
     e.dispatch_specialised(family, pass.entry(g), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
 }
 
