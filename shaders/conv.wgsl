@@ -196,8 +196,8 @@ fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32
 
 // ------------------------------------------------------------------ forward
 
-// Blocks of ROWS output channels per invocation of the forward pass (1 or 2): two blocks share
-// each loaded input segment, for layers with at least 2 ROWS channels.
+// Blocks of ROWS output channels per invocation of the forward pass and of conv_wgrad_pair (1 or
+// 2): two blocks share each loaded input segment, for layers with at least 2 ROWS channels.
 override BLOCKS: u32 = 1u;
 
 // The strip's accumulators: row r, pixels 0-3 (lo) or 4-7 (hi).
@@ -570,10 +570,13 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let kq = l % quads;
     let ky = (l / quads) % STRIDE;
     let ci = l / (quads * STRIDE);
-    let co0 = wid.y * ROWS;
+    let co0 = wid.y * ROWS * BLOCKS;
     let mine = mine_rows(LANE8, co0, CO, OH * OW);
+    let mine2 = mine_rows(LANE8, co0 + ROWS, CO, OH * OW);
     var near: Acc;   // tap ky
     var far: Acc;    // tap ky + S
+    var near2: Acc;  // the second block of rows
+    var far2: Acc;
     for (var n = 0u; n < BATCH; n++) {
         var prev = x_strip(n, ci, i32(ky) - i32(PAD), 0u, kq);
         for (var oy = 0u; oy < OH; oy++) {
@@ -582,12 +585,21 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             let d = dy_strip(mine, p, 0u);
             wgrad_add(&near, d, prev, co0, p, 0u);
             wgrad_add(&far, d, next, co0, p, 0u);
+            if (BLOCKS > 1u) {
+                let d2 = dy_strip(mine2, p, 0u);
+                wgrad_add(&near2, d2, prev, co0 + ROWS, p, 0u);
+                wgrad_add(&far2, d2, next, co0 + ROWS, p, 0u);
+            }
             prev = next;
         }
     }
     if (!valid) { return; }
     wgrad_store(near, co0, ci, ky, kq);
     wgrad_store(far, co0, ci, ky + STRIDE, kq);
+    if (BLOCKS > 1u) {
+        wgrad_store(near2, co0 + ROWS, ci, ky, kq);
+        wgrad_store(far2, co0 + ROWS, ci, ky + STRIDE, kq);
+    }
 }
 
 // dy of one channel at 4 pixels of a row from flat index i (zero past the row's end): the direct

@@ -33,6 +33,7 @@ const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] =
     (1, 128, 3, 3, 3, 3, 1, 2),
     (4, 3, 6, 5, 7, 4, 2, 2),
     (2, 3, 10, 11, 4, 5, 3, 1),
+    (2, 3, 9, 9, 40, 4, 2, 1), // a second block of output channels, partly filled
 ];
 
 const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[

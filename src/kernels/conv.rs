@@ -223,7 +223,12 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     };
     let gx = lanes.div_ceil(e.workgroup_size as usize);
     // the forward pass takes two blocks of rows per invocation where there are enough
-    let mut blocks = if pass == ConvPass::Forward && g.cout >= 2 * CONV_ROWS { 2 } else { 1 };
+    let two = match pass {
+        ConvPass::Forward => true,
+        ConvPass::WeightGrad => g.wgrad_pairs(),
+        ConvPass::InputGrad => false,
+    };
+    let mut blocks = if two && g.cout >= 2 * CONV_ROWS { 2 } else { 1 };
     if let Ok(b) = std::env::var("GANGPU_EXP_BLOCKS") { blocks = b.parse().unwrap_or(blocks).min(blocks); }
     let gy = rows.div_ceil(CONV_ROWS * blocks);
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
