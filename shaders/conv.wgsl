@@ -196,8 +196,8 @@ fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32
 
 // ------------------------------------------------------------------ forward
 
-// Blocks of ROWS output channels per invocation of the forward pass and of conv_wgrad_pair (1 or
-// 2): two blocks share each loaded input segment, for layers with at least 2 ROWS channels.
+// Blocks of ROWS rows per invocation of conv_fwd, conv_dgrad_x2 and conv_wgrad_pair (1 or 2): two
+// blocks share each loaded input segment, for layers with at least 2 ROWS rows.
 override BLOCKS: u32 = 1u;
 
 // The strip's accumulators: row r, pixels 0-3 (lo) or 4-7 (hi).
@@ -427,7 +427,7 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let b0 = (l % strips) * 8u;
     let n = row / ah;
     let a = row % ah;
-    let ci0 = wid.y * ROWS;
+    let ci0 = wid.y * ROWS * BLOCKS;
     let ky0 = (py + PAD) % 2u;
     let cy = i32((py + PAD - ky0) / 2u);
     // column phase px: first tap kx0(px) = (px + P) % 2, offset cx(px) = (px + P - kx0) / 2;
@@ -439,8 +439,11 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let c_lo = min(cx0, cx1);
     let ox0 = i32(b0) + i32(c_lo) - 1;
     let mine = mine_rows(LANE8, ci0, CI, KH * KW);
+    let mine2 = mine_rows(LANE8, ci0 + ROWS, CI, KH * KW);
     var lo0: Acc; var hi0: Acc;   // phase px = 0
     var lo1: Acc; var hi1: Acc;   // phase px = 1
+    var lo2: Acc; var hi2: Acc;   // the second block of rows, px = 0
+    var lo3: Acc; var hi3: Acc;   // and px = 1
     for (var co = 0u; co < CO; co++) {
         let wco = co * CI * KH * KW;
         for (var t = 0u; t < (KH + 1u) / 2u; t++) {
@@ -459,6 +462,15 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
             dgrad_x2_tap(&lo0, &hi0, ds, cx0 - c_lo, m, kx00 + 2u, t_row, ci0);
             dgrad_x2_tap(&lo1, &hi1, ds, cx1 - c_lo + 1u, m, kx01, t_row, ci0);
             dgrad_x2_tap(&lo1, &hi1, ds, cx1 - c_lo, m, kx01 + 2u, t_row, ci0);
+            if (BLOCKS > 1u) {
+                for (var i = 0u; i < ROWS / 8u; i++) {
+                    m[i] = wt4[(mine2[i] + t_row) / 4u];
+                }
+                dgrad_x2_tap(&lo2, &hi2, ds, cx0 - c_lo + 1u, m, kx00, t_row, ci0 + ROWS);
+                dgrad_x2_tap(&lo2, &hi2, ds, cx0 - c_lo, m, kx00 + 2u, t_row, ci0 + ROWS);
+                dgrad_x2_tap(&lo3, &hi3, ds, cx1 - c_lo + 1u, m, kx01, t_row, ci0 + ROWS);
+                dgrad_x2_tap(&lo3, &hi3, ds, cx1 - c_lo, m, kx01 + 2u, t_row, ci0 + ROWS);
+            }
         }
     }
     let iy = a * 2u + py;
@@ -468,6 +480,11 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW);
     store_strip(lo0, hi0, ci0, CI, count0, o, IH * IW, 2u);
     store_strip(lo1, hi1, ci0, CI, count1, o + 1u, IH * IW, 2u);
+    if (BLOCKS > 1u) {
+        let o2 = o + ROWS * IH * IW;
+        store_strip(lo2, hi2, ci0 + ROWS, CI, count0, o2, IH * IW, 2u);
+        store_strip(lo3, hi3, ci0 + ROWS, CI, count1, o2 + 1u, IH * IW, 2u);
+    }
 }
 
 // ------------------------------------------------------------------ weight gradient

@@ -222,13 +222,13 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         ConvPass::WeightGrad => (g.cin * g.kh * g.kw.div_ceil(4), g.cout, 1),
     };
     let gx = lanes.div_ceil(e.workgroup_size as usize);
-    // the forward pass takes two blocks of rows per invocation where there are enough
+    // some kernels take two blocks of rows per invocation where there are enough
     let two = match pass {
         ConvPass::Forward => true,
         ConvPass::WeightGrad => g.wgrad_pairs(),
-        ConvPass::InputGrad => false,
+        ConvPass::InputGrad => g.dgrad_x2(),
     };
-    let mut blocks = if two && g.cout >= 2 * CONV_ROWS { 2 } else { 1 };
+    let mut blocks = if two && rows >= 2 * CONV_ROWS { 2 } else { 1 };
     if let Ok(b) = std::env::var("GANGPU_EXP_BLOCKS") { blocks = b.parse().unwrap_or(blocks).min(blocks); }
     let gy = rows.div_ceil(CONV_ROWS * blocks);
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
