@@ -3,7 +3,7 @@
 //! memory, dispatches per iteration and a per-kernel profile. Run: `cargo bench --bench train_step`.
 //! GANGPU_BENCH_MODELS=28|64 picks one model, GANGPU_BENCH_BATCHES=64,256 the batch sizes; each
 //! measurement also prints a `result <model> <batch> <ms>` line for scripts/bench_gpu.sh;
-//! GANGPU_BENCH_PROFILE=0 skips the per-kernel profile.
+//! GANGPU_BENCH_PROFILE=0 skips the per-kernel profile (made for dcgan28; =all for every model).
 
 use anyhow::Result;
 use gangpu::models::ModelConfig;
@@ -86,8 +86,8 @@ fn main() -> Result<()> {
             bytes as f64 / (1 << 20) as f64
         );
         println!("result {} {batch} {:.3}", gan.cfg.model.name(), secs * 1e3);
-        let profile = std::env::var("GANGPU_BENCH_PROFILE").map(|v| v != "0").unwrap_or(true);
-        if !quick && profile && size == 28 && batch == batches[0] {
+        let profile = std::env::var("GANGPU_BENCH_PROFILE").unwrap_or_default();
+        if !quick && profile != "0" && (size == 28 || profile == "all") && batch == batches[0] {
             // profile: each dispatch of one iteration alone, grouped by kernel
             let mut by_kernel: BTreeMap<String, (f64, usize)> = BTreeMap::new();
             for d in gan.iteration_dispatches() {

@@ -572,10 +572,10 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     wgrad_store(acc, co0, ci, ky, kq);
 }
 
-// The same for KH = 2 S and rows of at most 8 outputs (DCGAN's 4x4 stride-2 layers into 7x7):
-// an invocation takes the kernel rows ky and ky + S. Tap ky + S of output row oy reads the x row
-// that tap ky of row oy + 1 reads, so walking oy it loads each x row once for both, and each dy
-// strip serves both: half the loads per multiply-add. Grid: x over (ci, ky < S, quad of 4 kx).
+// The same for KH = 2 S (DCGAN's 4x4 stride-2 layers): an invocation takes the kernel rows ky and
+// ky + S. Tap ky + S of output row oy reads the x row that tap ky of row oy + 1 reads, so walking
+// oy (strip by strip) it loads each x row once for both, and each dy strip serves both: half the
+// loads per multiply-add. Grid: x over (ci, ky < S, quad of 4 kx).
 @compute @workgroup_size(WG)
 fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let quads = (KW + 3u) / 4u;
@@ -595,19 +595,21 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     var near2: Acc;  // the second block of rows
     var far2: Acc;
     for (var n = 0u; n < BATCH; n++) {
-        var prev = x_strip(n, ci, i32(ky) - i32(PAD), 0u, kq);
-        for (var oy = 0u; oy < OH; oy++) {
-            let next = x_strip(n, ci, i32((oy + 1u) * STRIDE + ky) - i32(PAD), 0u, kq);
-            let p = n * CO * OH * OW + oy * OW;
-            let d = dy_strip(mine, p, 0u);
-            wgrad_add(&near, d, prev, co0, p, 0u);
-            wgrad_add(&far, d, next, co0, p, 0u);
-            if (BLOCKS > 1u) {
-                let d2 = dy_strip(mine2, p, 0u);
-                wgrad_add(&near2, d2, prev, co0 + ROWS, p, 0u);
-                wgrad_add(&far2, d2, next, co0 + ROWS, p, 0u);
+        for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
+            var prev = x_strip(n, ci, i32(ky) - i32(PAD), ox0, kq);
+            for (var oy = 0u; oy < OH; oy++) {
+                let next = x_strip(n, ci, i32((oy + 1u) * STRIDE + ky) - i32(PAD), ox0, kq);
+                let p = (n * CO * OH + oy) * OW + ox0;
+                let d = dy_strip(mine, p, ox0);
+                wgrad_add(&near, d, prev, co0, p, ox0);
+                wgrad_add(&far, d, next, co0, p, ox0);
+                if (BLOCKS > 1u) {
+                    let d2 = dy_strip(mine2, p, ox0);
+                    wgrad_add(&near2, d2, prev, co0 + ROWS, p, ox0);
+                    wgrad_add(&far2, d2, next, co0 + ROWS, p, ox0);
+                }
+                prev = next;
             }
-            prev = next;
         }
     }
     if (!valid) { return; }

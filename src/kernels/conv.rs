@@ -148,9 +148,9 @@ impl ConvGeom {
     }
 
     /// Whether the weight-gradient takes kernel rows in pairs ky, ky + S (conv.wgsl's
-    /// conv_wgrad_pair): KH = 2 S and output rows of one strip.
+    /// conv_wgrad_pair): KH = 2 S.
     fn wgrad_pairs(&self) -> bool {
-        self.kh == 2 * self.stride && self.ow() <= 8
+        self.kh == 2 * self.stride
     }
 
     /// Whether the input-gradient takes both column phases per invocation (conv.wgsl's
