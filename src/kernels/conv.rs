@@ -228,8 +228,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         ConvPass::WeightGrad => g.wgrad_pairs(),
         ConvPass::InputGrad => g.dgrad_x2(),
     };
-    let mut blocks = if two && rows >= 2 * CONV_ROWS { 2 } else { 1 };
-    if let Ok(b) = std::env::var("GANGPU_EXP_BLOCKS") { blocks = b.parse().unwrap_or(blocks).min(blocks); }
+    let blocks = if two && rows >= 2 * CONV_ROWS { 2 } else { 1 };
     let gy = rows.div_ceil(CONV_ROWS * blocks);
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
