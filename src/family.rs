@@ -71,7 +71,8 @@ impl Family {
     /// The shaders/ files (stems) the family is built from, in order.
     pub fn files(self) -> &'static [&'static str] {
         match self {
-            Family::ConvSubgroups => &["conv"],
+            // conv_backward.wgsl uses conv.wgsl's overrides, bindings and helpers
+            Family::Conv | Family::ConvSubgroups => &["conv", "conv_backward"],
             // the subgroup GEMM reuses gemm.wgsl's overrides, bindings and helpers
             Family::GemmSubgroups => &["gemm", "gemm_sg"],
             f => std::slice::from_ref(FILES.iter().find(|(n, _)| *n == f.name()).map(|(n, _)| n).unwrap_or(&"")),
@@ -148,6 +149,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("batchnorm", include_str!("../shaders/batchnorm.wgsl")),
     ("cond", include_str!("../shaders/cond.wgsl")),
     ("conv", include_str!("../shaders/conv.wgsl")),
+    ("conv_backward", include_str!("../shaders/conv_backward.wgsl")),
     ("eval", include_str!("../shaders/eval.wgsl")),
     ("gemm", include_str!("../shaders/gemm.wgsl")),
     ("gemm_sg", include_str!("../shaders/gemm_sg.wgsl")),

@@ -1,4 +1,4 @@
-//! Convolutions as implicit GEMMs (shaders/conv.wgsl): geometry, the launcher of each pass, and
+//! Convolutions as implicit GEMMs (shaders/conv.wgsl, conv_backward.wgsl): geometry, the launcher of each pass, and
 //! the conv2d / conv_transpose2d entry points that pick the implicit or the layout-kernel path.
 
 use super::*;
@@ -147,13 +147,13 @@ impl ConvGeom {
         self.pad == 0 && self.kh == self.h && self.kw == self.w && self.k() % 4 == 0
     }
 
-    /// Whether the weight-gradient takes kernel rows in pairs ky, ky + S (conv.wgsl's
+    /// Whether the weight-gradient takes kernel rows in pairs ky, ky + S (conv_backward.wgsl's
     /// conv_wgrad_pair): KH = 2 S.
     fn wgrad_pairs(&self) -> bool {
         self.kh == 2 * self.stride
     }
 
-    /// Whether the input-gradient takes both column phases per invocation (conv.wgsl's
+    /// Whether the input-gradient takes both column phases per invocation (conv_backward.wgsl's
     /// conv_dgrad_x2): stride 2, kernel rows of 4 taps.
     fn dgrad_x2(&self) -> bool {
         self.stride == 2 && self.kw == 4

@@ -1,0 +1,323 @@
+// The backward passes of shaders/conv.wgsl's convolutions (compiled after it, sharing its
+// overrides, bindings and helpers): the input gradient by phases (conv_dgrad), with both column
+// phases per invocation for stride 2 and 4-tap rows (conv_dgrad_x2), and the weight gradient
+// (conv_wgrad), with kernel rows in pairs where KH = 2 x stride (conv_wgrad_pair).
+
+// ------------------------------------------------------------------ input gradient
+
+// Adds tap kx = kx0 + S u of kernel row t_row (= co's weights + ky KW) to a phase strip: output
+// b0 + q reads dy at ds index q + tx - 1 - u.
+fn dgrad_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, u: u32, t_row: u32, kx0: u32, mine: Mine, ci0: u32) {
+    let tx = (KW + STRIDE - 1u) / STRIDE;
+    let kx = kx0 + STRIDE * u;
+    let j = tx - 1u - u;
+    let ok = kx < KW;
+    let dv = select(vec4<f32>(0.0), vec4<f32>(at(ds, j), at(ds, j + 1u), at(ds, j + 2u), at(ds, j + 3u)), ok);
+    let ev = select(vec4<f32>(0.0), vec4<f32>(at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u), at(ds, j + 7u)), ok);
+    let t_off = t_row + min(kx, KW - 1u);
+    var m: array<f32, ROWS / 8u>;
+    for (var j = 0u; j < ROWS / 8u; j++) {
+        m[j] = wt[mine[j] + t_off];
+    }
+    for (var r = 0u; r < ROWS; r++) {
+        let v = vec4<f32>(share1(m[r / 8u], r % 8u, wt[min(ci0 + r, CI - 1u) * KH * KW + t_off]));
+        (*lo)[r] = fma(v, dv, (*lo)[r]);
+        (*hi)[r] = fma(v, ev, (*hi)[r]);
+    }
+}
+
+
+// dx[n, ci, iy, ix] = sum over co and the taps (ky, kx) with iy + P - ky and ix + P - kx
+// divisible by S of dy[n, co, (iy + P - ky) / S, (ix + P - kx) / S] w[co, ci, ky, kx].
+// Phase (py, px) = (iy % S, ix % S) = grid z fixes which taps reach an output: ky = ky0 + S t.
+// Grid: x over (n, a, strip of 8 b) with iy = a S + py, ix = b S + px; y over blocks of ROWS ci.
+@compute @workgroup_size(WG)
+fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    let py = wid.z / STRIDE;
+    let px = wid.z % STRIDE;
+    let ah = (IH + STRIDE - 1u) / STRIDE;    // phase rows (the last may not exist for py > 0)
+    let aw = (IW + STRIDE - 1u) / STRIDE;
+    let strips = (aw + 7u) / 8u;
+    let lanes = BATCH * ah * strips;
+    let lane = wid.x * WG + lid;
+    let valid = lane < lanes;
+    if (!any_lane(valid)) { return; }
+    let l = min(lane, lanes - 1u);
+    let row = l / strips;
+    let b0 = (l % strips) * 8u;
+    let n = row / ah;
+    let a = row % ah;
+    let ci0 = wid.y * ROWS;
+    // taps of this phase: ky = ky0 + S t for t < TY (constant bound; taps past KH are masked)
+    let ky0 = (py + PAD) % STRIDE;
+    let kx0 = (px + PAD) % STRIDE;
+    let cy = i32((py + PAD - ky0) / STRIDE);
+    let cx = i32((px + PAD - kx0) / STRIDE);
+    let ty = (KH + STRIDE - 1u) / STRIDE;
+    let tx = (KW + STRIDE - 1u) / STRIDE;
+    let tap_stride = KH * KW;
+    let mine = mine_rows(LANE8, ci0, CI, tap_stride);
+    // dy[.., ox] for ox = b0 + cx - (tx - 1) + i
+    let ox0 = i32(b0) + cx - i32(tx) + 1;
+    let seg = 7u + tx;
+    var lo: Acc;
+    var hi: Acc;
+    for (var co = 0u; co < CO; co++) {
+        let wco = co * CI * tap_stride;
+        for (var t = 0u; t < ty; t++) {
+            let ky = ky0 + STRIDE * t;
+            let oy = i32(a) + cy - i32(t);
+            let row_ok = ky < KH && oy >= 0 && oy < i32(OH);
+            let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
+            let ds = masked_row(src_segment(base + ox0, seg), seg, ox0, OW, row_ok);
+            let t_row = wco + min(ky, KH - 1u) * KW;
+            dgrad_tap(&lo, &hi, ds, 0u, t_row, kx0, mine, ci0);
+            if (tx > 1u) { dgrad_tap(&lo, &hi, ds, 1u, t_row, kx0, mine, ci0); }
+            if (tx > 2u) { dgrad_tap(&lo, &hi, ds, 2u, t_row, kx0, mine, ci0); }
+            for (var u = 3u; u < tx; u++) {
+                dgrad_tap(&lo, &hi, ds, u, t_row, kx0, mine, ci0);
+            }
+        }
+    }
+    let iy = a * STRIDE + py;
+    if (!valid || iy >= IH) { return; }
+    // output b0 + q sits at ix = (b0 + q) S + px; pixels past the row's end are not stored
+    let count = select(0u, (IW - px + STRIDE - 1u) / STRIDE - b0, px < IW && b0 * STRIDE + px < IW);
+    store_strip(lo, hi, ci0, CI, count, ((n * CI + ci0) * IH + iy) * IW + b0 * STRIDE + px, IH * IW, STRIDE);
+}
+
+// The input gradient of a stride-2 convolution with 4 taps per kernel row (DCGAN's layers; a
+// 4x4 stride-2 transposed convolution's forward pass), both column phases in one invocation:
+// outputs ix = 2 (b0 + q) + px for px = 0, 1 read overlapping dy segments (10 values instead of
+// 2 x 9) and both phases' taps come from one vec4 kernel row: about half the loads per
+// multiply-add of conv_dgrad. Grid: x over (n, a, strip of 8 b), y over blocks of ROWS ci, z
+// over the row phase py.
+fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, j: u32, m: array<vec4<f32>, ROWS / 8u>, kx: u32, t_row: u32, ci0: u32) {
+    let dv = vec4<f32>(at(ds, j), at(ds, j + 1u), at(ds, j + 2u), at(ds, j + 3u));
+    let ev = vec4<f32>(at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u), at(ds, j + 7u));
+    for (var r = 0u; r < ROWS; r++) {
+        let v = vec4<f32>(share1(m[r / 8u][kx], r % 8u, wt[min(ci0 + r, CI - 1u) * KH * KW + t_row + kx]));
+        (*lo)[r] = fma(v, dv, (*lo)[r]);
+        (*hi)[r] = fma(v, ev, (*hi)[r]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    let py = wid.z;
+    let ah = (IH + 1u) / 2u;
+    let aw = (IW + 1u) / 2u;
+    let strips = (aw + 7u) / 8u;
+    let lanes = BATCH * ah * strips;
+    let lane = wid.x * WG + lid;
+    let valid = lane < lanes;
+    if (!any_lane(valid)) { return; }
+    let l = min(lane, lanes - 1u);
+    let row = l / strips;
+    let b0 = (l % strips) * 8u;
+    let n = row / ah;
+    let a = row % ah;
+    let ci0 = wid.y * ROWS * BLOCKS;
+    let ky0 = (py + PAD) % 2u;
+    let cy = i32((py + PAD - ky0) / 2u);
+    // column phase px: first tap kx0(px) = (px + P) % 2, offset cx(px) = (px + P - kx0) / 2;
+    // output b0 + q of phase px, tap u reads dy column b0 + q + cx(px) - u
+    let kx00 = PAD % 2u;
+    let kx01 = (1u + PAD) % 2u;
+    let cx0 = (PAD - kx00) / 2u;
+    let cx1 = (1u + PAD - kx01) / 2u;
+    let c_lo = min(cx0, cx1);
+    let ox0 = i32(b0) + i32(c_lo) - 1;
+    let mine = mine_rows(LANE8, ci0, CI, KH * KW);
+    let mine2 = mine_rows(LANE8, ci0 + ROWS, CI, KH * KW);
+    var lo0: Acc; var hi0: Acc;   // phase px = 0
+    var lo1: Acc; var hi1: Acc;   // phase px = 1
+    var lo2: Acc; var hi2: Acc;   // the second block of rows, px = 0
+    var lo3: Acc; var hi3: Acc;   // and px = 1
+    for (var co = 0u; co < CO; co++) {
+        let wco = co * CI * KH * KW;
+        for (var t = 0u; t < (KH + 1u) / 2u; t++) {
+            let ky = ky0 + 2u * t;
+            let oy = i32(a) + cy - i32(t);
+            let row_ok = ky < KH && oy >= 0 && oy < i32(OH);
+            let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
+            let ds = masked_row(src_segment(base + ox0, 10u), 10u, ox0, OW, row_ok);
+            let t_row = wco + min(ky, KH - 1u) * KW;
+            var m: array<vec4<f32>, ROWS / 8u>;
+            for (var i = 0u; i < ROWS / 8u; i++) {
+                m[i] = wt4[(mine[i] + t_row) / 4u];
+            }
+            // ds index of output q = 0 for phase px, tap u: cx(px) - u - c_lo + 1
+            dgrad_x2_tap(&lo0, &hi0, ds, cx0 - c_lo + 1u, m, kx00, t_row, ci0);
+            dgrad_x2_tap(&lo0, &hi0, ds, cx0 - c_lo, m, kx00 + 2u, t_row, ci0);
+            dgrad_x2_tap(&lo1, &hi1, ds, cx1 - c_lo + 1u, m, kx01, t_row, ci0);
+            dgrad_x2_tap(&lo1, &hi1, ds, cx1 - c_lo, m, kx01 + 2u, t_row, ci0);
+            if (BLOCKS > 1u) {
+                for (var i = 0u; i < ROWS / 8u; i++) {
+                    m[i] = wt4[(mine2[i] + t_row) / 4u];
+                }
+                dgrad_x2_tap(&lo2, &hi2, ds, cx0 - c_lo + 1u, m, kx00, t_row, ci0 + ROWS);
+                dgrad_x2_tap(&lo2, &hi2, ds, cx0 - c_lo, m, kx00 + 2u, t_row, ci0 + ROWS);
+                dgrad_x2_tap(&lo3, &hi3, ds, cx1 - c_lo + 1u, m, kx01, t_row, ci0 + ROWS);
+                dgrad_x2_tap(&lo3, &hi3, ds, cx1 - c_lo, m, kx01 + 2u, t_row, ci0 + ROWS);
+            }
+        }
+    }
+    let iy = a * 2u + py;
+    if (!valid || iy >= IH) { return; }
+    let o = ((n * CI + ci0) * IH + iy) * IW + b0 * 2u;
+    let count0 = select(0u, (IW + 1u) / 2u - b0, 2u * b0 < IW);
+    let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW);
+    store_strip(lo0, hi0, ci0, CI, count0, o, IH * IW, 2u);
+    store_strip(lo1, hi1, ci0, CI, count1, o + 1u, IH * IW, 2u);
+    if (BLOCKS > 1u) {
+        let o2 = o + ROWS * IH * IW;
+        store_strip(lo2, hi2, ci0 + ROWS, CI, count0, o2, IH * IW, 2u);
+        store_strip(lo3, hi3, ci0 + ROWS, CI, count1, o2 + 1u, IH * IW, 2u);
+    }
+}
+
+// ------------------------------------------------------------------ weight gradient
+
+// dw[co, ci, ky, kx] (+)= sum over n, oy, ox of dy[n, co, oy, ox] x[n, ci, oy*S - P + ky, ox*S - P + kx].
+
+// The loaded channels' dy at the 8 pixels of a strip from flat index p (zero past the row's end):
+// lo (pixels 0-3) and hi (4-7) of rows LANE8 + 8 j.
+struct DyStrip {
+    lo: array<vec4<f32>, ROWS / 8u>,
+    hi: array<vec4<f32>, ROWS / 8u>,
+}
+
+fn dy_strip(mine: Mine, p: u32, ox0: u32) -> DyStrip {
+    var d: DyStrip;
+    for (var j = 0u; j < ROWS / 8u; j++) {
+        let s = masked_row(wt_segment8(i32(mine[j] + p)), 8u, i32(ox0), OW, true);
+        d.lo[j] = s[0];
+        d.hi[j] = s[1];
+    }
+    return d;
+}
+
+// x of image n, channel ci, row iy under taps 4kq..4kq+3 at the 8 pixels of the strip at ox0.
+fn x_strip(n: u32, ci: u32, iy: i32, ox0: u32, kq: u32) -> Seg {
+    let row_ok = iy >= 0 && iy < i32(IH);
+    let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
+    let ix0 = i32(ox0 * STRIDE + kq * 4u) - i32(PAD);
+    let seg = 7u * STRIDE + 4u;
+    return masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
+}
+
+// acc[r][e] += sum over the strip's pixels q of dy[row r, q] x[q S + e] (taps 4kq + e).
+fn wgrad_add(acc: ptr<function, Acc>, d: DyStrip, xs: Seg, co0: u32, p: u32, ox0: u32) {
+    let x0 = px4(xs, 0u, 0u); let x1 = px4(xs, 1u, 0u); let x2 = px4(xs, 2u, 0u); let x3 = px4(xs, 3u, 0u);
+    let y0 = px4(xs, 0u, 1u); let y1 = px4(xs, 1u, 1u); let y2 = px4(xs, 2u, 1u); let y3 = px4(xs, 3u, 1u);
+    for (var r = 0u; r < ROWS; r++) {
+        let i = min(co0 + r, CO - 1u) * OH * OW + p;
+        let g = share4(d.lo[r / 8u], r % 8u, dy4(i, ox0));
+        let e = share4(d.hi[r / 8u], r % 8u, dy4(i + 4u, ox0 + 4u));
+        (*acc)[r] += vec4<f32>(dot(g, x0) + dot(e, y0), dot(g, x1) + dot(e, y1), dot(g, x2) + dot(e, y2), dot(g, x3) + dot(e, y3));
+    }
+}
+
+// Writes (or adds) acc[r][e] to dw[co0 + r, ci, ky, 4kq + e].
+fn wgrad_store(acc: Acc, co0: u32, ci: u32, ky: u32, kq: u32) {
+    for (var r = 0u; r < ROWS; r++) {
+        let co = co0 + r;
+        if (co < CO) {
+            let o = ((co * CI + ci) * KH + ky) * KW;
+            for (var e = 0u; e < 4u; e++) {
+                let kx = kq * 4u + e;
+                if (kx < KW) { store(o + kx, acc[r][e]); }
+            }
+        }
+    }
+}
+
+// Grid: x over (ci, ky, quad of 4 kx), y over blocks of ROWS output channels; each invocation walks
+// every output pixel in strips of 8 along ox.
+@compute @workgroup_size(WG)
+fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    let quads = (KW + 3u) / 4u;
+    let lanes = CI * KH * quads;
+    let lane = wid.x * WG + lid;
+    let valid = lane < lanes;
+    if (!any_lane(valid)) { return; }
+    let l = min(lane, lanes - 1u);
+    let kq = l % quads;
+    let ky = (l / quads) % KH;
+    let ci = l / (quads * KH);
+    let co0 = wid.y * ROWS;
+    let mine = mine_rows(LANE8, co0, CO, OH * OW);
+    var acc: Acc;
+    for (var n = 0u; n < BATCH; n++) {
+        for (var oy = 0u; oy < OH; oy++) {
+            let iy = i32(oy * STRIDE + ky) - i32(PAD);
+            for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
+                let p = (n * CO * OH + oy) * OW + ox0;
+                wgrad_add(&acc, dy_strip(mine, p, ox0), x_strip(n, ci, iy, ox0, kq), co0, p, ox0);
+            }
+        }
+    }
+    if (!valid) { return; }
+    wgrad_store(acc, co0, ci, ky, kq);
+}
+
+// The same for KH = 2 S (DCGAN's 4x4 stride-2 layers): an invocation takes the kernel rows ky and
+// ky + S. Tap ky + S of output row oy reads the x row that tap ky of row oy + 1 reads, so walking
+// oy (strip by strip) it loads each x row once for both, and each dy strip serves both: half the
+// loads per multiply-add. Grid: x over (ci, ky < S, quad of 4 kx).
+@compute @workgroup_size(WG)
+fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    let quads = (KW + 3u) / 4u;
+    let lanes = CI * STRIDE * quads;
+    let lane = wid.x * WG + lid;
+    let valid = lane < lanes;
+    if (!any_lane(valid)) { return; }
+    let l = min(lane, lanes - 1u);
+    let kq = l % quads;
+    let ky = (l / quads) % STRIDE;
+    let ci = l / (quads * STRIDE);
+    let co0 = wid.y * ROWS * BLOCKS;
+    let mine = mine_rows(LANE8, co0, CO, OH * OW);
+    let mine2 = mine_rows(LANE8, co0 + ROWS, CO, OH * OW);
+    var near: Acc;   // tap ky
+    var far: Acc;    // tap ky + S
+    var near2: Acc;  // the second block of rows
+    var far2: Acc;
+    for (var n = 0u; n < BATCH; n++) {
+        for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
+            var prev = x_strip(n, ci, i32(ky) - i32(PAD), ox0, kq);
+            for (var oy = 0u; oy < OH; oy++) {
+                let next = x_strip(n, ci, i32((oy + 1u) * STRIDE + ky) - i32(PAD), ox0, kq);
+                let p = (n * CO * OH + oy) * OW + ox0;
+                let d = dy_strip(mine, p, ox0);
+                wgrad_add(&near, d, prev, co0, p, ox0);
+                wgrad_add(&far, d, next, co0, p, ox0);
+                if (BLOCKS > 1u) {
+                    let d2 = dy_strip(mine2, p, ox0);
+                    wgrad_add(&near2, d2, prev, co0 + ROWS, p, ox0);
+                    wgrad_add(&far2, d2, next, co0 + ROWS, p, ox0);
+                }
+                prev = next;
+            }
+        }
+    }
+    if (!valid) { return; }
+    wgrad_store(near, co0, ci, ky, kq);
+    wgrad_store(far, co0, ci, ky + STRIDE, kq);
+    if (BLOCKS > 1u) {
+        wgrad_store(near2, co0 + ROWS, ci, ky, kq);
+        wgrad_store(far2, co0 + ROWS, ci, ky + STRIDE, kq);
+    }
+}
+
+// dy of one channel at 4 pixels of a row from flat index i (zero past the row's end): the direct
+// load of the variant without subgroups.
+fn dy4(i: u32, ox0: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var q = 0u; q < 4u; q++) {
+        if (ox0 + q < OW) { v[q] = wt[i + q]; }
+    }
+    return v;
+}
+
