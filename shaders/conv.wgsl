@@ -197,6 +197,24 @@ fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32
     }
 }
 
+// The strip of 8 pixels an invocation computes, over BATCH images of `h` rows of `w` pixels:
+// image n, row, first pixel x0. Lanes past the last strip take the last one and store nothing
+// (`valid` false); they still run, as their subgroup shares loads with them.
+struct Strip {
+    n: u32,
+    row: u32,
+    x0: u32,
+    valid: bool,
+}
+
+fn strip_of(lane: u32, h: u32, w: u32) -> Strip {
+    let strips = (w + 7u) / 8u;
+    let lanes = BATCH * h * strips;
+    let l = min(lane, lanes - 1u);
+    let r = l / strips;
+    return Strip(r / h, r % h, (l % strips) * 8u, lane < lanes);
+}
+
 // ------------------------------------------------------------------ forward
 
 // Blocks of ROWS rows per invocation of conv_fwd, conv_dgrad_x2 and conv_wgrad_pair (1 or 2): two
@@ -278,16 +296,12 @@ fn fwd_row(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, tap0: u32, m
 // Grid: x over (n, oy, strip of 8 ox), y over groups of BLOCKS x ROWS output channels.
 @compute @workgroup_size(WG)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
-    let strips = (OW + 7u) / 8u;
-    let lanes = BATCH * OH * strips;
-    let lane = wid.x * WG + lid;
-    let valid = lane < lanes;
+    let st = strip_of(wid.x * WG + lid, OH, OW);
+    let valid = st.valid;
     if (!any_lane(valid)) { return; }
-    let l = min(lane, lanes - 1u);
-    let row = l / strips;
-    let ox0 = (l % strips) * 8u;
-    let n = row / OH;
-    let oy = row % OH;
+    let n = st.n;
+    let oy = st.row;
+    let ox0 = st.x0;
     let co0 = wid.y * ROWS * BLOCKS;
     let taps = CI * KH * KW;
     let mine = mine_rows(LANE8, co0, CO, taps);

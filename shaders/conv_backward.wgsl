@@ -35,18 +35,13 @@ fn dgrad_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, u: u32, t_
 fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let py = wid.z / STRIDE;
     let px = wid.z % STRIDE;
-    let ah = (IH + STRIDE - 1u) / STRIDE;    // phase rows (the last may not exist for py > 0)
-    let aw = (IW + STRIDE - 1u) / STRIDE;
-    let strips = (aw + 7u) / 8u;
-    let lanes = BATCH * ah * strips;
-    let lane = wid.x * WG + lid;
-    let valid = lane < lanes;
+    // phase rows a and columns b (the last may not exist for py, px > 0)
+    let st = strip_of(wid.x * WG + lid, (IH + STRIDE - 1u) / STRIDE, (IW + STRIDE - 1u) / STRIDE);
+    let valid = st.valid;
     if (!any_lane(valid)) { return; }
-    let l = min(lane, lanes - 1u);
-    let row = l / strips;
-    let b0 = (l % strips) * 8u;
-    let n = row / ah;
-    let a = row % ah;
+    let n = st.n;
+    let a = st.row;
+    let b0 = st.x0;
     let ci0 = wid.y * ROWS;
     // taps of this phase: ky = ky0 + S t for t < TY (constant bound; taps past KH are masked)
     let ky0 = (py + PAD) % STRIDE;
@@ -105,18 +100,12 @@ fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, j: u32,
 @compute @workgroup_size(WG)
 fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let py = wid.z;
-    let ah = (IH + 1u) / 2u;
-    let aw = (IW + 1u) / 2u;
-    let strips = (aw + 7u) / 8u;
-    let lanes = BATCH * ah * strips;
-    let lane = wid.x * WG + lid;
-    let valid = lane < lanes;
+    let st = strip_of(wid.x * WG + lid, (IH + 1u) / 2u, (IW + 1u) / 2u);
+    let valid = st.valid;
     if (!any_lane(valid)) { return; }
-    let l = min(lane, lanes - 1u);
-    let row = l / strips;
-    let b0 = (l % strips) * 8u;
-    let n = row / ah;
-    let a = row % ah;
+    let n = st.n;
+    let a = st.row;
+    let b0 = st.x0;
     let ci0 = wid.y * ROWS * BLOCKS;
     let ky0 = (py + PAD) % 2u;
     let cy = i32((py + PAD - ky0) / 2u);
@@ -233,19 +222,32 @@ fn wgrad_store(acc: Acc, co0: u32, ci: u32, ky: u32, kq: u32) {
     }
 }
 
+// The weight taps an invocation computes: input channel ci, kernel row ky (of `kys` per
+// channel), quad kq of 4 kernel columns. Lanes past the last take it and store nothing.
+struct Taps {
+    ci: u32,
+    ky: u32,
+    kq: u32,
+    valid: bool,
+}
+
+fn taps_of(lane: u32, kys: u32) -> Taps {
+    let quads = (KW + 3u) / 4u;
+    let lanes = CI * kys * quads;
+    let l = min(lane, lanes - 1u);
+    return Taps(l / (quads * kys), (l / quads) % kys, l % quads, lane < lanes);
+}
+
 // Grid: x over (ci, ky, quad of 4 kx), y over blocks of ROWS output channels; each invocation walks
 // every output pixel in strips of 8 along ox.
 @compute @workgroup_size(WG)
 fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
-    let quads = (KW + 3u) / 4u;
-    let lanes = CI * KH * quads;
-    let lane = wid.x * WG + lid;
-    let valid = lane < lanes;
+    let tp = taps_of(wid.x * WG + lid, KH);
+    let valid = tp.valid;
     if (!any_lane(valid)) { return; }
-    let l = min(lane, lanes - 1u);
-    let kq = l % quads;
-    let ky = (l / quads) % KH;
-    let ci = l / (quads * KH);
+    let ci = tp.ci;
+    let ky = tp.ky;
+    let kq = tp.kq;
     let co0 = wid.y * ROWS;
     let mine = mine_rows(LANE8, co0, CO, OH * OW);
     var acc: Acc;
@@ -268,15 +270,12 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 // loads per multiply-add. Grid: x over (ci, ky < S, quad of 4 kx).
 @compute @workgroup_size(WG)
 fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
-    let quads = (KW + 3u) / 4u;
-    let lanes = CI * STRIDE * quads;
-    let lane = wid.x * WG + lid;
-    let valid = lane < lanes;
+    let tp = taps_of(wid.x * WG + lid, STRIDE);
+    let valid = tp.valid;
     if (!any_lane(valid)) { return; }
-    let l = min(lane, lanes - 1u);
-    let kq = l % quads;
-    let ky = (l / quads) % STRIDE;
-    let ci = l / (quads * STRIDE);
+    let ci = tp.ci;
+    let ky = tp.ky;
+    let kq = tp.kq;
     let co0 = wid.y * ROWS * BLOCKS;
     let mine = mine_rows(LANE8, co0, CO, OH * OW);
     let mine2 = mine_rows(LANE8, co0 + ROWS, CO, OH * OW);
