@@ -50,8 +50,12 @@ pub struct Engine {
     /// as layout kernels + one GEMM. Implicit on GPUs and on CPU adapters with subgroups (their
     /// lanes share the weight loads); layout kernels + GEMM on CPU adapters without subgroups,
     /// where they measured faster (llvmpipe over GL: README, Performance).
-    /// GANGPU_CONV=implicit|explicit overrides.
+    /// GANGPU_CONV=tiled|implicit|explicit overrides (tiled: conv_tiled below).
     pub conv_implicit: bool,
+    /// Implicit convolutions in shared-memory tiles with double buffering (conv_tiled.wgsl), the
+    /// choice on GPUs, where barriers are cheap and staged tiles cut global loads; on CPU adapters
+    /// the barrier-free kernels of conv.wgsl (a barrier is a coroutine switch there).
+    pub conv_tiled: bool,
     modules: Mutex<HashMap<Family, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
@@ -68,17 +72,20 @@ impl Engine {
         };
         let gemm_subgroups = gpu.subgroup_size.is_some() && !gemm_tiled;
         let conv_subgroups = gpu.subgroup_size.is_some();
-        let conv_implicit = match std::env::var("GANGPU_CONV").as_deref() {
-            Ok("implicit") => true,
-            Ok("explicit") => false,
-            _ => !gpu.is_cpu || gpu.subgroup_size.is_some(),
+        let (conv_implicit, conv_tiled) = match std::env::var("GANGPU_CONV").as_deref() {
+            Ok("tiled") => (true, true),
+            Ok("implicit") => (true, false),
+            Ok("explicit") => (false, false),
+            _ => (!gpu.is_cpu || gpu.subgroup_size.is_some(), !gpu.is_cpu),
         };
-        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, conv_tiled, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
     }
 
     /// The kernel variants this engine runs, for logs and benchmarks.
     pub fn describe(&self) -> String {
-        let conv = if self.conv_implicit {
+        let conv = if self.conv_implicit && self.conv_tiled {
+            "implicit GEMM (shared-memory tiles)".to_string()
+        } else if self.conv_implicit {
             format!("implicit GEMM ({})", if self.conv_subgroups { "subgroup-shared loads" } else { "per-lane loads" })
         } else {
             "layout kernels + GEMM".to_string()

@@ -15,6 +15,8 @@ pub enum Family {
     Conv,
     /// The same kernels with lanes sharing loaded rows through subgroup shuffles.
     ConvSubgroups,
+    /// Implicit-GEMM convolutions in shared-memory tiles (GPUs).
+    ConvTiled,
     /// The classifier statistics of the quality scores.
     Eval,
     Gemm,
@@ -30,12 +32,13 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::Activation,
         Family::Batchnorm,
         Family::Cond,
         Family::Conv,
         Family::ConvSubgroups,
+        Family::ConvTiled,
         Family::Eval,
         Family::Gemm,
         Family::GemmSubgroups,
@@ -55,6 +58,7 @@ impl Family {
             Family::Cond => "cond",
             Family::Conv => "conv",
             Family::ConvSubgroups => "conv_sg",
+            Family::ConvTiled => "conv_tiled",
             Family::Eval => "eval",
             Family::Gemm => "gemm",
             Family::GemmSubgroups => "gemm_sg",
@@ -108,6 +112,8 @@ impl Family {
         match self {
             // conv.wgsl: src, wt, dst, wt4, src4
             Family::Conv | Family::ConvSubgroups => Some(&[(1, true), (2, true), (3, false), (4, true), (5, true)]),
+            // conv_tiled.wgsl: src, wt, dst
+            Family::ConvTiled => Some(&[(1, true), (2, true), (3, false)]),
             _ => None,
         }
     }
@@ -150,6 +156,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("cond", include_str!("../shaders/cond.wgsl")),
     ("conv", include_str!("../shaders/conv.wgsl")),
     ("conv_backward", include_str!("../shaders/conv_backward.wgsl")),
+    ("conv_tiled", include_str!("../shaders/conv_tiled.wgsl")),
     ("eval", include_str!("../shaders/eval.wgsl")),
     ("gemm", include_str!("../shaders/gemm.wgsl")),
     ("gemm_sg", include_str!("../shaders/gemm_sg.wgsl")),

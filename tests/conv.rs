@@ -59,6 +59,11 @@ fn conv2d_with_the_other_gemm_variant_matches_reference() {
     conv2d_shapes(engine_other_gemm());
 }
 
+#[test]
+fn conv2d_with_shared_memory_tiles_matches_reference() {
+    conv2d_shapes(engine_tiled_conv());
+}
+
 fn conv2d_shapes(e: &Engine) {
     eprintln!("kernels: {}", e.describe());
     for (i, &(n, cin, h, w, cout, k, s, p)) in CONV_SHAPES.iter().enumerate() {
@@ -93,6 +98,11 @@ fn conv_transpose2d_gpu_matches_reference_on_many_shapes() {
 #[test]
 fn conv_transpose2d_with_the_other_gemm_variant_matches_reference() {
     conv_transpose2d_shapes(engine_other_gemm());
+}
+
+#[test]
+fn conv_transpose2d_with_shared_memory_tiles_matches_reference() {
+    conv_transpose2d_shapes(engine_tiled_conv());
 }
 
 fn conv_transpose2d_shapes(e: &Engine) {
@@ -188,7 +198,7 @@ fn conv_shape_mismatch_is_caught_before_dispatch() {
 #[test]
 fn fused_activations_match_the_reference() {
     // implicit convolutions write act(conv(x)) in one pass; both variants, both directions
-    for e in [engine(), engine_other_gemm()] {
+    for e in [engine(), engine_other_gemm(), engine_tiled_conv()] {
         if !e.conv_implicit {
             continue;
         }

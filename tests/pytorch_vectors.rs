@@ -26,7 +26,16 @@ fn tensor(v: &Value, key: &str) -> T {
 
 #[test]
 fn conv2d_matches_pytorch() {
-    let e = engine();
+    conv2d_matches_pytorch_on(engine());
+}
+
+/// The same with the shared-memory tiled convolutions (the GPU kernels).
+#[test]
+fn conv2d_matches_pytorch_with_shared_memory_tiles() {
+    conv2d_matches_pytorch_on(engine_tiled_conv());
+}
+
+fn conv2d_matches_pytorch_on(e: &Engine) {
     let v = load("conv2d");
     let (x, w, y, dy, dx, dw) = (tensor(&v, "x"), tensor(&v, "w"), tensor(&v, "y"), tensor(&v, "dy"), tensor(&v, "dx"), tensor(&v, "dw"));
     let s = v["stride"].as_u64().unwrap() as usize;
@@ -48,7 +57,16 @@ fn conv2d_matches_pytorch() {
 
 #[test]
 fn conv_transpose2d_stride2_matches_pytorch() {
-    let e = engine();
+    conv_transpose2d_stride2_matches_pytorch_on(engine());
+}
+
+/// The same with the shared-memory tiled convolutions (the GPU kernels).
+#[test]
+fn conv_transpose2d_stride2_matches_pytorch_with_shared_memory_tiles() {
+    conv_transpose2d_stride2_matches_pytorch_on(engine_tiled_conv());
+}
+
+fn conv_transpose2d_stride2_matches_pytorch_on(e: &Engine) {
     let v = load("conv_transpose2d");
     let (x, w, y, dy, dx, dw) = (tensor(&v, "x"), tensor(&v, "w"), tensor(&v, "y"), tensor(&v, "dy"), tensor(&v, "dx"), tensor(&v, "dw"));
     let s = v["stride"].as_u64().unwrap() as usize;
@@ -130,9 +148,18 @@ fn adam_steps_match_pytorch() {
 /// against the PyTorch DCGAN example run from the same weights, batch and noise.
 #[test]
 fn dcgan_iteration_matches_pytorch() {
+    dcgan_iteration_matches_pytorch_on(engine());
+}
+
+/// The same with the shared-memory tiled convolutions (the GPU kernels).
+#[test]
+fn dcgan_iteration_matches_pytorch_with_shared_memory_tiles() {
+    dcgan_iteration_matches_pytorch_on(engine_tiled_conv());
+}
+
+fn dcgan_iteration_matches_pytorch_on(e: &Engine) {
     use gangpu::models::ModelConfig;
     use gangpu::train::{Gan, TrainConfig};
-    let e = engine();
     let v = load("dcgan_step");
     let u = |k: &str| v[k].as_u64().unwrap() as usize;
     let cfg = TrainConfig {

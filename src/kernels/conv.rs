@@ -159,8 +159,8 @@ impl ConvGeom {
         self.stride == 2 && self.kw == 4
     }
 
-    /// The override constants that specialise conv.wgsl to this geometry.
-    fn constants(&self, accumulate: bool) -> Vec<(&'static str, f64)> {
+    /// The override constants that specialise conv.wgsl (and conv_tiled.wgsl) to this geometry.
+    pub(super) fn constants(&self, accumulate: bool) -> Vec<(&'static str, f64)> {
         vec![
             ("BATCH", self.n as f64),
             ("CI", self.cin as f64),
@@ -186,7 +186,6 @@ impl ConvGeom {
 pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act) -> Result<Dispatch> {
     g.validate()?;
     ensure!(act == Act::Identity || !accumulate, "conv2d: an activation cannot be fused into an accumulated output");
-    ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
     let (sa, sb, so, what) = match pass {
         ConvPass::Forward => (g.x_shape(), g.w_shape(), g.y_shape(), ["input", "weight", "output"]),
         ConvPass::InputGrad => (g.y_shape(), g.w_shape(), g.x_shape(), ["output-gradient", "weight", "input-gradient"]),
@@ -195,6 +194,10 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     for (t, shape, w) in [(a, sa, what[0]), (b, sb, what[1]), (out, so, what[2])] {
         t.expect_shape(&shape, &format!("conv2d {w}"))?;
     }
+    if e.conv_tiled {
+        return conv_tiled_pass(e, pass, g, a, b, out, accumulate, act);
+    }
+    ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
     // one output position covering the whole input: a dense product, no taps to mask
     let k = g.k();
     if g.is_dense() {
@@ -290,7 +293,7 @@ pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tens
 
 /// Whether a convolution's forward pass (transposed: `transposed`) can write act(y) itself.
 pub fn fuses_activation(e: &Engine, g: &ConvGeom, transposed: bool) -> bool {
-    e.conv_implicit && (transposed || !g.is_dense())
+    e.conv_implicit && (transposed || e.conv_tiled || !g.is_dense())
 }
 
 /// dx = conv2d input-gradient of dy: one implicit-GEMM dispatch by phases, or pack + GEMM + col2im.

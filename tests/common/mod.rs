@@ -38,6 +38,18 @@ pub fn engine_other_gemm() -> &'static Engine {
     })
 }
 
+/// An engine whose convolutions run the shared-memory tiled kernels (conv_tiled.wgsl, the GPU
+/// choice), so they are verified on a CPU adapter too.
+pub fn engine_tiled_conv() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut e = Engine::open_default().unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
+        e.conv_implicit = true;
+        e.conv_tiled = true;
+        e
+    })
+}
+
 /// Deterministic uniform values in [lo, hi) (xorshift), so failures reproduce.
 pub fn rand_vec(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
     let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
