@@ -166,6 +166,98 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
 }
 
+// The same for one input-gradient channel (CI = 1, 4 x 4 kernels: D's first layer, G's last
+// transposed convolution), where conv_dgrad_x2's 16 rows would hold one live channel. An
+// invocation instead covers 4 output rows (both row phases of phase rows a0, a0 + 1) x 16
+// columns (both column phases of a strip of 8): 16 vec4 accumulators fed by 4 dy row segments
+// and one 4 x 4 kernel per dy channel, 64 vec4 multiply-adds per 13 vec4 loads.
+// Grid: x over (n, pair of phase rows, strip of 8 b).
+alias C1Acc = array<vec4<f32>, 16>; // [((a * 2 + py) * 2 + px) * 2 + half]
+
+// Adds kernel row wk's taps for output rows (a, py): column phase px takes taps kx0(px) and
+// kx0(px) + 2 from dy segment ds (as conv_dgrad_x2).
+fn c1_row(acc: ptr<function, C1Acc>, ap: u32, ds: Seg, wk: vec4<f32>) {
+    let kx00 = PAD % 2u;
+    let kx01 = (1u + PAD) % 2u;
+    let cx0 = (PAD - kx00) / 2u;
+    let cx1 = (1u + PAD - kx01) / 2u;
+    let c_lo = min(cx0, cx1);
+    for (var px = 0u; px < 2u; px++) {
+        let kx = select(kx00, kx01, px == 1u);
+        let j = select(cx0, cx1, px == 1u) - c_lo + 1u;
+        let i = (ap * 2u + px) * 2u;
+        (*acc)[i] = fma(vec4<f32>(wk[kx]), vec4<f32>(at(ds, j), at(ds, j + 1u), at(ds, j + 2u), at(ds, j + 3u)), (*acc)[i]);
+        (*acc)[i + 1u] = fma(vec4<f32>(wk[kx]), vec4<f32>(at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u), at(ds, j + 7u)), (*acc)[i + 1u]);
+        (*acc)[i] = fma(vec4<f32>(wk[kx + 2u]), vec4<f32>(at(ds, j - 1u), at(ds, j), at(ds, j + 1u), at(ds, j + 2u)), (*acc)[i]);
+        (*acc)[i + 1u] = fma(vec4<f32>(wk[kx + 2u]), vec4<f32>(at(ds, j + 3u), at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u)), (*acc)[i + 1u]);
+    }
+}
+
+// dy[n, co, oy, ox0 ..] as a 10-value segment, zero outside the image.
+fn c1_dy_row(n: u32, co: u32, oy: i32, ox0: i32) -> Seg {
+    let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
+    return masked_row(src_segment(base + ox0, 10u), 10u, ox0, OW, oy >= 0 && oy < i32(OH));
+}
+
+// Stores output rows (a, py) of the block: both column phases, pixels past the row's end dropped.
+fn c1_store(acc: C1Acc, ap: u32, n: u32, iy: u32, b0: u32) {
+    if (iy >= IH) { return; }
+    let o = (n * IH + iy) * IW + b0 * 2u;
+    let count0 = select(0u, (IW + 1u) / 2u - b0, 2u * b0 < IW);
+    let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW);
+    for (var q = 0u; q < 4u; q++) {
+        if (q < count0) { store(o + 2u * q, acc[ap * 4u][q]); }
+        if (q + 4u < count0) { store(o + 2u * (q + 4u), acc[ap * 4u + 1u][q]); }
+        if (q < count1) { store(o + 2u * q + 1u, acc[ap * 4u + 2u][q]); }
+        if (q + 4u < count1) { store(o + 2u * (q + 4u) + 1u, acc[ap * 4u + 3u][q]); }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn conv_dgrad_x2_c1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    let st = strip_of(wid.x * WG + lid, ((IH + 1u) / 2u + 1u) / 2u, (IW + 1u) / 2u);
+    let valid = st.valid;
+    if (!any_lane(valid)) { return; }
+    let n = st.n;
+    let a0 = st.row * 2u;
+    let b0 = st.x0;
+    // row phase py: first tap ky0(py) = (py + P) % 2, dy row oy = a + cy(py) - t for tap ky0 + 2t
+    let cy0 = PAD / 2u;
+    let cy1 = (PAD + 1u) / 2u;
+    let ky00 = PAD % 2u;
+    let ky01 = (PAD + 1u) % 2u;
+    // the 4 dy rows oy0 + d, d = a + cy(py) - t - cy0 + 1
+    let oy0 = i32(a0 + cy0) - 1;
+    let cx_lo = min(PAD / 2u, (PAD + 1u) / 2u);
+    let ox0 = i32(b0) + i32(cx_lo) - 1;
+    var acc: C1Acc;
+    for (var co = 0u; co < CO; co++) {
+        // w[co, 0, ky, :] for ky = 0..3, loaded by 4 lanes and shared
+        let mine = wt4[co * 4u + LANE8 % 4u];
+        let w0 = share4(mine, 0u, wt4[co * 4u]);
+        let w1 = share4(mine, 1u, wt4[co * 4u + 1u]);
+        let w2 = share4(mine, 2u, wt4[co * 4u + 2u]);
+        let w3 = share4(mine, 3u, wt4[co * 4u + 3u]);
+        let wk = array<vec4<f32>, 4>(w0, w1, w2, w3);
+        // written out, not looped: see `shifted`
+        let rows = array<Seg, 4>(c1_dy_row(n, co, oy0, ox0), c1_dy_row(n, co, oy0 + 1, ox0), c1_dy_row(n, co, oy0 + 2, ox0), c1_dy_row(n, co, oy0 + 3, ox0));
+        // (a, py, t): dy row d = a + cy(py) - t - cy0 + 1, kernel row ky0(py) + 2t
+        c1_row(&acc, 0u, rows[1u], wk[ky00]);
+        c1_row(&acc, 0u, rows[0u], wk[ky00 + 2u]);
+        c1_row(&acc, 1u, rows[1u + cy1 - cy0], wk[ky01]);
+        c1_row(&acc, 1u, rows[cy1 - cy0], wk[ky01 + 2u]);
+        c1_row(&acc, 2u, rows[2u], wk[ky00]);
+        c1_row(&acc, 2u, rows[1u], wk[ky00 + 2u]);
+        c1_row(&acc, 3u, rows[2u + cy1 - cy0], wk[ky01]);
+        c1_row(&acc, 3u, rows[1u + cy1 - cy0], wk[ky01 + 2u]);
+    }
+    if (!valid) { return; }
+    c1_store(acc, 0u, n, 2u * a0, b0);
+    c1_store(acc, 1u, n, 2u * a0 + 1u, b0);
+    c1_store(acc, 2u, n, 2u * a0 + 2u, b0);
+    c1_store(acc, 3u, n, 2u * a0 + 3u, b0);
+}
+
 // ------------------------------------------------------------------ weight gradient
 
 // dw[co, ci, ky, kx] (+)= sum over n, oy, ox of dy[n, co, oy, ox] x[n, ci, oy*S - P + ky, ox*S - P + kx].

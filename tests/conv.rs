@@ -34,6 +34,9 @@ const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] =
     (4, 3, 6, 5, 7, 4, 2, 2),
     (2, 3, 10, 11, 4, 5, 3, 1),
     (2, 3, 9, 9, 40, 4, 2, 1), // a second block of output channels, partly filled
+    (2, 1, 9, 11, 3, 4, 2, 1), // one input channel (input gradient: 4 rows x 16 columns per invocation), odd sizes
+    (2, 1, 7, 6, 5, 4, 2, 2),
+    (1, 1, 8, 8, 2, 4, 2, 0),
 ];
 
 const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
@@ -47,6 +50,8 @@ const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] 
     (2, 3, 4, 5, 2, 5, 3, 1),
     (1, 64, 3, 5, 3, 1, 1, 0),
     (2, 7, 9, 9, 5, 4, 2, 1),
+    (2, 3, 5, 6, 1, 4, 2, 1), // one output channel, odd sizes
+    (1, 4, 4, 5, 1, 4, 2, 2),
 ];
 
 #[test]

@@ -127,6 +127,7 @@ impl ConvPass {
     fn entry(self, g: &ConvGeom) -> &'static str {
         match self {
             ConvPass::Forward => "conv_fwd",
+            ConvPass::InputGrad if g.dgrad_x2_c1() => "conv_dgrad_x2_c1",
             ConvPass::InputGrad if g.dgrad_x2() => "conv_dgrad_x2",
             ConvPass::InputGrad => "conv_dgrad",
             ConvPass::WeightGrad if g.wgrad_pairs() => "conv_wgrad_pair",
@@ -157,6 +158,12 @@ impl ConvGeom {
     /// conv_dgrad_x2): stride 2, kernel rows of 4 taps.
     fn dgrad_x2(&self) -> bool {
         self.stride == 2 && self.kw == 4
+    }
+
+    /// conv_dgrad_x2 for one input channel and 4 x 4 kernels (conv_backward.wgsl's
+    /// conv_dgrad_x2_c1): 4 output rows x 16 columns per invocation instead of 16 channels.
+    fn dgrad_x2_c1(&self) -> bool {
+        self.dgrad_x2() && self.cin == 1 && self.kh == 4
     }
 
     /// The override constants that specialise conv.wgsl (and conv_tiled.wgsl) to this geometry.
@@ -219,6 +226,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     ensure!(seg <= CONV_SEGMENT, "conv2d {g:?}: stride and kernel width read {seg} values per row strip, more than the {CONV_SEGMENT} supported");
     let (lanes, rows, phases) = match pass {
         ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
+        ConvPass::InputGrad if g.dgrad_x2_c1() => (g.n * g.h.div_ceil(2).div_ceil(2) * g.w.div_ceil(2).div_ceil(8), 1, 1),
         ConvPass::InputGrad if g.dgrad_x2() => (g.n * g.h.div_ceil(2) * g.w.div_ceil(2).div_ceil(8), g.cin, 2),
         ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(8), g.cin, g.stride * g.stride),
         ConvPass::WeightGrad if g.wgrad_pairs() => (g.cin * g.stride * g.kw.div_ceil(4), g.cout, 1),
