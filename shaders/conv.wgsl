@@ -338,8 +338,8 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 // row-major (j contiguous, read as vec4) and A read with strides DENSE_AI and DENSE_AT:
 //   input gradient   dx[n, k]  = sum_co dy[n, co] w[co, k]    A = dy (i = n, t = co), B = w
 //   weight gradient  dw[co, k] = sum_n  dy[n, co] x[n, k]     A = dy (i = co, t = n), B = x
-// (the forward pass is gemm_nt: y[n, co] = sum_k x[n, k] w[co, k]). Grid: x over quads of 4 j,
-// y over blocks of 8 i.
+// (the forward pass is gemm_nt: y[n, co] = sum_k x[n, k] w[co, k]). Grid: x over pairs of quads of 4 j,
+// y over blocks of ROWS i.
 override DENSE_I: u32 = 1u;
 override DENSE_J: u32 = 4u;
 override DENSE_T: u32 = 1u;
@@ -348,39 +348,41 @@ override DENSE_AT: u32 = 1u;
 
 @compute @workgroup_size(WG)
 fn conv_dense(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+    // ROWS rows i x two quads of j per invocation: 32 vec4 multiply-adds per 2 vec4 and 2 scalar loads
     let quads = DENSE_J / 4u;
+    let pairs = (quads + 1u) / 2u;
     let lane = wid.x * WG + lid;
-    let valid = lane < quads;
+    let valid = lane < pairs;
     if (!any_lane(valid)) { return; }
-    let jq = min(lane, quads - 1u);
-    let i0 = wid.y * 8u;
-    let mine = min(i0 + LANE8, DENSE_I - 1u) * DENSE_AI;
-    let r0 = min(i0, DENSE_I - 1u) * DENSE_AI;      let r1 = min(i0 + 1u, DENSE_I - 1u) * DENSE_AI;
-    let r2 = min(i0 + 2u, DENSE_I - 1u) * DENSE_AI; let r3 = min(i0 + 3u, DENSE_I - 1u) * DENSE_AI;
-    let r4 = min(i0 + 4u, DENSE_I - 1u) * DENSE_AI; let r5 = min(i0 + 5u, DENSE_I - 1u) * DENSE_AI;
-    let r6 = min(i0 + 6u, DENSE_I - 1u) * DENSE_AI; let r7 = min(i0 + 7u, DENSE_I - 1u) * DENSE_AI;
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    let jq = min(lane, pairs - 1u) * 2u;
+    let jq1 = min(jq + 1u, quads - 1u);
+    let i0 = wid.y * ROWS;
+    let mine = mine_rows(LANE8, i0, DENSE_I, DENSE_AI);
+    var lo: Acc;
+    var hi: Acc;
     for (var t = 0u; t < DENSE_T; t++) {
-        let b = wt4[t * quads + jq];
+        let b0 = wt4[t * quads + jq];
+        let b1 = wt4[t * quads + jq1];
         let at = t * DENSE_AT;
-        let m = src[mine + at];
-        a0 += share1(m, 0u, src[r0 + at]) * b;
-        a1 += share1(m, 1u, src[r1 + at]) * b;
-        a2 += share1(m, 2u, src[r2 + at]) * b;
-        a3 += share1(m, 3u, src[r3 + at]) * b;
-        a4 += share1(m, 4u, src[r4 + at]) * b;
-        a5 += share1(m, 5u, src[r5 + at]) * b;
-        a6 += share1(m, 6u, src[r6 + at]) * b;
-        a7 += share1(m, 7u, src[r7 + at]) * b;
+        var m: array<f32, ROWS / 8u>;
+        for (var j = 0u; j < ROWS / 8u; j++) {
+            m[j] = src[mine[j] + at];
+        }
+        for (var r = 0u; r < ROWS; r++) {
+            let v = vec4<f32>(share1(m[r / 8u], r % 8u, src[min(i0 + r, DENSE_I - 1u) * DENSE_AI + at]));
+            lo[r] = fma(v, b0, lo[r]);
+            hi[r] = fma(v, b1, hi[r]);
+        }
     }
     if (!valid) { return; }
-    let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-    for (var r = 0u; r < 8u; r++) {
+    for (var r = 0u; r < ROWS; r++) {
         let i = i0 + r;
         if (i < DENSE_I) {
             let o = i * DENSE_J + jq * 4u;
-            store(o, acc[r].x); store(o + 1u, acc[r].y); store(o + 2u, acc[r].z); store(o + 3u, acc[r].w);
+            store(o, lo[r].x); store(o + 1u, lo[r].y); store(o + 2u, lo[r].z); store(o + 3u, lo[r].w);
+            if (jq + 1u < quads) {
+                store(o + 4u, hi[r].x); store(o + 5u, hi[r].y); store(o + 6u, hi[r].z); store(o + 7u, hi[r].w);
+            }
         }
     }
 }

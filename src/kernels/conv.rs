@@ -277,8 +277,9 @@ fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Te
         ("ACT", act.code() as f64),
         ("ACT_SLOPE", act.slope() as f64),
     ];
-    let gx = (j / 4).div_ceil(e.workgroup_size as usize);
-    let gy = i.div_ceil(8);
+    // an invocation: CONV_ROWS rows x two quads of columns
+    let gx = (j / 4).div_ceil(2).div_ceil(e.workgroup_size as usize);
+    let gy = i.div_ceil(CONV_ROWS);
     let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
     // conv.wgsl's shared layout: bindings 2 and 5 are not read here
     e.dispatch_specialised(family, "conv_dense", &constants, &[(1, a.binding()), (2, a.binding()), (3, c.binding()), (4, b.binding()), (5, b.binding())], [gx as u32, gy as u32, 1])
