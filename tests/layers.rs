@@ -11,19 +11,25 @@ const ACTS: &[Act] = &[Act::Identity, Act::Relu, Act::LeakyRelu(0.2), Act::Tanh,
 #[test]
 fn batchnorm_train_eval_and_backward_match_reference() {
     let e = engine();
-    // (n, c, h, w, act): batch 1 and 64, channels 1..128, odd sizes.
+    // (n, c, h, w, act, shift of x): batch 1 and 64, channels 1..256, odd sizes. Tensors of a
+    // multiple of 4 values are read in vec4 chunks (written in chunks too where HW % 4 == 0), others
+    // value by value; shifted data checks the one-pass variance does not cancel.
     let cases = [
-        (64, 128, 7, 7, Act::Relu),
-        (64, 3, 5, 5, Act::LeakyRelu(0.2)),
-        (1, 64, 3, 5, Act::Identity),
-        (2, 1, 9, 1, Act::Relu),
-        (16, 256, 1, 1, Act::LeakyRelu(0.2)),
-        (3, 2, 14, 14, Act::Relu), // more positions per image (196) than lanes per channel (64)
+        (64, 128, 7, 7, Act::Relu, 0.0),
+        (64, 3, 5, 5, Act::LeakyRelu(0.2), 0.0),
+        (1, 64, 3, 5, Act::Identity, 0.0),
+        (2, 1, 9, 1, Act::Relu, 0.0),
+        (16, 256, 1, 1, Act::LeakyRelu(0.2), 0.0),
+        (3, 2, 14, 14, Act::Relu, 0.0), // more positions per image (196) than lanes per channel (64)
+        (4, 8, 8, 8, Act::LeakyRelu(0.2), 0.0),
+        (2, 3, 4, 4, Act::Identity, 500.0),
+        (3, 3, 5, 3, Act::LeakyRelu(0.2), 500.0),
+        (4, 5, 7, 7, Act::Identity, -300.0),
     ];
-    for (i, &(n, c, h, w, act)) in cases.iter().enumerate() {
+    for (i, &(n, c, h, w, act, shift)) in cases.iter().enumerate() {
         let hw = h * w;
         let cfg = BnConfig { eps: 1e-5, momentum: 0.1, act };
-        let x = f32_round(&rand_vec(n * c * hw, 200 + i as u64, -2.0, 3.0));
+        let x = f32_round(&rand_vec(n * c * hw, 200 + i as u64, shift - 2.0, shift + 3.0));
         let gamma = f32_round(&rand_vec(c, 210 + i as u64, 0.5, 1.5));
         let beta = f32_round(&rand_vec(c, 220 + i as u64, -0.5, 0.5));
         let rm0 = f32_round(&rand_vec(c, 230 + i as u64, -0.1, 0.1));

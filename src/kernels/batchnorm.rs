@@ -75,13 +75,24 @@ pub fn batchnorm_forward(
     for (t, what) in [(affine, "batch norm affine (2, C)"), (running, "batch norm running stats (2, C)"), (saved, "batch norm saved stats (2, C)")] {
         t.expect_shape(&[2, c], what)?;
     }
-    e.dispatch(
-        Family::Batchnorm,
-        "bn_forward",
-        &p,
-        &[(1, x.binding()), (2, affine.binding()), (3, y.binding()), (4, running.binding()), (5, saved.binding())],
-        [p.c, 1, 1],
-    )
+    let (entry, bindings) = match chunked(&[x, y]) {
+        // whole planes of vec4 chunks: read and write them
+        Some(true) => ("bn_forward_vv", vec![(9, x.binding()), (10, y.binding())]),
+        Some(false) => ("bn_forward_v", vec![(9, x.binding()), (3, y.binding())]),
+        None => ("bn_forward", vec![(1, x.binding()), (3, y.binding())]),
+    };
+    let mut bindings = bindings;
+    bindings.extend([(2, affine.binding()), (4, running.binding()), (5, saved.binding())]);
+    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])
+}
+
+/// Whether batch norm over these (N, C, ...) tensors reads vec4 chunks (Some: they hold a multiple
+/// of 4 values from a 16-byte boundary) and writes them too (Some(true): HW % 4 == 0, so every
+/// plane starts on a chunk); None: value by value.
+fn chunked(ts: &[&Tensor]) -> Option<bool> {
+    let ok = ts.iter().all(|t| t.numel() % 4 == 0 && t.offset % 4 == 0);
+    let hw: usize = ts[0].shape[2..].iter().product();
+    ok.then_some(hw % 4 == 0)
 }
 
 /// Backward of `batchnorm_forward` in training mode: dx from dy, and d(affine) (+)= unless
@@ -108,19 +119,11 @@ pub fn batchnorm_backward(
     for (t, what) in [(affine, "batch norm affine (2, C)"), (saved, "batch norm saved stats (2, C)"), (daffine, "batch norm affine-gradient (2, C)")] {
         t.expect_shape(&[2, c], what)?;
     }
-    e.dispatch(
-        Family::Batchnorm,
-        "bn_backward",
-        &p,
-        &[
-            (1, x.binding()),
-            (2, affine.binding()),
-            (3, dy.binding()),
-            (5, saved.binding()),
-            (6, y.binding()),
-            (7, dx.binding()),
-            (8, daffine.binding()),
-        ],
-        [p.c, 1, 1],
-    )
+    let (entry, mut bindings) = match chunked(&[x, y, dy, dx]) {
+        Some(true) => ("bn_backward_vv", vec![(9, x.binding()), (11, dy.binding()), (12, y.binding()), (13, dx.binding())]),
+        Some(false) => ("bn_backward_v", vec![(9, x.binding()), (11, dy.binding()), (12, y.binding()), (7, dx.binding())]),
+        None => ("bn_backward", vec![(1, x.binding()), (3, dy.binding()), (6, y.binding()), (7, dx.binding())]),
+    };
+    bindings.extend([(2, affine.binding()), (5, saved.binding()), (8, daffine.binding())]);
+    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])
 }
