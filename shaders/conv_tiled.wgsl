@@ -10,10 +10,11 @@
 //               A = w (CI, CO*TY*TX) at the phase's taps, B = dy gathered at (co, ty, tx) x (b, jy, jx)
 //   MODE_WGRAD  dw (CO, CI*KH*KW):      A = dy (CO, BATCH*OH*OW), B = x gathered at (b, oy, ox) x (ci, ky, kx)
 //
-// Why this shape, on a GPU: a workgroup of 256 invocations owns a 64 x 64 tile of C, each
-// invocation 4 x 4 of it. Per step of TK = 16 along K the workgroup stages a 64 x 16 tile of A and a
-// 16 x 64 tile of B in workgroup memory (coalesced global loads: neighbouring invocations read
-// neighbouring addresses), and every staged value is used 64 times from there. Two buffers per
+// Why this shape, on a GPU: a workgroup owns a TILE x TILE tile of C (64 x 64 with 256
+// invocations; 32 x 32 with 64 where a layer has too few 64-tiles to fill a large GPU), each
+// invocation 4 x 4 of it. Per step of TK = 16 along K the workgroup stages a TILE x 16 tile of A and
+// a 16 x TILE tile of B in workgroup memory (coalesced global loads: neighbouring invocations read
+// neighbouring addresses), and every staged value is used TILE times from there. Two buffers per
 // operand: the next step's values are loaded into registers while the current step multiplies,
 // then stored to the other buffer, so one barrier per step suffices and global latency hides
 // behind arithmetic. (On a CPU adapter barriers are coroutine switches, so conv.wgsl's
@@ -39,10 +40,13 @@ const MODE_FWD: u32 = 0u;
 const MODE_DGRAD: u32 = 1u;
 const MODE_WGRAD: u32 = 2u;
 
-const TM: u32 = 64u;   // rows of C per workgroup
-const TN: u32 = 64u;   // columns of C per workgroup
+// Rows and columns of C per workgroup (64 or 32), invocations per workgroup (4 x 4 values of C
+// each) and values of A (and of B) each invocation stages per step.
+override TILE: u32 = 64u;
+override THREADS: u32 = TILE * TILE / 16u;
+override LOADS: u32 = TK * TILE / THREADS;
 const TK: u32 = 16u;   // depth of one staged step
-const THREADS: u32 = 256u;
+const MAX_LOADS: u32 = 8u;
 
 // dgrad: taps per phase along each axis, and the largest phase's output rows / columns
 override TY: u32 = (KH + STRIDE - 1u) / STRIDE;
@@ -59,8 +63,8 @@ override GK: u32 = select(select(CI * KH * KW, CO * TY * TX, MODE == MODE_DGRAD)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;  // fwd: y; dgrad: dx; wgrad: dw (CO, CI, KH, KW)
 
 // [buffer][k][m / 4]: an invocation reads its 4 rows (or columns) of one k as one vec4
-var<workgroup> tile_a: array<vec4<f32>, 2u * TK * TM / 4u>;
-var<workgroup> tile_b: array<vec4<f32>, 2u * TK * TN / 4u>;
+var<workgroup> tile_a: array<vec4<f32>, 2u * TK * TILE / 4u>;
+var<workgroup> tile_b: array<vec4<f32>, 2u * TK * TILE / 4u>;
 
 // The dgrad phase (qy, qx) of grid z: outputs iy = qy + STRIDE * jy take kernel rows
 // ky = ry + STRIDE * ty with ry = (qy + PAD) % STRIDE, from dy row oy = jy + (qy + PAD) / STRIDE - ty.
@@ -144,10 +148,10 @@ fn c_index(m: u32, n: u32, ph: Phase) -> i32 {
     return i32(m * GN + n);
 }
 
-// The 4 values of A and of B this invocation stages for step k0. A is walked k-fastest (weights and
+// The LOADS values of A and of B this invocation stages for step k0. A is walked k-fastest (weights and
 // dy rows are contiguous along k); B n-fastest (neighbouring pixels), except for wgrad where its k
 // runs along pixels.
-struct Staged { a: vec4<f32>, b: vec4<f32> };
+struct Staged { a: array<f32, MAX_LOADS>, b: array<f32, MAX_LOADS> };
 
 fn a_slot(lid: u32, i: u32) -> vec2<u32> {
     let e = lid + THREADS * i;
@@ -159,12 +163,12 @@ fn b_slot(lid: u32, i: u32) -> vec2<u32> {
     if (MODE == MODE_WGRAD) {
         return vec2<u32>(e % TK, e / TK); // (k, n)
     }
-    return vec2<u32>(e / TN, e % TN);
+    return vec2<u32>(e / TILE, e % TILE);
 }
 
 fn load_step(k0: u32, m0: u32, n0: u32, lid: u32, ph: Phase) -> Staged {
     var s: Staged;
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < LOADS; i++) {
         let a = a_slot(lid, i);
         s.a[i] = a_at(m0 + a.x, k0 + a.y, ph);
         let b = b_slot(lid, i);
@@ -174,11 +178,11 @@ fn load_step(k0: u32, m0: u32, n0: u32, lid: u32, ph: Phase) -> Staged {
 }
 
 fn store_step(s: Staged, buf: u32, lid: u32) {
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < LOADS; i++) {
         let a = a_slot(lid, i);
-        tile_a[(buf * TK + a.y) * (TM / 4u) + a.x / 4u][a.x % 4u] = s.a[i];
+        tile_a[(buf * TK + a.y) * (TILE / 4u) + a.x / 4u][a.x % 4u] = s.a[i];
         let b = b_slot(lid, i);
-        tile_b[(buf * TK + b.x) * (TN / 4u) + b.y / 4u][b.y % 4u] = s.b[i];
+        tile_b[(buf * TK + b.x) * (TILE / 4u) + b.y / 4u][b.y % 4u] = s.b[i];
     }
 }
 
@@ -193,13 +197,13 @@ fn put(m: u32, n: u32, ph: Phase, v: f32) {
 }
 
 // grid: x over column tiles, y over row tiles, z over dgrad phases
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ph = phase_of(wid.z);
-    let m0 = wid.y * TM;
-    let n0 = wid.x * TN;
-    let tm = lid / (TN / 4u); // this invocation's 4 rows: m0 + 4 tm ..
-    let tn = lid % (TN / 4u); // and 4 columns: n0 + 4 tn ..
+    let m0 = wid.y * TILE;
+    let n0 = wid.x * TILE;
+    let tm = lid / (TILE / 4u); // this invocation's 4 rows: m0 + 4 tm ..
+    let tn = lid % (TILE / 4u); // and 4 columns: n0 + 4 tn ..
     var acc: array<vec4<f32>, 4>; // acc[i][j] = C (m0 + 4 tm + i, n0 + 4 tn + j)
     let steps = (GK + TK - 1u) / TK;
     store_step(load_step(0u, m0, n0, lid, ph), 0u, lid);
@@ -210,8 +214,8 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         var next: Staged;
         if (more) { next = load_step((s + 1u) * TK, m0, n0, lid, ph); }
         for (var k = 0u; k < TK; k++) {
-            let av = tile_a[(buf * TK + k) * (TM / 4u) + tm];
-            let bv = tile_b[(buf * TK + k) * (TN / 4u) + tn];
+            let av = tile_a[(buf * TK + k) * (TILE / 4u) + tm];
+            let bv = tile_b[(buf * TK + k) * (TILE / 4u) + tn];
             acc[0] = fma(vec4<f32>(av.x), bv, acc[0]);
             acc[1] = fma(vec4<f32>(av.y), bv, acc[1]);
             acc[2] = fma(vec4<f32>(av.z), bv, acc[2]);

@@ -1,10 +1,14 @@
 //! The shared-memory tiled implicit-GEMM convolutions for GPUs (shaders/conv_tiled.wgsl): one
-//! dispatch per pass, every pass (dense ones included) a 64 x 64-tiled product.
+//! dispatch per pass, every pass (dense ones included) a tiled product.
 
 use super::*;
 
-/// Rows and columns of C per workgroup (`TM`, `TN` in conv_tiled.wgsl).
+/// Rows and columns of C per workgroup (`TILE` in conv_tiled.wgsl): 64, or 32 where a pass has
+/// fewer than `FILL` 64-tiles, too few to keep a large GPU's compute units busy (a workgroup of
+/// 64 x 64 runs on one unit; an H100 has 132).
 const TILE: usize = 64;
+const SMALL_TILE: usize = 32;
+const FILL: usize = 256;
 
 /// One pass of geometry `g` (shapes already checked by `conv_pass`): a, b and out as in
 /// conv.wgsl's bindings 1, 2 and 3.
@@ -17,16 +21,19 @@ pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tens
         ConvPass::InputGrad => (1, g.cin, g.n * g.h.div_ceil(s) * g.w.div_ceil(s), s * s),
         ConvPass::WeightGrad => (2, g.cout, g.cin * g.kh * g.kw, 1),
     };
-    let (gx, gy) = (gn.div_ceil(TILE), gm.div_ceil(TILE));
+    let tile = if gn.div_ceil(TILE) * gm.div_ceil(TILE) * phases >= FILL { TILE } else { SMALL_TILE };
+    let (gx, gy) = (gn.div_ceil(tile), gm.div_ceil(tile));
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} x {phases} workgroups, over the device limit of {max}; use a smaller batch");
+    // two buffers of a TILE x 16 tile of A and of B
+    let (threads, shared) = (tile * tile / 16, 2 * 2 * 16 * tile * 4);
     ensure!(
-        e.gpu.limits.max_compute_invocations_per_workgroup >= 256 && e.gpu.limits.max_compute_workgroup_storage_size >= 16384,
-        "conv2d: the tiled kernels need workgroups of 256 invocations and 16 KiB of workgroup memory; this adapter offers {} and {} bytes (GANGPU_CONV=implicit runs the barrier-free kernels)",
+        e.gpu.limits.max_compute_invocations_per_workgroup as usize >= threads && e.gpu.limits.max_compute_workgroup_storage_size as usize >= shared,
+        "conv2d: the tiled kernels need workgroups of {threads} invocations and {shared} bytes of workgroup memory; this adapter offers {} and {} bytes (GANGPU_CONV=implicit runs the barrier-free kernels)",
         e.gpu.limits.max_compute_invocations_per_workgroup,
         e.gpu.limits.max_compute_workgroup_storage_size
     );
     let mut constants = g.constants(accumulate);
-    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("MODE", mode as f64)]);
+    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("MODE", mode as f64), ("TILE", tile as f64)]);
     e.dispatch_specialised(Family::ConvTiled, "conv_tiled", &constants, &[(1, a.binding()), (2, b.binding()), (3, out.binding())], [gx as u32, gy as u32, phases as u32])
 }
