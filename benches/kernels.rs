@@ -1,7 +1,8 @@
 //! Per-layer kernel timings for the dcgan28 model at batch 64 (shapes from models.md):
 //! forward, input-gradient and weight-gradient of every conv / transposed conv, with GFLOP/s.
 //! Run: `cargo bench --bench kernels` (set WGPU_BACKEND to pick the adapter; GANGPU_BENCH_LAYER=
-//! "256->128" measures the layers whose name contains it; GANGPU_BENCH_ROUNDS=15 times more rounds).
+//! "256->128" measures the layers whose name contains it; GANGPU_BENCH_ROUNDS=15 times more rounds;
+//! GANGPU_BENCH_MODEL=64 measures dcgan64's layers).
 
 use anyhow::Result;
 use gangpu::kernels::{self, ConvGeom, ConvTGeom};
@@ -42,19 +43,37 @@ fn main() -> Result<()> {
     if std::env::var("GANGPU_GEMM_PROBE").is_ok() {
         return gemm_probe(&e);
     }
-    println!("dcgan28 layers at batch 64; time per pass (fastest of {rounds} rounds of {reps})\n");
+    // GANGPU_BENCH_MODEL=64 measures dcgan64's layers instead of dcgan28's
+    let model = std::env::var("GANGPU_BENCH_MODEL").unwrap_or_else(|_| "28".into());
+    anyhow::ensure!(model == "28" || model == "64", "GANGPU_BENCH_MODEL must be 28 or 64, got '{model}'");
+    println!("dcgan{model} layers at batch 64; time per pass (fastest of {rounds} rounds of {reps})\n");
     println!("{:<28} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}", "layer", "fwd ms", "dgrad ms", "wgrad ms", "fwd GF/s", "dgrad", "wgrad");
     let b = 64;
     let t = |cin, h, cout, k, s, p| ConvTGeom { n: b, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p };
     let c = |cin, h, cout, k, s, p| ConvGeom { n: b, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p };
-    let layers = [
-        Layer::ConvT("G ConvT 100->256 1->7", t(100, 1, 256, 7, 1, 0)),
-        Layer::ConvT("G ConvT 256->128 7->14", t(256, 7, 128, 4, 2, 1)),
-        Layer::ConvT("G ConvT 128->1 14->28", t(128, 14, 1, 4, 2, 1)),
-        Layer::Conv("D Conv 1->64 28->14", c(1, 28, 64, 4, 2, 1)),
-        Layer::Conv("D Conv 64->128 14->7", c(64, 14, 128, 4, 2, 1)),
-        Layer::Conv("D Conv 128->1 7->1", c(128, 7, 1, 7, 1, 0)),
-    ];
+    let layers = if model == "28" {
+        vec![
+            Layer::ConvT("G ConvT 100->256 1->7", t(100, 1, 256, 7, 1, 0)),
+            Layer::ConvT("G ConvT 256->128 7->14", t(256, 7, 128, 4, 2, 1)),
+            Layer::ConvT("G ConvT 128->1 14->28", t(128, 14, 1, 4, 2, 1)),
+            Layer::Conv("D Conv 1->64 28->14", c(1, 28, 64, 4, 2, 1)),
+            Layer::Conv("D Conv 64->128 14->7", c(64, 14, 128, 4, 2, 1)),
+            Layer::Conv("D Conv 128->1 7->1", c(128, 7, 1, 7, 1, 0)),
+        ]
+    } else {
+        vec![
+            Layer::ConvT("G ConvT 100->512 1->4", t(100, 1, 512, 4, 1, 0)),
+            Layer::ConvT("G ConvT 512->256 4->8", t(512, 4, 256, 4, 2, 1)),
+            Layer::ConvT("G ConvT 256->128 8->16", t(256, 8, 128, 4, 2, 1)),
+            Layer::ConvT("G ConvT 128->64 16->32", t(128, 16, 64, 4, 2, 1)),
+            Layer::ConvT("G ConvT 64->3 32->64", t(64, 32, 3, 4, 2, 1)),
+            Layer::Conv("D Conv 3->64 64->32", c(3, 64, 64, 4, 2, 1)),
+            Layer::Conv("D Conv 64->128 32->16", c(64, 32, 128, 4, 2, 1)),
+            Layer::Conv("D Conv 128->256 16->8", c(128, 16, 256, 4, 2, 1)),
+            Layer::Conv("D Conv 256->512 8->4", c(256, 8, 512, 4, 2, 1)),
+            Layer::Conv("D Conv 512->1 4->1", c(512, 4, 1, 4, 1, 0)),
+        ]
+    };
     let mut total_ms = 0.0;
     let mut total_flop = 0.0;
     // GANGPU_BENCH_LAYER=<part of a layer's name> measures the matching layers only

@@ -177,6 +177,13 @@ fn masked_row(s: Seg, n: u32, c0: i32, width: u32, row_ok: bool) -> Seg {
     return m;
 }
 
+// Row iy of the h x w plane of src whose first row is `plane` (= (n C + c) h): n values from
+// column ix0, zero outside the plane (all of them for a row outside it).
+fn plane_row(plane: u32, h: u32, w: u32, iy: i32, ix0: i32, n: u32) -> Seg {
+    let base = i32((plane + u32(clamp(iy, 0, i32(h) - 1))) * w);
+    return masked_row(src_segment(base + ix0, n), n, ix0, w, iy >= 0 && iy < i32(h));
+}
+
 // a + v.x x0 + v.y x1 + v.z x2 + v.w x3 as fused multiply-adds (one instruction each where the
 // adapter has them, instead of a multiply and an add).
 fn mac4(a: vec4<f32>, v: vec4<f32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> vec4<f32> {
@@ -198,8 +205,9 @@ fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32
 }
 
 // The strip of 8 pixels an invocation computes, over BATCH images of `h` rows of `w` pixels:
-// image n, row, first pixel x0. Lanes past the last strip take the last one and store nothing
-// (`valid` false); they still run, as their subgroup shares loads with them.
+// image n, row, first pixel x0; with `pairs` (rows of 4 pixels), rows `row` and `row` + 1. Lanes
+// past the last strip take the last one and store nothing (`valid` false); they still run, as
+// their subgroup shares loads with them.
 struct Strip {
     n: u32,
     row: u32,
@@ -207,7 +215,12 @@ struct Strip {
     valid: bool,
 }
 
-fn strip_of(lane: u32, h: u32, w: u32) -> Strip {
+fn strip_of(lane: u32, h: u32, w: u32, pairs: bool) -> Strip {
+    if (pairs) {
+        let hp = (h + 1u) / 2u;
+        let l = min(lane, BATCH * hp - 1u);
+        return Strip(l / hp, 2u * (l % hp), 0u, lane < BATCH * hp);
+    }
     let strips = (w + 7u) / 8u;
     let lanes = BATCH * h * strips;
     let l = min(lane, lanes - 1u);
@@ -241,10 +254,15 @@ fn px4(xs: Seg, k: u32, h: u32) -> vec4<f32> {
     return vec4<f32>(at(xs, b), at(xs, b + STRIDE), at(xs, b + 2u * STRIDE), at(xs, b + 3u * STRIDE));
 }
 
+// The x segments of a strip for one (ci, ky): pixels 0-3 read `lo` at half 0, pixels 4-7 read
+// `hi` at half `hb` (the same segment at half 1, or, for a strip of two 4-pixel rows, the next
+// row's segment at half 0).
+struct XRows { lo: Seg, hi: Seg, hb: u32 };
+
 // Adds taps k..k+3 of one (ci, ky) kernel row, whose weights are vec4 t of each output channel.
-fn fwd_quad(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, k: u32, t: u32, mine: Mine, co0: u32) {
-    let x0 = px4(xs, k, 0u); let x1 = px4(xs, k + 1u, 0u); let x2 = px4(xs, k + 2u, 0u); let x3 = px4(xs, k + 3u, 0u);
-    let y0 = px4(xs, k, 1u); let y1 = px4(xs, k + 1u, 1u); let y2 = px4(xs, k + 2u, 1u); let y3 = px4(xs, k + 3u, 1u);
+fn fwd_quad(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: XRows, k: u32, t: u32, mine: Mine, co0: u32) {
+    let x0 = px4(xs.lo, k, 0u); let x1 = px4(xs.lo, k + 1u, 0u); let x2 = px4(xs.lo, k + 2u, 0u); let x3 = px4(xs.lo, k + 3u, 0u);
+    let y0 = px4(xs.hi, k, xs.hb); let y1 = px4(xs.hi, k + 1u, xs.hb); let y2 = px4(xs.hi, k + 2u, xs.hb); let y3 = px4(xs.hi, k + 3u, xs.hb);
     let quads = CI * KH * KW / 4u;
     var m: array<vec4<f32>, ROWS / 8u>;
     for (var j = 0u; j < ROWS / 8u; j++) {
@@ -258,9 +276,9 @@ fn fwd_quad(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, k: u32, t: 
 }
 
 // Adds tap kx of one (ci, ky) kernel row, whose weight is value t of each output channel.
-fn fwd_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, kx: u32, t: u32, mine: Mine, co0: u32) {
-    let xv = px4(xs, kx, 0u);
-    let yv = px4(xs, kx, 1u);
+fn fwd_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: XRows, kx: u32, t: u32, mine: Mine, co0: u32) {
+    let xv = px4(xs.lo, kx, 0u);
+    let yv = px4(xs.hi, kx, xs.hb);
     let taps = CI * KH * KW;
     var m: array<f32, ROWS / 8u>;
     for (var j = 0u; j < ROWS / 8u; j++) {
@@ -276,7 +294,7 @@ fn fwd_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, kx: u32, t: 
 
 // Adds one (ci, ky) kernel row (taps tap0..tap0 + KW) for the block of rows at co0. Taps are
 // written out for the usual kernel widths (see `shifted` on loops); wider ones loop.
-fn fwd_row(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, tap0: u32, mine: Mine, co0: u32) {
+fn fwd_row(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: XRows, tap0: u32, mine: Mine, co0: u32) {
     if (KW % 4u == 0u) {
         fwd_quad(lo, hi, xs, 0u, tap0 / 4u, mine, co0);
         for (var kq = 1u; kq < KW / 4u; kq++) {
@@ -293,10 +311,13 @@ fn fwd_row(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: Seg, tap0: u32, m
 }
 
 // y[n, co, oy, ox] = sum over ci, ky, kx of x[n, ci, oy*S - P + ky, ox*S - P + kx] w[co, ci, ky, kx].
-// Grid: x over (n, oy, strip of 8 ox), y over groups of BLOCKS x ROWS output channels.
+// Grid: x over (n, oy, strip of 8 ox), y over groups of BLOCKS x ROWS output channels. Rows of 4
+// outputs (dcgan64's 8 -> 4 layers) would leave half of every strip idle: there a strip is rows oy
+// and oy + 1, 8 consecutive outputs.
 @compute @workgroup_size(WG)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
-    let st = strip_of(wid.x * WG + lid, OH, OW);
+    let pairs = OW == 4u;
+    let st = strip_of(wid.x * WG + lid, OH, OW, pairs);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;
@@ -307,7 +328,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let mine = mine_rows(LANE8, co0, CO, taps);
     let mine2 = mine_rows(LANE8, co0 + ROWS, CO, taps);
     let ix0 = i32(ox0 * STRIDE) - i32(PAD);
-    let seg = 7u * STRIDE + KW;
+    let seg = select(7u * STRIDE + KW, 3u * STRIDE + KW, pairs);
     // lo: pixels 0-3 of the strip, hi: pixels 4-7; lo2, hi2: the second block of rows
     var lo: Acc;
     var hi: Acc;
@@ -316,9 +337,10 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     for (var ci = 0u; ci < CI; ci++) {
         for (var ky = 0u; ky < KH; ky++) {
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
-            let row_ok = iy >= 0 && iy < i32(IH);
-            let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
-            let xs = masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
+            let plane = (n * CI + ci) * IH;
+            let x_lo = plane_row(plane, IH, IW, iy, ix0, seg);
+            var xs = XRows(x_lo, x_lo, 1u);
+            if (pairs) { xs = XRows(x_lo, plane_row(plane, IH, IW, iy + i32(STRIDE), ix0, seg), 0u); }
             let tap0 = (ci * KH + ky) * KW;
             fwd_row(&lo, &hi, xs, tap0, mine, co0);
             if (BLOCKS > 1u) { fwd_row(&lo2, &hi2, xs, tap0, mine2, co0 + ROWS); }
@@ -326,8 +348,10 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     }
     if (!valid) { return; }
     let o = ((n * CO + co0) * OH + oy) * OW + ox0;
-    store_strip(lo, hi, co0, CO, OW - ox0, o, OH * OW, 1u);
-    if (BLOCKS > 1u) { store_strip(lo2, hi2, co0 + ROWS, CO, OW - ox0, o + ROWS * OH * OW, OH * OW, 1u); }
+    // a pair's rows are 8 consecutive outputs (the second absent past the last row)
+    let count = select(OW - ox0, select(4u, 8u, oy + 1u < OH), pairs);
+    store_strip(lo, hi, co0, CO, count, o, OH * OW, 1u);
+    if (BLOCKS > 1u) { store_strip(lo2, hi2, co0 + ROWS, CO, count, o + ROWS * OH * OW, OH * OW, 1u); }
 }
 
 // ------------------------------------------------------------------ one output position

@@ -36,7 +36,7 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let py = wid.z / STRIDE;
     let px = wid.z % STRIDE;
     // phase rows a and columns b (the last may not exist for py, px > 0)
-    let st = strip_of(wid.x * WG + lid, (IH + STRIDE - 1u) / STRIDE, (IW + STRIDE - 1u) / STRIDE);
+    let st = strip_of(wid.x * WG + lid, (IH + STRIDE - 1u) / STRIDE, (IW + STRIDE - 1u) / STRIDE, false);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;
@@ -100,7 +100,7 @@ fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, j: u32,
 @compute @workgroup_size(WG)
 fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let py = wid.z;
-    let st = strip_of(wid.x * WG + lid, (IH + 1u) / 2u, (IW + 1u) / 2u);
+    let st = strip_of(wid.x * WG + lid, (IH + 1u) / 2u, (IW + 1u) / 2u, false);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;
@@ -215,7 +215,7 @@ fn c1_store(acc: C1Acc, ap: u32, n: u32, iy: u32, b0: u32) {
 
 @compute @workgroup_size(WG)
 fn conv_dgrad_x2_c1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
-    let st = strip_of(wid.x * WG + lid, ((IH + 1u) / 2u + 1u) / 2u, (IW + 1u) / 2u);
+    let st = strip_of(wid.x * WG + lid, ((IH + 1u) / 2u + 1u) / 2u, (IW + 1u) / 2u, false);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;

@@ -37,6 +37,8 @@ const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] =
     (2, 1, 9, 11, 3, 4, 2, 1), // one input channel (input gradient: 4 rows x 16 columns per invocation), odd sizes
     (2, 1, 7, 6, 5, 4, 2, 2),
     (1, 1, 8, 8, 2, 4, 2, 0),
+    (3, 20, 8, 8, 40, 4, 2, 1), // rows of 4 outputs (dcgan64's 8 -> 4 layers): strips of two rows
+    (2, 3, 6, 8, 5, 4, 2, 1),   // and an odd number of them
 ];
 
 const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
@@ -51,6 +53,7 @@ const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] 
     (1, 64, 3, 5, 3, 1, 1, 0),
     (2, 7, 9, 9, 5, 4, 2, 1),
     (2, 3, 5, 6, 1, 4, 2, 1), // one output channel, odd sizes
+    (2, 6, 4, 4, 5, 4, 2, 1), // 4 -> 8 (dcgan64's second layer)
     (1, 4, 4, 5, 1, 4, 2, 2),
 ];
 

@@ -225,6 +225,8 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     };
     ensure!(seg <= CONV_SEGMENT, "conv2d {g:?}: stride and kernel width read {seg} values per row strip, more than the {CONV_SEGMENT} supported");
     let (lanes, rows, phases) = match pass {
+        // rows of 4 outputs: a strip is two rows
+        ConvPass::Forward if g.ow() == 4 => (g.n * g.oh().div_ceil(2), g.cout, 1),
         ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
         ConvPass::InputGrad if g.dgrad_x2_c1() => (g.n * g.h.div_ceil(2).div_ceil(2) * g.w.div_ceil(2).div_ceil(8), 1, 1),
         ConvPass::InputGrad if g.dgrad_x2() => (g.n * g.h.div_ceil(2) * g.w.div_ceil(2).div_ceil(8), g.cin, 2),
