@@ -192,13 +192,18 @@ fn mac4(a: vec4<f32>, v: vec4<f32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>,
 
 // Stores a strip's ROWS rows x 8 pixels: row r's pixel q at o0 + r * row_stride + q * step, for
 // rows row0 + r < rows and pixels q < count.
-fn store_strip(lo: array<vec4<f32>, ROWS>, hi: array<vec4<f32>, ROWS>, row0: u32, rows: u32, count: u32, o0: u32, row_stride: u32, step: u32) {
+fn store_strip(lo: Acc, hi: Acc, row0: u32, rows: u32, count: u32, o0: u32, row_stride: u32, step: u32) {
+    store_halves(lo, hi, row0, rows, min(count, 4u), select(0u, count - 4u, count > 4u), o0, o0 + 4u * step, row_stride, step);
+}
+
+// The same with the two halves placed apart: row r's pixel q < n_lo of lo at o_lo + r * row_stride
+// + q * step, of hi (q < n_hi) at o_hi + r * row_stride + q * step.
+fn store_halves(lo: Acc, hi: Acc, row0: u32, rows: u32, n_lo: u32, n_hi: u32, o_lo: u32, o_hi: u32, row_stride: u32, step: u32) {
     for (var r = 0u; r < ROWS; r++) {
         if (row0 + r < rows) {
-            let o = o0 + r * row_stride;
             for (var q = 0u; q < 4u; q++) {
-                if (q < count) { store(o + q * step, lo[r][q]); }
-                if (q + 4u < count) { store(o + (q + 4u) * step, hi[r][q]); }
+                if (q < n_lo) { store(o_lo + r * row_stride + q * step, lo[r][q]); }
+                if (q < n_hi) { store(o_hi + r * row_stride + q * step, hi[r][q]); }
             }
         }
     }

@@ -86,10 +86,13 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 // outputs ix = 2 (b0 + q) + px for px = 0, 1 read overlapping dy segments (10 values instead of
 // 2 x 9) and both phases' taps come from one vec4 kernel row: about half the loads per
 // multiply-add of conv_dgrad. Grid: x over (n, a, strip of 8 b), y over blocks of ROWS ci, z
-// over the row phase py.
-fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, j: u32, m: array<vec4<f32>, ROWS / 8u>, kx: u32, t_row: u32, ci0: u32) {
-    let dv = vec4<f32>(at(ds, j), at(ds, j + 1u), at(ds, j + 2u), at(ds, j + 3u));
-    let ev = vec4<f32>(at(ds, j + 4u), at(ds, j + 5u), at(ds, j + 6u), at(ds, j + 7u));
+// over the row phase py. Phase rows of 4 outputs (dcgan64's 4 -> 8 layers, KH even) take rows a and
+// a + 1 per strip instead of leaving half of it idle.
+// ds: the dy segments of the strip's outputs 0-3 (lo) and 4-7 (hi at half hb, as XRows).
+fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: XRows, j: u32, m: array<vec4<f32>, ROWS / 8u>, kx: u32, t_row: u32, ci0: u32) {
+    let dv = vec4<f32>(at(ds.lo, j), at(ds.lo, j + 1u), at(ds.lo, j + 2u), at(ds.lo, j + 3u));
+    let jh = j + 4u * ds.hb;
+    let ev = vec4<f32>(at(ds.hi, jh), at(ds.hi, jh + 1u), at(ds.hi, jh + 2u), at(ds.hi, jh + 3u));
     for (var r = 0u; r < ROWS; r++) {
         let v = vec4<f32>(share1(m[r / 8u][kx], r % 8u, wt[min(ci0 + r, CI - 1u) * KH * KW + t_row + kx]));
         (*lo)[r] = fma(v, dv, (*lo)[r]);
@@ -100,7 +103,8 @@ fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: Seg, j: u32,
 @compute @workgroup_size(WG)
 fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let py = wid.z;
-    let st = strip_of(wid.x * WG + lid, (IH + 1u) / 2u, (IW + 1u) / 2u, false);
+    let pairs = (IW + 1u) / 2u == 4u && KH % 2u == 0u;
+    let st = strip_of(wid.x * WG + lid, (IH + 1u) / 2u, (IW + 1u) / 2u, pairs);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;
@@ -123,14 +127,22 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     var lo1: Acc; var hi1: Acc;   // phase px = 1
     var lo2: Acc; var hi2: Acc;   // the second block of rows, px = 0
     var lo3: Acc; var hi3: Acc;   // and px = 1
+    let seg = select(10u, 6u, pairs);
     for (var co = 0u; co < CO; co++) {
         let wco = co * CI * KH * KW;
+        let plane = (n * CO + co) * OH;
+        // pairs: phase row a + 1 under tap t reads the dy row that row a reads under tap t - 1
+        var upper: Seg;
+        if (pairs) { upper = plane_row(plane, OH, OW, i32(a) + cy + 1, ox0, seg); }
         for (var t = 0u; t < (KH + 1u) / 2u; t++) {
             let ky = ky0 + 2u * t;
             let oy = i32(a) + cy - i32(t);
-            let row_ok = ky < KH && oy >= 0 && oy < i32(OH);
-            let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
-            let ds = masked_row(src_segment(base + ox0, 10u), 10u, ox0, OW, row_ok);
+            let d_lo = plane_row(plane, OH, OW, select(-1, oy, ky < KH), ox0, seg);
+            var ds = XRows(d_lo, d_lo, 1u);
+            if (pairs) {
+                ds = XRows(d_lo, upper, 0u);
+                upper = d_lo;
+            }
             let t_row = wco + min(ky, KH - 1u) * KW;
             var m: array<vec4<f32>, ROWS / 8u>;
             for (var i = 0u; i < ROWS / 8u; i++) {
@@ -157,12 +169,17 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let o = ((n * CI + ci0) * IH + iy) * IW + b0 * 2u;
     let count0 = select(0u, (IW + 1u) / 2u - b0, 2u * b0 < IW);
     let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW);
-    store_strip(lo0, hi0, ci0, CI, count0, o, IH * IW, 2u);
-    store_strip(lo1, hi1, ci0, CI, count1, o + 1u, IH * IW, 2u);
+    // outputs 4-7 of a strip: pixels 4-7 of the same row, or (pairs) 0-3 of row iy + 2
+    let second = iy + 2u < IH;
+    let h0 = select(select(0u, count0 - 4u, count0 > 4u), select(0u, count0, second), pairs);
+    let h1 = select(select(0u, count1 - 4u, count1 > 4u), select(0u, count1, second), pairs);
+    let oh = select(8u, 2u * IW, pairs);
+    store_halves(lo0, hi0, ci0, CI, min(count0, 4u), h0, o, o + oh, IH * IW, 2u);
+    store_halves(lo1, hi1, ci0, CI, min(count1, 4u), h1, o + 1u, o + 1u + oh, IH * IW, 2u);
     if (BLOCKS > 1u) {
         let o2 = o + ROWS * IH * IW;
-        store_strip(lo2, hi2, ci0 + ROWS, CI, count0, o2, IH * IW, 2u);
-        store_strip(lo3, hi3, ci0 + ROWS, CI, count1, o2 + 1u, IH * IW, 2u);
+        store_halves(lo2, hi2, ci0 + ROWS, CI, min(count0, 4u), h0, o2, o2 + oh, IH * IW, 2u);
+        store_halves(lo3, hi3, ci0 + ROWS, CI, min(count1, 4u), h1, o2 + 1u, o2 + 1u + oh, IH * IW, 2u);
     }
 }
 
@@ -269,33 +286,33 @@ struct DyStrip {
     hi: array<vec4<f32>, ROWS / 8u>,
 }
 
-fn dy_strip(mine: Mine, p: u32, ox0: u32) -> DyStrip {
+// Pixel i of the strip is column c0 + i of a row `width` wide (c0 = ox0, width = OW; for a strip
+// of two 4-pixel rows c0 = 0 and width = the number of pixels that exist, 8 or 4).
+fn dy_strip(mine: Mine, p: u32, c0: u32, width: u32) -> DyStrip {
     var d: DyStrip;
     for (var j = 0u; j < ROWS / 8u; j++) {
-        let s = masked_row(wt_segment8(i32(mine[j] + p)), 8u, i32(ox0), OW, true);
+        let s = masked_row(wt_segment8(i32(mine[j] + p)), 8u, i32(c0), width, true);
         d.lo[j] = s[0];
         d.hi[j] = s[1];
     }
     return d;
 }
 
-// x of image n, channel ci, row iy under taps 4kq..4kq+3 at the 8 pixels of the strip at ox0.
-fn x_strip(n: u32, ci: u32, iy: i32, ox0: u32, kq: u32) -> Seg {
-    let row_ok = iy >= 0 && iy < i32(IH);
-    let base = i32(((n * CI + ci) * IH + u32(clamp(iy, 0, i32(IH) - 1))) * IW);
+// x of image n, channel ci, row iy under taps 4kq..4kq+3 at the `px` (8 or 4) pixels from ox0.
+fn x_strip(n: u32, ci: u32, iy: i32, ox0: u32, kq: u32, px: u32) -> Seg {
     let ix0 = i32(ox0 * STRIDE + kq * 4u) - i32(PAD);
-    let seg = 7u * STRIDE + 4u;
-    return masked_row(src_segment(base + ix0, seg), seg, ix0, IW, row_ok);
+    return plane_row((n * CI + ci) * IH, IH, IW, iy, ix0, (px - 1u) * STRIDE + 4u);
 }
 
-// acc[r][e] += sum over the strip's pixels q of dy[row r, q] x[q S + e] (taps 4kq + e).
-fn wgrad_add(acc: ptr<function, Acc>, d: DyStrip, xs: Seg, co0: u32, p: u32, ox0: u32) {
-    let x0 = px4(xs, 0u, 0u); let x1 = px4(xs, 1u, 0u); let x2 = px4(xs, 2u, 0u); let x3 = px4(xs, 3u, 0u);
-    let y0 = px4(xs, 0u, 1u); let y1 = px4(xs, 1u, 1u); let y2 = px4(xs, 2u, 1u); let y3 = px4(xs, 3u, 1u);
+// acc[r][e] += sum over the strip's pixels q of dy[row r, q] x[q S + e] (taps 4kq + e): pixels
+// 0-3 from xs.lo, 4-7 from xs.hi (as XRows); the dy strip as dy_strip's (c0, width).
+fn wgrad_add(acc: ptr<function, Acc>, d: DyStrip, xs: XRows, co0: u32, p: u32, c0: u32, width: u32) {
+    let x0 = px4(xs.lo, 0u, 0u); let x1 = px4(xs.lo, 1u, 0u); let x2 = px4(xs.lo, 2u, 0u); let x3 = px4(xs.lo, 3u, 0u);
+    let y0 = px4(xs.hi, 0u, xs.hb); let y1 = px4(xs.hi, 1u, xs.hb); let y2 = px4(xs.hi, 2u, xs.hb); let y3 = px4(xs.hi, 3u, xs.hb);
     for (var r = 0u; r < ROWS; r++) {
         let i = min(co0 + r, CO - 1u) * OH * OW + p;
-        let g = share4(d.lo[r / 8u], r % 8u, dy4(i, ox0));
-        let e = share4(d.hi[r / 8u], r % 8u, dy4(i + 4u, ox0 + 4u));
+        let g = share4(d.lo[r / 8u], r % 8u, dy4(i, c0, width));
+        let e = share4(d.hi[r / 8u], r % 8u, dy4(i + 4u, c0 + 4u, width));
         (*acc)[r] += vec4<f32>(dot(g, x0) + dot(e, y0), dot(g, x1) + dot(e, y1), dot(g, x2) + dot(e, y2), dot(g, x3) + dot(e, y3));
     }
 }
@@ -348,7 +365,8 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
             for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
                 let p = (n * CO * OH + oy) * OW + ox0;
-                wgrad_add(&acc, dy_strip(mine, p, ox0), x_strip(n, ci, iy, ox0, kq), co0, p, ox0);
+                let xs = x_strip(n, ci, iy, ox0, kq, 8u);
+                wgrad_add(&acc, dy_strip(mine, p, ox0, OW), XRows(xs, xs, 1u), co0, p, ox0, OW);
             }
         }
     }
@@ -375,21 +393,44 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     var far: Acc;    // tap ky + S
     var near2: Acc;  // the second block of rows
     var far2: Acc;
-    for (var n = 0u; n < BATCH; n++) {
-        for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
-            var prev = x_strip(n, ci, i32(ky) - i32(PAD), ox0, kq);
-            for (var oy = 0u; oy < OH; oy++) {
-                let next = x_strip(n, ci, i32((oy + 1u) * STRIDE + ky) - i32(PAD), ox0, kq);
-                let p = (n * CO * OH + oy) * OW + ox0;
-                let d = dy_strip(mine, p, ox0);
-                wgrad_add(&near, d, prev, co0, p, ox0);
-                wgrad_add(&far, d, next, co0, p, ox0);
+    if (OW == 4u) {
+        // rows of 4 pixels: a strip is rows oy and oy + 1 (8 consecutive dy values), whose taps
+        // ky and ky + S read x rows r, r + S (oy) and r + S, r + 2 S (oy + 1)
+        for (var n = 0u; n < BATCH; n++) {
+            var prev = x_strip(n, ci, i32(ky) - i32(PAD), 0u, kq, 4u);
+            for (var oy = 0u; oy < OH; oy += 2u) {
+                let mid = x_strip(n, ci, i32((oy + 1u) * STRIDE + ky) - i32(PAD), 0u, kq, 4u);
+                let next = x_strip(n, ci, i32((oy + 2u) * STRIDE + ky) - i32(PAD), 0u, kq, 4u);
+                let p = (n * CO * OH + oy) * OW;
+                let width = select(4u, 8u, oy + 1u < OH);
+                let d = dy_strip(mine, p, 0u, width);
+                wgrad_add(&near, d, XRows(prev, mid, 0u), co0, p, 0u, width);
+                wgrad_add(&far, d, XRows(mid, next, 0u), co0, p, 0u, width);
                 if (BLOCKS > 1u) {
-                    let d2 = dy_strip(mine2, p, ox0);
-                    wgrad_add(&near2, d2, prev, co0 + ROWS, p, ox0);
-                    wgrad_add(&far2, d2, next, co0 + ROWS, p, ox0);
+                    let d2 = dy_strip(mine2, p, 0u, width);
+                    wgrad_add(&near2, d2, XRows(prev, mid, 0u), co0 + ROWS, p, 0u, width);
+                    wgrad_add(&far2, d2, XRows(mid, next, 0u), co0 + ROWS, p, 0u, width);
                 }
                 prev = next;
+            }
+        }
+    } else {
+        for (var n = 0u; n < BATCH; n++) {
+            for (var ox0 = 0u; ox0 < OW; ox0 += 8u) {
+                var prev = x_strip(n, ci, i32(ky) - i32(PAD), ox0, kq, 8u);
+                for (var oy = 0u; oy < OH; oy++) {
+                    let next = x_strip(n, ci, i32((oy + 1u) * STRIDE + ky) - i32(PAD), ox0, kq, 8u);
+                    let p = (n * CO * OH + oy) * OW + ox0;
+                    let d = dy_strip(mine, p, ox0, OW);
+                    wgrad_add(&near, d, XRows(prev, prev, 1u), co0, p, ox0, OW);
+                    wgrad_add(&far, d, XRows(next, next, 1u), co0, p, ox0, OW);
+                    if (BLOCKS > 1u) {
+                        let d2 = dy_strip(mine2, p, ox0, OW);
+                        wgrad_add(&near2, d2, XRows(prev, prev, 1u), co0 + ROWS, p, ox0, OW);
+                        wgrad_add(&far2, d2, XRows(next, next, 1u), co0 + ROWS, p, ox0, OW);
+                    }
+                    prev = next;
+                }
             }
         }
     }
@@ -402,12 +443,12 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     }
 }
 
-// dy of one channel at 4 pixels of a row from flat index i (zero past the row's end): the direct
-// load of the variant without subgroups.
-fn dy4(i: u32, ox0: u32) -> vec4<f32> {
+// dy of one channel at 4 pixels from flat index i, pixel q at column c0 + q of a row `width` wide
+// (zero past its end): the direct load of the variant without subgroups.
+fn dy4(i: u32, c0: u32, width: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     for (var q = 0u; q < 4u; q++) {
-        if (ox0 + q < OW) { v[q] = wt[i + q]; }
+        if (c0 + q < width) { v[q] = wt[i + q]; }
     }
     return v;
 }

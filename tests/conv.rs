@@ -39,6 +39,7 @@ const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] =
     (1, 1, 8, 8, 2, 4, 2, 0),
     (3, 20, 8, 8, 40, 4, 2, 1), // rows of 4 outputs (dcgan64's 8 -> 4 layers): strips of two rows
     (2, 3, 6, 8, 5, 4, 2, 1),   // and an odd number of them
+    (2, 4, 5, 7, 6, 4, 2, 1),   // input-gradient phase rows of 4 and 3 outputs
 ];
 
 const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[

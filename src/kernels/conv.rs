@@ -229,6 +229,8 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         ConvPass::Forward if g.ow() == 4 => (g.n * g.oh().div_ceil(2), g.cout, 1),
         ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
         ConvPass::InputGrad if g.dgrad_x2_c1() => (g.n * g.h.div_ceil(2).div_ceil(2) * g.w.div_ceil(2).div_ceil(8), 1, 1),
+        // phase rows of 4 outputs, KH even: a strip is two phase rows
+        ConvPass::InputGrad if g.dgrad_x2() && g.w.div_ceil(2) == 4 && g.kh % 2 == 0 => (g.n * g.h.div_ceil(2).div_ceil(2), g.cin, 2),
         ConvPass::InputGrad if g.dgrad_x2() => (g.n * g.h.div_ceil(2) * g.w.div_ceil(2).div_ceil(8), g.cin, 2),
         ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(8), g.cin, g.stride * g.stride),
         ConvPass::WeightGrad if g.wgrad_pairs() => (g.cin * g.stride * g.kw.div_ceil(4), g.cout, 1),
