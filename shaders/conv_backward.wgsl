@@ -183,17 +183,18 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
 }
 
-// The same for one input-gradient channel (CI = 1, 4 x 4 kernels: D's first layer, G's last
-// transposed convolution), where conv_dgrad_x2's 16 rows would hold one live channel. An
-// invocation instead covers 4 output rows (both row phases of phase rows a0, a0 + 1) x 16
-// columns (both column phases of a strip of 8): 16 vec4 accumulators fed by 4 dy row segments
-// and one 4 x 4 kernel per dy channel, 64 vec4 multiply-adds per 13 vec4 loads.
+// The same for few input-gradient channels (CI <= 4, 4 x 4 kernels: D's first layer and G's
+// last transposed convolution, 1 or 3 channels), where conv_dgrad_x2's 16 rows would hold 1 to 4
+// live channels. An invocation instead covers 4 output rows (both row phases of phase rows a0,
+// a0 + 1) x 16 columns (both column phases of a strip of 8) of every channel: 16 vec4
+// accumulators per channel fed by 4 dy row segments shared by all channels and one 4 x 4 kernel
+// per (dy channel, channel): 64 CI vec4 multiply-adds per 12 + CI vec4 loads.
 // Grid: x over (n, pair of phase rows, strip of 8 b).
-alias C1Acc = array<vec4<f32>, 16>; // [((a * 2 + py) * 2 + px) * 2 + half]
+alias FewAcc = array<vec4<f32>, 16>; // [((a * 2 + py) * 2 + px) * 2 + half]
 
 // Adds kernel row wk's taps for output rows (a, py): column phase px takes taps kx0(px) and
 // kx0(px) + 2 from dy segment ds (as conv_dgrad_x2).
-fn c1_row(acc: ptr<function, C1Acc>, ap: u32, ds: Seg, wk: vec4<f32>) {
+fn few_row(acc: ptr<function, FewAcc>, ap: u32, ds: Seg, wk: vec4<f32>) {
     let kx00 = PAD % 2u;
     let kx01 = (1u + PAD) % 2u;
     let cx0 = (PAD - kx00) / 2u;
@@ -210,16 +211,43 @@ fn c1_row(acc: ptr<function, C1Acc>, ap: u32, ds: Seg, wk: vec4<f32>) {
     }
 }
 
-// dy[n, co, oy, ox0 ..] as a 10-value segment, zero outside the image.
-fn c1_dy_row(n: u32, co: u32, oy: i32, ox0: i32) -> Seg {
-    let base = i32(((n * CO + co) * OH + u32(clamp(oy, 0, i32(OH) - 1))) * OW);
-    return masked_row(src_segment(base + ox0, 10u), 10u, ox0, OW, oy >= 0 && oy < i32(OH));
+// One channel's taps from the dy rows oy0 + d and its kernel rows wk[ky]: for output rows (a, py)
+// and tap t, dy row d = a + cy(py) - t - cy(0) + 1 and kernel row ky0(py) + 2t.
+fn few_channel(acc: ptr<function, FewAcc>, rows: array<Seg, 4>, wk: array<vec4<f32>, 4>) {
+    let cy0 = PAD / 2u;
+    let cy1 = (PAD + 1u) / 2u;
+    let ky00 = PAD % 2u;
+    let ky01 = (PAD + 1u) % 2u;
+    few_row(acc, 0u, rows[1u], wk[ky00]);
+    few_row(acc, 0u, rows[0u], wk[ky00 + 2u]);
+    few_row(acc, 1u, rows[1u + cy1 - cy0], wk[ky01]);
+    few_row(acc, 1u, rows[cy1 - cy0], wk[ky01 + 2u]);
+    few_row(acc, 2u, rows[2u], wk[ky00]);
+    few_row(acc, 2u, rows[1u], wk[ky00 + 2u]);
+    few_row(acc, 3u, rows[2u + cy1 - cy0], wk[ky01]);
+    few_row(acc, 3u, rows[1u + cy1 - cy0], wk[ky01 + 2u]);
 }
 
-// Stores output rows (a, py) of the block: both column phases, pixels past the row's end dropped.
-fn c1_store(acc: C1Acc, ap: u32, n: u32, iy: u32, b0: u32) {
+// The 4 kernel rows of (co, ci) = vec4s 4 ci .. 4 ci + 3 of co's 4 CI: the subgroup's lane l loaded
+// vec4s l (m0) and 8 + l (m1).
+fn few_kernel(m0: vec4<f32>, m1: vec4<f32>, ci: u32, co: u32) -> array<vec4<f32>, 4> {
+    return array<vec4<f32>, 4>(few_kernel_row(m0, m1, 4u * ci, co), few_kernel_row(m0, m1, 4u * ci + 1u, co),
+                               few_kernel_row(m0, m1, 4u * ci + 2u, co), few_kernel_row(m0, m1, 4u * ci + 3u, co));
+}
+
+fn few_kernel_row(m0: vec4<f32>, m1: vec4<f32>, i: u32, co: u32) -> vec4<f32> {
+    return share4(select(m0, m1, i >= 8u), i % 8u, wt4[co * 4u * CI + i]);
+}
+
+// dy[n, co, oy, ox0 ..] as a 10-value segment, zero outside the image.
+fn few_dy_row(n: u32, co: u32, oy: i32, ox0: i32) -> Seg {
+    return plane_row((n * CO + co) * OH, OH, OW, oy, ox0, 10u);
+}
+
+// Stores output rows (a, py) of channel ci: both column phases, pixels past the row's end dropped.
+fn few_store(acc: FewAcc, ap: u32, n: u32, ci: u32, iy: u32, b0: u32) {
     if (iy >= IH) { return; }
-    let o = (n * IH + iy) * IW + b0 * 2u;
+    let o = ((n * CI + ci) * IH + iy) * IW + b0 * 2u;
     let count0 = select(0u, (IW + 1u) / 2u - b0, 2u * b0 < IW);
     let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW);
     for (var q = 0u; q < 4u; q++) {
@@ -230,49 +258,46 @@ fn c1_store(acc: C1Acc, ap: u32, n: u32, iy: u32, b0: u32) {
     }
 }
 
+fn few_store_all(acc: FewAcc, n: u32, ci: u32, a0: u32, b0: u32) {
+    few_store(acc, 0u, n, ci, 2u * a0, b0);
+    few_store(acc, 1u, n, ci, 2u * a0 + 1u, b0);
+    few_store(acc, 2u, n, ci, 2u * a0 + 2u, b0);
+    few_store(acc, 3u, n, ci, 2u * a0 + 3u, b0);
+}
+
 @compute @workgroup_size(WG)
-fn conv_dgrad_x2_c1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
+fn conv_dgrad_x2_few(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let st = strip_of(wid.x * WG + lid, ((IH + 1u) / 2u + 1u) / 2u, (IW + 1u) / 2u, false);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;
     let a0 = st.row * 2u;
     let b0 = st.x0;
-    // row phase py: first tap ky0(py) = (py + P) % 2, dy row oy = a + cy(py) - t for tap ky0 + 2t
-    let cy0 = PAD / 2u;
-    let cy1 = (PAD + 1u) / 2u;
-    let ky00 = PAD % 2u;
-    let ky01 = (PAD + 1u) % 2u;
-    // the 4 dy rows oy0 + d, d = a + cy(py) - t - cy0 + 1
-    let oy0 = i32(a0 + cy0) - 1;
-    let cx_lo = min(PAD / 2u, (PAD + 1u) / 2u);
-    let ox0 = i32(b0) + i32(cx_lo) - 1;
-    var acc: C1Acc;
+    // the 4 dy rows oy0 + d: row phase py reads oy = a + cy(py) - t, cy(py) = (py + P) / 2
+    let oy0 = i32(a0 + PAD / 2u) - 1;
+    let ox0 = i32(b0) + i32(min(PAD / 2u, (PAD + 1u) / 2u)) - 1;
+    var acc0: FewAcc;
+    var acc1: FewAcc;
+    var acc2: FewAcc;
+    var acc3: FewAcc;
+    let last = 4u * CI - 1u;
     for (var co = 0u; co < CO; co++) {
-        // w[co, 0, ky, :] for ky = 0..3, loaded by 4 lanes and shared
-        let mine = wt4[co * 4u + LANE8 % 4u];
-        let w0 = share4(mine, 0u, wt4[co * 4u]);
-        let w1 = share4(mine, 1u, wt4[co * 4u + 1u]);
-        let w2 = share4(mine, 2u, wt4[co * 4u + 2u]);
-        let w3 = share4(mine, 3u, wt4[co * 4u + 3u]);
-        let wk = array<vec4<f32>, 4>(w0, w1, w2, w3);
+        // w[co, ci, ky, :] is vec4 4 (co CI + ci) + ky: 8 lanes load the first 8, again the next 8
+        let m0 = wt4[co * 4u * CI + min(LANE8, last)];
+        var m1 = m0;
+        if (CI > 2u) { m1 = wt4[co * 4u * CI + min(8u + LANE8, last)]; }
         // written out, not looped: see `shifted`
-        let rows = array<Seg, 4>(c1_dy_row(n, co, oy0, ox0), c1_dy_row(n, co, oy0 + 1, ox0), c1_dy_row(n, co, oy0 + 2, ox0), c1_dy_row(n, co, oy0 + 3, ox0));
-        // (a, py, t): dy row d = a + cy(py) - t - cy0 + 1, kernel row ky0(py) + 2t
-        c1_row(&acc, 0u, rows[1u], wk[ky00]);
-        c1_row(&acc, 0u, rows[0u], wk[ky00 + 2u]);
-        c1_row(&acc, 1u, rows[1u + cy1 - cy0], wk[ky01]);
-        c1_row(&acc, 1u, rows[cy1 - cy0], wk[ky01 + 2u]);
-        c1_row(&acc, 2u, rows[2u], wk[ky00]);
-        c1_row(&acc, 2u, rows[1u], wk[ky00 + 2u]);
-        c1_row(&acc, 3u, rows[2u + cy1 - cy0], wk[ky01]);
-        c1_row(&acc, 3u, rows[1u + cy1 - cy0], wk[ky01 + 2u]);
+        let rows = array<Seg, 4>(few_dy_row(n, co, oy0, ox0), few_dy_row(n, co, oy0 + 1, ox0), few_dy_row(n, co, oy0 + 2, ox0), few_dy_row(n, co, oy0 + 3, ox0));
+        few_channel(&acc0, rows, few_kernel(m0, m1, 0u, co));
+        if (CI > 1u) { few_channel(&acc1, rows, few_kernel(m0, m1, 1u, co)); }
+        if (CI > 2u) { few_channel(&acc2, rows, few_kernel(m0, m1, 2u, co)); }
+        if (CI > 3u) { few_channel(&acc3, rows, few_kernel(m0, m1, 3u, co)); }
     }
     if (!valid) { return; }
-    c1_store(acc, 0u, n, 2u * a0, b0);
-    c1_store(acc, 1u, n, 2u * a0 + 1u, b0);
-    c1_store(acc, 2u, n, 2u * a0 + 2u, b0);
-    c1_store(acc, 3u, n, 2u * a0 + 3u, b0);
+    few_store_all(acc0, n, 0u, a0, b0);
+    if (CI > 1u) { few_store_all(acc1, n, 1u, a0, b0); }
+    if (CI > 2u) { few_store_all(acc2, n, 2u, a0, b0); }
+    if (CI > 3u) { few_store_all(acc3, n, 3u, a0, b0); }
 }
 
 // ------------------------------------------------------------------ weight gradient

@@ -55,6 +55,8 @@ const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] 
     (2, 7, 9, 9, 5, 4, 2, 1),
     (2, 3, 5, 6, 1, 4, 2, 1), // one output channel, odd sizes
     (2, 6, 4, 4, 5, 4, 2, 1), // 4 -> 8 (dcgan64's second layer)
+    (2, 6, 5, 5, 3, 4, 2, 1), // three output channels (dcgan64's last layer)
+    (1, 5, 3, 4, 2, 4, 2, 0),
     (1, 4, 4, 5, 1, 4, 2, 2),
 ];
 

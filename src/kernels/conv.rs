@@ -127,7 +127,7 @@ impl ConvPass {
     fn entry(self, g: &ConvGeom) -> &'static str {
         match self {
             ConvPass::Forward => "conv_fwd",
-            ConvPass::InputGrad if g.dgrad_x2_c1() => "conv_dgrad_x2_c1",
+            ConvPass::InputGrad if g.dgrad_x2_few() => "conv_dgrad_x2_few",
             ConvPass::InputGrad if g.dgrad_x2() => "conv_dgrad_x2",
             ConvPass::InputGrad => "conv_dgrad",
             ConvPass::WeightGrad if g.wgrad_pairs() => "conv_wgrad_pair",
@@ -160,10 +160,11 @@ impl ConvGeom {
         self.stride == 2 && self.kw == 4
     }
 
-    /// conv_dgrad_x2 for one input channel and 4 x 4 kernels (conv_backward.wgsl's
-    /// conv_dgrad_x2_c1): 4 output rows x 16 columns per invocation instead of 16 channels.
-    fn dgrad_x2_c1(&self) -> bool {
-        self.dgrad_x2() && self.cin == 1 && self.kh == 4
+    /// conv_dgrad_x2 for at most 4 input channels and 4 x 4 kernels (conv_backward.wgsl's
+    /// conv_dgrad_x2_few): 4 output rows x 16 columns of every channel per invocation instead of
+    /// 16 channel rows, most of them idle.
+    fn dgrad_x2_few(&self) -> bool {
+        self.dgrad_x2() && self.cin <= 4 && self.kh == 4
     }
 
     /// The override constants that specialise conv.wgsl (and conv_tiled.wgsl) to this geometry.
@@ -228,7 +229,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         // rows of 4 outputs: a strip is two rows
         ConvPass::Forward if g.ow() == 4 => (g.n * g.oh().div_ceil(2), g.cout, 1),
         ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
-        ConvPass::InputGrad if g.dgrad_x2_c1() => (g.n * g.h.div_ceil(2).div_ceil(2) * g.w.div_ceil(2).div_ceil(8), 1, 1),
+        ConvPass::InputGrad if g.dgrad_x2_few() => (g.n * g.h.div_ceil(2).div_ceil(2) * g.w.div_ceil(2).div_ceil(8), 1, 1),
         // phase rows of 4 outputs, KH even: a strip is two phase rows
         ConvPass::InputGrad if g.dgrad_x2() && g.w.div_ceil(2) == 4 && g.kh % 2 == 0 => (g.n * g.h.div_ceil(2).div_ceil(2), g.cin, 2),
         ConvPass::InputGrad if g.dgrad_x2() => (g.n * g.h.div_ceil(2) * g.w.div_ceil(2).div_ceil(8), g.cin, 2),
