@@ -29,6 +29,27 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     param[i] = param[i] - P.step_size * mi / (sqrt(vi) / P.sqrt_bc2 + P.eps);
 }
 
+// The same over vec4s (len % 4 == 0): a vec4 load costs about half of four scalar ones on CPU
+// adapters.
+@group(0) @binding(9) var<storage, read_write> param4: array<vec4<f32>>;  // (len / 4)
+@group(0) @binding(10) var<storage, read> grad4: array<vec4<f32>>;        // (len / 4)
+@group(0) @binding(11) var<storage, read_write> m4: array<vec4<f32>>;     // (len / 4)
+@group(0) @binding(12) var<storage, read_write> v4: array<vec4<f32>>;     // (len / 4)
+
+@compute @workgroup_size(WG)
+fn adam4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.len / 4u) { return; }
+    let g = grad4[i];
+    let m0 = m4[i];
+    let mi = m0 + P.one_minus_beta1 * (g - m0);
+    let vi = v4[i] * P.beta2 + P.one_minus_beta2 * g * g;
+    m4[i] = mi;
+    v4[i] = vi;
+    param4[i] = param4[i] - P.step_size * mi / (sqrt(vi) / P.sqrt_bc2 + P.eps);
+}
+
 // RMSProp, as torch.optim.RMSprop (alpha = beta2, no momentum, not centred).
 @compute @workgroup_size(WG)
 fn rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -119,10 +119,10 @@ fn batchnorm_reference_backward_matches_finite_differences() {
 #[test]
 fn activations_forward_and_backward_match_reference() {
     let e = engine();
-    let n = 1000;
-    let x = f32_round(&rand_vec(n, 400, -6.0, 6.0));
-    let dy = f32_round(&rand_vec(n, 401, -1.0, 1.0));
-    for &act in ACTS {
+    // in vec4s (1000) and value by value (1001)
+    for (n, act) in ACTS.iter().flat_map(|&a| [(1000, a), (1001, a)]) {
+        let x = f32_round(&rand_vec(n, 400, -6.0, 6.0));
+        let dy = f32_round(&rand_vec(n, 401, -1.0, 1.0));
         let xt = upload(e, &[n], &x, "x");
         let (y, dx) = (zeros(e, &[n], "y"), zeros(e, &[n], "dx"));
         let dyt = upload(e, &[n], &dy, "dy");
@@ -131,8 +131,8 @@ fn activations_forward_and_backward_match_reference() {
         e.run(&[&f, &b]).unwrap();
         let want_y: Vec<f64> = x.iter().map(|v| cpu::act(act, *v)).collect();
         let want_dx: Vec<f64> = x.iter().zip(&dy).map(|(v, d)| d * cpu::act_grad(act, *v)).collect();
-        assert_close(&download(e, &y), &want_y, 1e-6, 1e-5, &format!("{act:?} forward"));
-        assert_close(&download(e, &dx), &want_dx, 1e-5, 1e-4, &format!("{act:?} backward"));
+        assert_close(&download(e, &y), &want_y, 1e-6, 1e-5, &format!("{act:?} forward, {n} values"));
+        assert_close(&download(e, &dx), &want_dx, 1e-5, 1e-4, &format!("{act:?} backward, {n} values"));
         // reference derivative vs finite differences, away from the kink at 0
         for (j, v) in x.iter().enumerate().filter(|(_, v)| v.abs() > 1e-3).take(50) {
             let f = |u: &[f64]| cpu::act(act, u[0]);
@@ -381,23 +381,29 @@ fn conditioning_kernels_match_reference() {
 #[test]
 fn adam_rmsprop_and_clip_match_reference() {
     let e = engine();
+    // value by value (4099) and in vec4s (4096)
+    for n in [4096, 4099] {
+        let p0 = f32_round(&rand_vec(n, 700, -1.0, 1.0));
+        let mut p = p0.clone();
+        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+        let pt = upload(e, &[n], &p0, "p");
+        let gt = zeros(e, &[n], "g");
+        let (mt, vt) = (zeros(e, &[n], "m"), zeros(e, &[n], "v"));
+        let d = kernels::adam(e, OptParams::adam(n, 2e-4, 0.5, 0.999, 1e-8, 1), &pt, &gt, &mt, &vt).unwrap();
+        for t in 1..=5u64 {
+            let g = f32_round(&rand_vec(n, 710 + t, -1.0, 1.0));
+            gt.write(&e.gpu, &to_f32(&g)).unwrap();
+            d.set_params(&e.gpu, &OptParams::adam(n, 2e-4, 0.5, 0.999, 1e-8, t));
+            e.run(&[&d]).unwrap();
+            cpu::adam_step(&mut p, &g, &mut m, &mut v, 2e-4, 0.5, 0.999, 1e-8, t);
+        }
+        assert_close(&download(e, &pt), &p, 1e-6, 1e-5, &format!("adam after 5 steps, {n} values"));
+        assert_close(&download(e, &mt), &m, 1e-6, 1e-5, &format!("adam first moment, {n} values"));
+        assert_close(&download(e, &vt), &v, 1e-9, 1e-5, &format!("adam second moment, {n} values"));
+    }
     let n = 4099;
     let p0 = f32_round(&rand_vec(n, 700, -1.0, 1.0));
-    let mut p = p0.clone();
-    let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
-    let pt = upload(e, &[n], &p0, "p");
     let gt = zeros(e, &[n], "g");
-    let (mt, vt) = (zeros(e, &[n], "m"), zeros(e, &[n], "v"));
-    let d = kernels::adam(e, OptParams::adam(n, 2e-4, 0.5, 0.999, 1e-8, 1), &pt, &gt, &mt, &vt).unwrap();
-    for t in 1..=5u64 {
-        let g = f32_round(&rand_vec(n, 710 + t, -1.0, 1.0));
-        gt.write(&e.gpu, &to_f32(&g)).unwrap();
-        d.set_params(&e.gpu, &OptParams::adam(n, 2e-4, 0.5, 0.999, 1e-8, t));
-        e.run(&[&d]).unwrap();
-        cpu::adam_step(&mut p, &g, &mut m, &mut v, 2e-4, 0.5, 0.999, 1e-8, t);
-    }
-    assert_close(&download(e, &pt), &p, 1e-6, 1e-5, "adam after 5 steps");
-    assert_close(&download(e, &mt), &m, 1e-6, 1e-5, "adam first moment");
 
     let mut p = p0.clone();
     let mut v = vec![0.0; n];
@@ -568,7 +574,8 @@ fn hflip_mirrors_about_half_the_images() {
 fn dispatches_past_65535_workgroups_are_split() {
     let e = engine();
     let groups = 65_535u64 + 300;
-    let n = (groups * e.workgroup_size as u64) as usize;
+    // one value past a multiple of 4, so the kernel walks values (not vec4s) over > 65,535 groups
+    let n = (groups * e.workgroup_size as u64) as usize + 1;
     let x: Vec<f64> = (0..n).map(|i| ((i % 1000) as f64) - 500.0).collect();
     let xt = upload(e, &[n], &x, "x");
     let y = zeros(e, &[n], "y");

@@ -59,16 +59,29 @@ fn act_params(act: Act, len: usize) -> ActParams {
     ActParams { len: len as u32, op: act.code(), slope: act.slope(), _p: 0 }
 }
 
+/// Whether these tensors can be walked in whole vec4s (the `*4` entry points).
+fn in_vec4s(ts: &[&Tensor]) -> bool {
+    ts.iter().all(|t| t.numel() % 4 == 0 && t.offset % 4 == 0)
+}
+
 /// y = act(x).
 pub fn activation_forward(e: &Engine, act: Act, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     y.expect_shape(&x.shape, "activation output")?;
-    e.dispatch(Family::Activation, "act_fwd", &act_params(act, x.numel()), &[(1, x.binding()), (2, y.binding())], e.grid_for(x.numel() as u64)?)
+    let p = act_params(act, x.numel());
+    if in_vec4s(&[x, y]) {
+        return e.dispatch(Family::Activation, "act_fwd4", &p, &[(4, x.binding()), (5, y.binding())], e.grid_for(x.numel() as u64 / 4)?);
+    }
+    e.dispatch(Family::Activation, "act_fwd", &p, &[(1, x.binding()), (2, y.binding())], e.grid_for(x.numel() as u64)?)
 }
 
 /// dx = dy * act'(from the forward output y).
 pub fn activation_backward(e: &Engine, act: Act, y: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
     dy.expect_shape(&y.shape, "activation output-gradient")?;
     dx.expect_shape(&y.shape, "activation input-gradient")?;
+    if in_vec4s(&[y, dy, dx]) {
+        let p = act_params(act, y.numel());
+        return e.dispatch(Family::Activation, "act_bwd4", &p, &[(4, y.binding()), (5, dx.binding()), (6, dy.binding())], e.grid_for(y.numel() as u64 / 4)?);
+    }
     e.dispatch(
         Family::Activation,
         "act_bwd",

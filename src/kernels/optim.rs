@@ -59,6 +59,11 @@ fn same_len(ts: &[&Tensor], what: &str) -> Result<usize> {
 pub fn adam(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor) -> Result<Dispatch> {
     let n = same_len(&[param, grad, m, v], "adam")?;
     ensure!(p.len as usize == n, "adam params say {} values, tensors hold {n}", p.len);
+    // whole vec4s when the tensors allow (flat parameter buffers always do)
+    if n % 4 == 0 && [param, grad, m, v].iter().all(|t| t.offset % 4 == 0) {
+        let bindings = [(9, param.binding()), (10, grad.binding()), (11, m.binding()), (12, v.binding())];
+        return e.dispatch(Family::Optim, "adam4", &p, &bindings, e.grid_for(n as u64 / 4)?);
+    }
     e.dispatch(
         Family::Optim,
         "adam",
