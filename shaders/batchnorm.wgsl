@@ -255,8 +255,14 @@ fn bn_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
 }
 
-// The reduction pass of the vec4 backward entry points.
-fn backward_sums4(ch: u32, lid: u32, mean: f32, invstd: f32) {
+// What the second pass of the vec4 backward entry points needs: the batch statistics and the
+// coefficients of backward_coefficients.
+struct BwdCoef { c: vec3<f32>, mean: f32, invstd: f32 };
+
+// The reduction pass of the vec4 backward entry points, and the coefficients it yields.
+fn backward_sums4(ch: u32, lid: u32) -> BwdCoef {
+    let mean = saved[ch];
+    let invstd = saved[P.c + ch];
     let per = chunks_per_plane();
     var sdz = vec4<f32>(0.0);
     var sdzx = vec4<f32>(0.0);
@@ -271,27 +277,25 @@ fn backward_sums4(ch: u32, lid: u32, mean: f32, invstd: f32) {
     red_a[lid] = dot(sdz, vec4<f32>(1.0));
     red_b[lid] = dot(sdzx, vec4<f32>(1.0));
     reduce2(lid);
+    return BwdCoef(backward_coefficients(ch, lid), mean, invstd);
 }
 
-// dx of chunk i from the coefficients of backward_coefficients
-fn dx_chunk(i: u32, c: vec3<f32>, mean: f32, invstd: f32) -> vec4<f32> {
+// dx of chunk i
+fn dx_chunk(i: u32, b: BwdCoef) -> vec4<f32> {
     let dz = dy4[i] * act_grad4(out4[i]);
-    let xhat = (x4[i] - mean) * invstd;
-    return c.x * (f32(P.n * P.hw) * dz - c.y - xhat * c.z);
+    let xhat = (x4[i] - b.mean) * b.invstd;
+    return b.c.x * (f32(P.n * P.hw) * dz - b.c.y - xhat * b.c.z);
 }
 
 @compute @workgroup_size(64)
 fn bn_backward_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x;
-    let mean = saved[ch];
-    let invstd = saved[P.c + ch];
-    backward_sums4(ch, lid, mean, invstd);
-    let c = backward_coefficients(ch, lid);
+    let c = backward_sums4(ch, lid);
     let per = chunks_per_plane();
     var p = first_pos(lid, per);
     for (var i = lid; i < P.n * per; i += RED) {
         let ck = chunk(p, ch);
-        let v = dx_chunk(ck.i, c, mean, invstd);
+        let v = dx_chunk(ck.i, c);
         for (var j = 0u; j < 4u; j++) {
             if (ck.ok[j]) { dx[4u * ck.i + j] = v[j]; }
         }
@@ -302,15 +306,12 @@ fn bn_backward_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 @compute @workgroup_size(64)
 fn bn_backward_vv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x;
-    let mean = saved[ch];
-    let invstd = saved[P.c + ch];
-    backward_sums4(ch, lid, mean, invstd);
-    let c = backward_coefficients(ch, lid);
+    let c = backward_sums4(ch, lid);
     let per = P.hw / 4u;
     var p = first_pos(lid, per);
     for (var i = lid; i < P.n * per; i += RED) {
         let ck = chunk(p, ch).i;
-        dx4[ck] = dx_chunk(ck, c, mean, invstd);
+        dx4[ck] = dx_chunk(ck, c);
         p = next_pos(p, per);
     }
 }

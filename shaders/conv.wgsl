@@ -34,23 +34,8 @@
 // the direct load, and the unused one is dropped).
 // The prelude defines: share1, share4, any_lane, and LANE8 / SG_LANE_PARAM in the entry points.
 
-override BATCH: u32 = 1u;
-override CI: u32 = 1u;
-override IH: u32 = 1u;
-override IW: u32 = 1u;
-override CO: u32 = 1u;
-override OH: u32 = 1u;
-override OW: u32 = 1u;
-override KH: u32 = 1u;
-override KW: u32 = 1u;
-override STRIDE: u32 = 1u;
-override PAD: u32 = 0u;
-// Add into the output instead of overwriting it (gradients accumulated over several passes).
-override ACCUMULATE: bool = false;
-// Activation fused into the output (an ACT_* code; never with ACCUMULATE): a convolution followed
-// by an activation without batch norm between them writes the activated values in one pass.
-override ACT: u32 = ACT_IDENTITY;
-override ACT_SLOPE: f32 = 0.0;
+// The geometry (BATCH, CI, ..., ACCUMULATE, ACT) comes from conv_geometry.wgsl, compiled before this file.
+
 // Bindings 1 / 2 hold a multiple of 4 values, so their vec4 views (5 / 4) cover them and row
 // segments are loaded as aligned vec4s; otherwise value by value.
 override SRC_VEC4: bool = false;

@@ -2,7 +2,7 @@
 //
 // Every pass of conv2d / conv_transpose2d is C (GM x GN) (+)= A (GM x GK) * B (GK x GN), with A and
 // B gathered straight from the operands (no im2col buffers) and C scattered into place. MODE picks
-// the pass; the geometry arrives as the same override constants as conv.wgsl, so every division
+// the pass; the geometry arrives as override constants (conv_geometry.wgsl), so every division
 // below is by a constant and compiles to a multiply and a shift.
 //   MODE_FWD    y (BATCH, CO, OH, OW):  A = w (CO, CI*KH*KW), B = x gathered at (ci, ky, kx) x (b, oy, ox)
 //   MODE_DGRAD  dx (BATCH, CI, IH, IW): split into its STRIDE x STRIDE output phases (grid z), so each
@@ -20,20 +20,8 @@
 // behind arithmetic. (On a CPU adapter barriers are coroutine switches, so conv.wgsl's
 // barrier-free kernels run there instead; this file is still tested on one.)
 
-override BATCH: u32 = 1u;
-override CI: u32 = 1u;
-override IH: u32 = 1u;
-override IW: u32 = 1u;
-override CO: u32 = 1u;
-override OH: u32 = 1u;
-override OW: u32 = 1u;
-override KH: u32 = 1u;
-override KW: u32 = 1u;
-override STRIDE: u32 = 1u;
-override PAD: u32 = 0u;
-override ACCUMULATE: bool = false;
-override ACT: u32 = ACT_IDENTITY;
-override ACT_SLOPE: f32 = 0.0;
+// The geometry (BATCH, CI, ..., ACCUMULATE, ACT) comes from conv_geometry.wgsl, compiled before this file.
+
 override MODE: u32 = 0u;
 
 const MODE_FWD: u32 = 0u;

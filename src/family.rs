@@ -75,8 +75,10 @@ impl Family {
     /// The shaders/ files (stems) the family is built from, in order.
     pub fn files(self) -> &'static [&'static str] {
         match self {
-            // conv_backward.wgsl uses conv.wgsl's overrides, bindings and helpers
-            Family::Conv | Family::ConvSubgroups => &["conv", "conv_backward"],
+            // both convolution families read the geometry overrides of conv_geometry.wgsl;
+            // conv_backward.wgsl uses conv.wgsl's bindings and helpers
+            Family::Conv | Family::ConvSubgroups => &["conv_geometry", "conv", "conv_backward"],
+            Family::ConvTiled => &["conv_geometry", "conv_tiled"],
             // the subgroup GEMM reuses gemm.wgsl's overrides, bindings and helpers
             Family::GemmSubgroups => &["gemm", "gemm_sg"],
             f => std::slice::from_ref(FILES.iter().find(|(n, _)| *n == f.name()).map(|(n, _)| n).unwrap_or(&"")),
@@ -156,6 +158,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("cond", include_str!("../shaders/cond.wgsl")),
     ("conv", include_str!("../shaders/conv.wgsl")),
     ("conv_backward", include_str!("../shaders/conv_backward.wgsl")),
+    ("conv_geometry", include_str!("../shaders/conv_geometry.wgsl")),
     ("conv_tiled", include_str!("../shaders/conv_tiled.wgsl")),
     ("eval", include_str!("../shaders/eval.wgsl")),
     ("gemm", include_str!("../shaders/gemm.wgsl")),
