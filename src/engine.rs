@@ -56,6 +56,9 @@ pub struct Engine {
     /// choice on GPUs, where barriers are cheap and staged tiles cut global loads; on CPU adapters
     /// the barrier-free kernels of conv.wgsl (a barrier is a coroutine switch there).
     pub conv_tiled: bool,
+    /// The tiled kernels' tile edge (32 or 64); None picks per pass (conv_tiled.rs). Set by tests
+    /// to run both sizes on every shape.
+    pub conv_tile: Option<usize>,
     modules: Mutex<HashMap<Family, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
@@ -78,7 +81,7 @@ impl Engine {
             Ok("explicit") => (false, false),
             _ => (!gpu.is_cpu || gpu.subgroup_size.is_some(), !gpu.is_cpu),
         };
-        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, conv_tiled, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, conv_tiled, conv_tile: None, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
     }
 
     /// The kernel variants this engine runs, for logs and benchmarks.

@@ -21,7 +21,14 @@ pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tens
         ConvPass::InputGrad => (1, g.cin, g.n * g.h.div_ceil(s) * g.w.div_ceil(s), s * s),
         ConvPass::WeightGrad => (2, g.cout, g.cin * g.kh * g.kw, 1),
     };
-    let tile = if gn.div_ceil(TILE) * gm.div_ceil(TILE) * phases >= FILL { TILE } else { SMALL_TILE };
+    let tile = match e.conv_tile {
+        Some(t) => {
+            ensure!(t == TILE || t == SMALL_TILE, "conv2d: tiles of {t} are not built; {TILE} or {SMALL_TILE}");
+            t
+        }
+        None if gn.div_ceil(TILE) * gm.div_ceil(TILE) * phases >= FILL => TILE,
+        None => SMALL_TILE,
+    };
     let (gx, gy) = (gn.div_ceil(tile), gm.div_ceil(tile));
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} x {phases} workgroups, over the device limit of {max}; use a smaller batch");

@@ -39,15 +39,24 @@ pub fn engine_other_gemm() -> &'static Engine {
 }
 
 /// An engine whose convolutions run the shared-memory tiled kernels (conv_tiled.wgsl, the GPU
-/// choice), so they are verified on a CPU adapter too.
+/// choice), so they are verified on a CPU adapter too; tiles sized per pass.
 pub fn engine_tiled_conv() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut e = Engine::open_default().unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
-        e.conv_implicit = true;
-        e.conv_tiled = true;
-        e
-    })
+    ENGINE.get_or_init(|| tiled_engine(None))
+}
+
+/// The same with every pass in 64 x 64 tiles (small passes would take 32 x 32 ones).
+pub fn engine_tiled_conv_64() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| tiled_engine(Some(64)))
+}
+
+fn tiled_engine(tile: Option<usize>) -> Engine {
+    let mut e = Engine::open_default().unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
+    e.conv_implicit = true;
+    e.conv_tiled = true;
+    e.conv_tile = tile;
+    e
 }
 
 /// Deterministic uniform values in [lo, hi) (xorshift), so failures reproduce.
