@@ -63,22 +63,34 @@ pub struct Engine {
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
+/// A kernel-variant override from the environment: one of `allowed`, or None when unset. Any
+/// other value is reported on stderr (naming the variable and the accepted values) and the
+/// adapter's default is used, rather than silently ignored.
+fn kernel_choice(var: &str, allowed: &[&str]) -> Option<String> {
+    let v = std::env::var(var).ok()?;
+    if allowed.contains(&v.as_str()) {
+        return Some(v);
+    }
+    eprintln!("warning: {var}={v:?} is not one of {}; using the adapter's default kernels", allowed.join(", "));
+    None
+}
+
 impl Engine {
     pub fn new(gpu: Gpu) -> Engine {
         // CPU adapters run a workgroup as SIMD lanes of one thread: 64 keeps lanes full without
         // long serial loops; GPUs get 128 (4 warps / 2 waves) for the elementwise kernels.
         let workgroup_size = if gpu.is_cpu { 64 } else { 128 };
-        let gemm_tiled = match std::env::var("GANGPU_GEMM").as_deref() {
-            Ok("tiled") => true,
-            Ok("register") => false,
+        let gemm_tiled = match kernel_choice("GANGPU_GEMM", &["tiled", "register"]).as_deref() {
+            Some("tiled") => true,
+            Some("register") => false,
             _ => !gpu.is_cpu,
         };
         let gemm_subgroups = gpu.subgroup_size.is_some() && !gemm_tiled;
         let conv_subgroups = gpu.subgroup_size.is_some();
-        let (conv_implicit, conv_tiled) = match std::env::var("GANGPU_CONV").as_deref() {
-            Ok("tiled") => (true, true),
-            Ok("implicit") => (true, false),
-            Ok("explicit") => (false, false),
+        let (conv_implicit, conv_tiled) = match kernel_choice("GANGPU_CONV", &["tiled", "implicit", "explicit"]).as_deref() {
+            Some("tiled") => (true, true),
+            Some("implicit") => (true, false),
+            Some("explicit") => (false, false),
             _ => (!gpu.is_cpu || gpu.subgroup_size.is_some(), !gpu.is_cpu),
         };
         Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, conv_tiled, conv_tile: None, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }

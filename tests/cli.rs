@@ -132,6 +132,15 @@ fn sample_out_names_the_format() {
     let (code, err) = gangpu_cli(BIN, &["sample", "--checkpoint", ck, "--out", "grid.txt"], &dir);
     assert_ne!(code, 0);
     assert!(err.contains(".txt") && err.contains(".png"), "{err}");
+    // a kernel-variant override that names no variant is reported, not silently dropped
+    let out = std::process::Command::new(BIN)
+        .args(["sample", "--checkpoint", ck, "--n", "2", "--out", "two.png"])
+        .current_dir(&dir)
+        .env("GANGPU_CONV", "tiles")
+        .output()
+        .expect("run gangpu sample");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("GANGPU_CONV=\"tiles\"") && err.contains("tiled, implicit, explicit"), "{err}");
 }
 
 #[test]
