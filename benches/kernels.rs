@@ -135,6 +135,42 @@ fn main() -> Result<()> {
         );
     }
     println!("\nall conv passes once: {:.1} ms, {:.2} GFLOP/s overall", total_ms, total_flop / (total_ms / 1e3) / 1e9);
+    bn_statistics(&e, layers.iter().filter(|l| only.as_deref().is_none_or(|o| name_of(l).contains(o))), reps, rounds)
+}
+
+/// A forward pass followed by batch norm in training mode, two ways: batch norm reads the output
+/// once more for its statistics, or merges the partial statistics the convolution wrote as it
+/// stored the output (conv.wgsl's BN_STATS). Layers whose kernel writes no partials are skipped.
+fn bn_statistics<'a>(e: &Engine, layers: impl Iterator<Item = &'a Layer>, reps: usize, rounds: usize) -> Result<()> {
+    println!("\n{:<28} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}", "forward + batch norm", "conv ms", "bn ms", "together", "conv+part", "bn merge", "together", "ratio");
+    let cfg = kernels::BnConfig { eps: 1e-5, momentum: 0.1, act: kernels::Act::Relu };
+    for layer in layers {
+        let (name, g, pass, x_shape, w_shape, y_shape) = match layer {
+            Layer::Conv(n, g) => (*n, *g, kernels::ConvPass::Forward, g.x_shape(), g.w_shape(), g.y_shape()),
+            Layer::ConvT(n, g) => (*n, g.as_conv(), kernels::ConvPass::InputGrad, g.x_shape(), g.w_shape(), g.y_shape()),
+        };
+        let Some(slots) = kernels::bn_partial_slots(e, pass, &g) else { continue };
+        let c = y_shape[1];
+        let x = Tensor::zeros(&e.gpu, &x_shape, "x")?;
+        let w = Tensor::zeros(&e.gpu, &w_shape, "w")?;
+        let y = Tensor::zeros(&e.gpu, &y_shape, "y")?;
+        let z = Tensor::zeros(&e.gpu, &y_shape, "bn out")?;
+        let [affine, running, saved] = ["affine", "running", "saved"].map(|l| Tensor::zeros(&e.gpu, &[2, c], l));
+        let (affine, running, saved) = (affine?, running?, saved?);
+        let parts = Tensor::zeros(&e.gpu, &[c, slots, 4], "partials")?;
+        // a transposed convolution's forward pass is its convolution's input gradient
+        let conv = |p: Option<&Tensor>| kernels::conv_pass(e, pass, &g, &x, &w, &y, false, kernels::Act::Identity, p);
+        let bn = |p: Option<&Tensor>| kernels::batchnorm_forward(e, &cfg, true, &y, &affine, &z, &running, &saved, p);
+        let ops = [vec![conv(None)?], vec![bn(None)?], vec![conv(None)?, bn(None)?], vec![conv(Some(&parts))?], vec![bn(Some(&parts))?], vec![conv(Some(&parts))?, bn(Some(&parts))?]];
+        // alternated, fastest of each: the machine's speed drifts
+        let mut t = [f64::INFINITY; 6];
+        for _ in 0..2 {
+            for (ti, o) in t.iter_mut().zip(&ops) {
+                *ti = ti.min(time_ops(e, o, reps, rounds)? * 1e3);
+            }
+        }
+        println!("{:<28} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>7.3}", name, t[0], t[1], t[2], t[3], t[4], t[5], t[5] / t[2]);
+    }
     Ok(())
 }
 

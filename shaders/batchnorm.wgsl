@@ -13,11 +13,15 @@
 // image n starts anywhere, so a lane walks (image, chunk) pairs and masks the values outside the
 // plane. They write whole vec4s when HW % 4 == 0 (planes then start on a chunk: `_vv`), otherwise
 // the plane's values one by one.
+//
+// The `_parts` forward entry points skip the statistics pass: the convolution that wrote x left
+// per-channel partial statistics (count, mean, M2 of groups of its outputs; conv.wgsl's BN_STATS)
+// and they merge those instead of reading x once more.
 
 struct BnParams {
     n: u32, c: u32, hw: u32, train: u32,
     eps: f32, momentum: f32, act: u32, slope: f32,
-    accumulate: u32, param_grad: u32, _p0: u32, _p1: u32,
+    accumulate: u32, param_grad: u32, parts: u32, _p1: u32,
 };
 
 const RED: u32 = 64u;
@@ -36,9 +40,11 @@ const RED: u32 = 64u;
 @group(0) @binding(11) var<storage, read> dy4: array<vec4<f32>>;     // backward dy as chunks
 @group(0) @binding(12) var<storage, read> out4: array<vec4<f32>>;    // backward forward output as chunks
 @group(0) @binding(13) var<storage, read_write> dx4: array<vec4<f32>>; // input gradient as chunks (_vv)
+@group(0) @binding(14) var<storage, read> parts: array<vec4<f32>>;  // (C, P.parts): count, mean, M2, 0 of groups of x (_parts)
 
 var<workgroup> red_a: array<f32, RED>;
 var<workgroup> red_b: array<f32, RED>;
+var<workgroup> red_c: array<f32, RED>;
 
 // A lane walks its share of the channel, RED items apart, as (image, position) = (.x, .y) with
 // `per` items per image (positions: values, or vec4 chunks), stepping without a division per
@@ -103,17 +109,56 @@ fn act_grad4(out_v: vec4<f32>) -> vec4<f32> {
     }
 }
 
+// The channel's mean and M2 (sum of squared deviations) from the reduced shifted sums in
+// red_a[0], red_b[0] of d = x - k.
+fn shifted_stats(k: f32) -> vec2<f32> {
+    let m = f32(P.n * P.hw);
+    let s1 = red_a[0];
+    return vec2<f32>(k + s1 / m, max(red_b[0] - s1 * s1 / m, 0.0));
+}
+
+// (count, mean, M2) of what a and b summarise together (Chan et al.'s pairwise update: no
+// cancellation when the mean is far from zero).
+fn merge_stats(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+    if (b.x == 0.0) { return a; }
+    let n = a.x + b.x;
+    let d = b.y - a.y;
+    let f = b.x / n;
+    return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
+}
+
+// The channel's mean and M2 from the partial statistics in `parts`.
+fn merged_stats(ch: u32, lid: u32) -> vec2<f32> {
+    var t = vec3<f32>(0.0);
+    for (var i = lid; i < P.parts; i += RED) {
+        t = merge_stats(t, parts[ch * P.parts + i].xyz);
+    }
+    red_c[lid] = t.x;
+    red_a[lid] = t.y;
+    red_b[lid] = t.z;
+    for (var off = RED / 2u; off > 0u; off = off / 2u) {
+        workgroupBarrier();
+        if (lid < off) {
+            let u = merge_stats(vec3<f32>(red_c[lid], red_a[lid], red_b[lid]), vec3<f32>(red_c[lid + off], red_a[lid + off], red_b[lid + off]));
+            red_c[lid] = u.x;
+            red_a[lid] = u.y;
+            red_b[lid] = u.z;
+        }
+    }
+    workgroupBarrier();
+    return vec2<f32>(red_a[0], red_b[0]);
+}
+
 // The channel's mean, scale g = gamma / std and beta (y = act((x - mean) g + beta): centred
-// first, so a large mean does not cancel) from the reduced shifted sums in red_a[0], red_b[0]
-// (training) or the running statistics; lane 0 records the batch statistics.
-fn scale_shift(ch: u32, lid: u32, k: f32) -> vec3<f32> {
+// first, so a large mean does not cancel) from the batch's mean and M2 `st` (training) or the
+// running statistics; lane 0 records the batch statistics.
+fn scale_shift(ch: u32, lid: u32, st: vec2<f32>) -> vec3<f32> {
     var mean: f32;
     var invstd: f32;
     let m = P.n * P.hw;
     if (P.train != 0u) {
-        let s1 = red_a[0];
-        let ss = max(red_b[0] - s1 * s1 / f32(m), 0.0); // sum of squared deviations
-        mean = k + s1 / f32(m);
+        let ss = st.y;
+        mean = st.x;
         invstd = inverseSqrt(ss / f32(m) + P.eps);
         if (lid == 0u) {
             let var_u = ss / f32(max(m, 2u) - 1u);
@@ -129,9 +174,8 @@ fn scale_shift(ch: u32, lid: u32, k: f32) -> vec3<f32> {
     return vec3<f32>(mean, affine[ch] * invstd, affine[P.c + ch]);
 }
 
-@compute @workgroup_size(64)
-fn bn_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let ch = wid.x;
+// The batch's mean and M2 from one pass over the channel (training; unused otherwise).
+fn own_stats(ch: u32, lid: u32) -> vec2<f32> {
     let m = P.n * P.hw;
     let k = x[ch * P.hw];
     if (P.train != 0u) {
@@ -143,39 +187,52 @@ fn bn_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         red_b[lid] = s2;
         reduce2(lid);
     }
-    let gb = scale_shift(ch, lid, k);
+    return shifted_stats(k);
+}
+
+fn normalise(ch: u32, lid: u32, gb: vec3<f32>) {
     var p = first_pos(lid, P.hw);
-    for (var i = lid; i < m; i += RED) {
+    for (var i = lid; i < P.n * P.hw; i += RED) {
         let e = elem(p, ch);
         y[e] = activate((x[e] - gb.x) * gb.y + gb.z);
         p = next_pos(p, P.hw);
     }
 }
 
-// The statistics pass of the vec4 forward entry points.
-fn forward_stats4(ch: u32, lid: u32, k: f32) {
-    let per = chunks_per_plane();
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    var p = first_pos(lid, per);
-    for (var i = lid; i < P.n * per; i += RED) {
-        let c = chunk(p, ch);
-        let d = select(vec4<f32>(0.0), x4[c.i] - k, c.ok);
-        s1 += d;
-        s2 += d * d;
-        p = next_pos(p, per);
-    }
-    red_a[lid] = dot(s1, vec4<f32>(1.0));
-    red_b[lid] = dot(s2, vec4<f32>(1.0));
-    reduce2(lid);
+@compute @workgroup_size(64)
+fn bn_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    normalise(wid.x, lid, scale_shift(wid.x, lid, own_stats(wid.x, lid)));
 }
 
 @compute @workgroup_size(64)
-fn bn_forward_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let ch = wid.x;
+fn bn_forward_parts(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    normalise(wid.x, lid, scale_shift(wid.x, lid, merged_stats(wid.x, lid)));
+}
+
+// The statistics pass of the vec4 forward entry points (training; unused otherwise).
+fn own_stats4(ch: u32, lid: u32) -> vec2<f32> {
     let k = x4[ch * P.hw / 4u][ch * P.hw % 4u];
-    if (P.train != 0u) { forward_stats4(ch, lid, k); }
-    let gb = scale_shift(ch, lid, k);
+    if (P.train != 0u) {
+        let per = chunks_per_plane();
+        var s1 = vec4<f32>(0.0);
+        var s2 = vec4<f32>(0.0);
+        var p = first_pos(lid, per);
+        for (var i = lid; i < P.n * per; i += RED) {
+            let c = chunk(p, ch);
+            let d = select(vec4<f32>(0.0), x4[c.i] - k, c.ok);
+            s1 += d;
+            s2 += d * d;
+            p = next_pos(p, per);
+        }
+        red_a[lid] = dot(s1, vec4<f32>(1.0));
+        red_b[lid] = dot(s2, vec4<f32>(1.0));
+        reduce2(lid);
+    }
+    return shifted_stats(k);
+}
+
+// Normalises the channel's planes chunk by chunk, writing the values inside the plane one by one.
+fn normalise_v(ch: u32, lid: u32, gb: vec3<f32>) {
     let per = chunks_per_plane();
     var p = first_pos(lid, per);
     for (var i = lid; i < P.n * per; i += RED) {
@@ -188,12 +245,8 @@ fn bn_forward_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
 }
 
-@compute @workgroup_size(64)
-fn bn_forward_vv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let ch = wid.x;
-    let k = x4[ch * P.hw / 4u].x;
-    if (P.train != 0u) { forward_stats4(ch, lid, k); }
-    let gb = scale_shift(ch, lid, k);
+// The same when planes start on a chunk (HW % 4 == 0): whole chunks written.
+fn normalise_vv(ch: u32, lid: u32, gb: vec3<f32>) {
     let per = P.hw / 4u;
     var p = first_pos(lid, per);
     for (var i = lid; i < P.n * per; i += RED) {
@@ -201,6 +254,26 @@ fn bn_forward_vv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         y4[c] = activate4((x4[c] - gb.x) * gb.y + gb.z);
         p = next_pos(p, per);
     }
+}
+
+@compute @workgroup_size(64)
+fn bn_forward_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    normalise_v(wid.x, lid, scale_shift(wid.x, lid, own_stats4(wid.x, lid)));
+}
+
+@compute @workgroup_size(64)
+fn bn_forward_vv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    normalise_vv(wid.x, lid, scale_shift(wid.x, lid, own_stats4(wid.x, lid)));
+}
+
+@compute @workgroup_size(64)
+fn bn_forward_parts_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    normalise_v(wid.x, lid, scale_shift(wid.x, lid, merged_stats(wid.x, lid)));
+}
+
+@compute @workgroup_size(64)
+fn bn_forward_parts_vv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    normalise_vv(wid.x, lid, scale_shift(wid.x, lid, merged_stats(wid.x, lid)));
 }
 
 // Backward of y = act(gamma * xhat + beta) in training mode. Reads the forward output (the

@@ -194,6 +194,102 @@ fn store_halves(lo: Acc, hi: Acc, row0: u32, rows: u32, n_lo: u32, n_hi: u32, o_
     }
 }
 
+// ------------------------------------------------------------------ batch-norm partial sums
+
+// With BN_STATS, conv_fwd and conv_dgrad_x2 (the passes whose output feeds batch norm in DCGAN's
+// layers) also summarise what they store: per output channel, count, mean and M2 (the sum of
+// squared deviations from that mean) of each group of 8 neighbouring invocations, so batch norm
+// merges a few dozen partials per channel instead of reading the whole output once more. Partials
+// merge by Chan et al.'s pairwise update, which does not cancel when the mean is far from zero.
+// The 8 lanes of a group merge through register shuffles (lane_xor3; subgroup variant only, and
+// subgroups hold consecutive invocations), not workgroup memory: a barrier would turn the whole
+// kernel into coroutines on a CPU adapter. Lanes that store nothing summarise nothing (count 0).
+override BN_STATS: bool = false;
+// Strips (invocations that store) per grid z, and partials per channel: z x ceil(BN_LANES / 8).
+override BN_LANES: u32 = 1u;
+override BN_SLOTS: u32 = 1u;
+@group(0) @binding(6) var<storage, read_write> bn_parts: array<vec4<f32>>; // (channels, BN_SLOTS): count, mean, M2, 0
+
+// A strip's statistics per row: every row holds the same pixels, so one count serves them all.
+alias RowVals = array<f32, ROWS>;
+struct StripStats { n: f32, mean: RowVals, m2: RowVals };
+
+// The values a store_halves call with counts n_lo, n_hi stores: masks of lo and hi, and how many.
+struct Kept { lo: vec4<bool>, hi: vec4<bool>, n: u32 };
+
+fn kept(n_lo: u32, n_hi: u32) -> Kept {
+    let q = vec4<u32>(0u, 1u, 2u, 3u);
+    return Kept(q < vec4<u32>(n_lo), q < vec4<u32>(n_hi), min(n_lo, 4u) + min(n_hi, 4u));
+}
+
+// Adds the kept values of lo and hi to each row's sum.
+fn add_sums(s: ptr<function, RowVals>, lo: Acc, hi: Acc, k: Kept) {
+    for (var r = 0u; r < ROWS; r++) {
+        (*s)[r] += dot(select(vec4<f32>(0.0), lo[r], k.lo) + select(vec4<f32>(0.0), hi[r], k.hi), vec4<f32>(1.0));
+    }
+}
+
+// Adds the kept values' squared deviations from each row's mean to its M2.
+fn add_m2(s: ptr<function, StripStats>, lo: Acc, hi: Acc, k: Kept) {
+    for (var r = 0u; r < ROWS; r++) {
+        let a = select(vec4<f32>(0.0), lo[r] - (*s).mean[r], k.lo);
+        let b = select(vec4<f32>(0.0), hi[r] - (*s).mean[r], k.hi);
+        (*s).m2[r] += dot(a, a) + dot(b, b);
+    }
+}
+
+// Merges the statistics of each group of 8 lanes (Chan et al.: mean += d nb / n, M2 += M2b +
+// d^2 na nb / n, with the counts the same for every row); the group's first lane writes them as
+// partial z ceil(BN_LANES / 8) + lane / 8 of rows row0 + r < rows. `lane` is the invocation's
+// strip index (grid x); groups past the last strip write nothing.
+fn write_bn_partials(st: StripStats, row0: u32, rows: u32, lane: u32, lane8: u32, z: u32) {
+    var s = st;
+    for (var mask = 1u; mask < 8u; mask *= 2u) {
+        let nb = lane_xor(s.n, mask);
+        let n = s.n + nb;
+        let f = select(0.0, nb / n, n > 0.0);
+        for (var r = 0u; r < ROWS; r++) {
+            let d = lane_xor(s.mean[r], mask) - s.mean[r];
+            s.m2[r] += lane_xor(s.m2[r], mask) + d * d * s.n * f;
+            s.mean[r] += d * f;
+        }
+        s.n = n;
+    }
+    let slot = z * ((BN_LANES + 7u) / 8u) + lane / 8u;
+    if (lane8 == 0u && lane < BN_LANES) {
+        for (var r = 0u; r < ROWS; r++) {
+            if (row0 + r < rows) { bn_parts[(row0 + r) * BN_SLOTS + slot] = vec4<f32>(s.n, s.mean[r], s.m2[r], 0.0); }
+        }
+    }
+}
+
+// The statistics of a strip stored as halves (lo, hi) kept by k.
+fn strip_stats(lo: Acc, hi: Acc, k: Kept) -> StripStats {
+    var s: StripStats;
+    s.n = f32(k.n);
+    // (a pointer to a member as argument trips naga's SPIR-V writer: sums in their own variable)
+    var sum: RowVals;
+    add_sums(&sum, lo, hi, k);
+    let inv = 1.0 / max(s.n, 1.0);
+    for (var r = 0u; r < ROWS; r++) { s.mean[r] = sum[r] * inv; }
+    add_m2(&s, lo, hi, k);
+    return s;
+}
+
+// The same for two column phases stored as (lo0, hi0) kept by k0 and (lo1, hi1) kept by k1.
+fn strip_stats2(lo0: Acc, hi0: Acc, k0: Kept, lo1: Acc, hi1: Acc, k1: Kept) -> StripStats {
+    var s: StripStats;
+    s.n = f32(k0.n + k1.n);
+    var sum: RowVals;
+    add_sums(&sum, lo0, hi0, k0);
+    add_sums(&sum, lo1, hi1, k1);
+    let inv = 1.0 / max(s.n, 1.0);
+    for (var r = 0u; r < ROWS; r++) { s.mean[r] = sum[r] * inv; }
+    add_m2(&s, lo0, hi0, k0);
+    add_m2(&s, lo1, hi1, k1);
+    return s;
+}
+
 // The strip of 8 pixels an invocation computes, over BATCH images of `h` rows of `w` pixels:
 // image n, row, first pixel x0; with `pairs` (rows of 4 pixels), rows `row` and `row` + 1. Lanes
 // past the last strip take the last one and store nothing (`valid` false); they still run, as
@@ -307,7 +403,8 @@ fn fwd_row(lo: ptr<function, Acc>, hi: ptr<function, Acc>, xs: XRows, tap0: u32,
 @compute @workgroup_size(WG)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let pairs = OW == 4u;
-    let st = strip_of(wid.x * WG + lid, OH, OW, pairs);
+    let lane = wid.x * WG + lid;
+    let st = strip_of(lane, OH, OW, pairs);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;
@@ -336,10 +433,15 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             if (BLOCKS > 1u) { fwd_row(&lo2, &hi2, xs, tap0, mine2, co0 + ROWS); }
         }
     }
+    // a pair's rows are 8 consecutive outputs (the second absent past the last row)
+    let count = select(0u, select(OW - ox0, select(4u, 8u, oy + 1u < OH), pairs), valid);
+    if (BN_STATS) {
+        let k = kept(min(count, 4u), select(0u, count - 4u, count > 4u));
+        write_bn_partials(strip_stats(lo, hi, k), co0, CO, lane, LANE8, 0u);
+        if (BLOCKS > 1u) { write_bn_partials(strip_stats(lo2, hi2, k), co0 + ROWS, CO, lane, LANE8, 0u); }
+    }
     if (!valid) { return; }
     let o = ((n * CO + co0) * OH + oy) * OW + ox0;
-    // a pair's rows are 8 consecutive outputs (the second absent past the last row)
-    let count = select(OW - ox0, select(4u, 8u, oy + 1u < OH), pairs);
     store_strip(lo, hi, co0, CO, count, o, OH * OW, 1u);
     if (BLOCKS > 1u) { store_strip(lo2, hi2, co0 + ROWS, CO, count, o + ROWS * OH * OW, OH * OW, 1u); }
 }

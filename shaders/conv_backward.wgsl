@@ -104,7 +104,8 @@ fn dgrad_x2_tap(lo: ptr<function, Acc>, hi: ptr<function, Acc>, ds: XRows, j: u3
 fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let py = wid.z;
     let pairs = (IW + 1u) / 2u == 4u && KH % 2u == 0u;
-    let st = strip_of(wid.x * WG + lid, (IH + 1u) / 2u, (IW + 1u) / 2u, pairs);
+    let lane = wid.x * WG + lid;
+    let st = strip_of(lane, (IH + 1u) / 2u, (IW + 1u) / 2u, pairs);
     let valid = st.valid;
     if (!any_lane(valid)) { return; }
     let n = st.n;
@@ -165,15 +166,24 @@ fn conv_dgrad_x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         }
     }
     let iy = a * 2u + py;
-    if (!valid || iy >= IH) { return; }
-    let o = ((n * CI + ci0) * IH + iy) * IW + b0 * 2u;
-    let count0 = select(0u, (IW + 1u) / 2u - b0, 2u * b0 < IW);
-    let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW);
+    // the strip's outputs in column phases 0 and 1 (none for a lane past the last strip or a
+    // phase row past the last row)
+    let stores = valid && iy < IH;
+    let count0 = select(0u, (IW + 1u) / 2u - b0, 2u * b0 < IW && stores);
+    let count1 = select(0u, IW / 2u - b0, 2u * b0 + 1u < IW && stores);
     // outputs 4-7 of a strip: pixels 4-7 of the same row, or (pairs) 0-3 of row iy + 2
     let second = iy + 2u < IH;
     let h0 = select(select(0u, count0 - 4u, count0 > 4u), select(0u, count0, second), pairs);
     let h1 = select(select(0u, count1 - 4u, count1 > 4u), select(0u, count1, second), pairs);
     let oh = select(8u, 2u * IW, pairs);
+    if (BN_STATS) {
+        let k0 = kept(min(count0, 4u), h0);
+        let k1 = kept(min(count1, 4u), h1);
+        write_bn_partials(strip_stats2(lo0, hi0, k0, lo1, hi1, k1), ci0, CI, lane, LANE8, wid.z);
+        if (BLOCKS > 1u) { write_bn_partials(strip_stats2(lo2, hi2, k0, lo3, hi3, k1), ci0 + ROWS, CI, lane, LANE8, wid.z); }
+    }
+    if (!stores) { return; }
+    let o = ((n * CI + ci0) * IH + iy) * IW + b0 * 2u;
     store_halves(lo0, hi0, ci0, CI, min(count0, 4u), h0, o, o + oh, IH * IW, 2u);
     store_halves(lo1, hi1, ci0, CI, min(count1, 4u), h1, o + 1u, o + 1u + oh, IH * IW, 2u);
     if (BLOCKS > 1u) {

@@ -59,6 +59,9 @@ pub struct Engine {
     /// The tiled kernels' tile edge (32 or 64); None picks per pass (conv_tiled.rs). Set by tests
     /// to run both sizes on every shape.
     pub conv_tile: Option<usize>,
+    /// What the convolutions' binding 6 (batch-norm partial statistics) holds when a pass writes
+    /// none: 16 bytes never written, as every binding of a shared layout needs a buffer.
+    pub(crate) no_bn_partials: wgpu::Buffer,
     modules: Mutex<HashMap<Family, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
@@ -93,7 +96,13 @@ impl Engine {
             Some("explicit") => (false, false),
             _ => (!gpu.is_cpu || gpu.subgroup_size.is_some(), !gpu.is_cpu),
         };
-        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, conv_tiled, conv_tile: None, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+        let no_bn_partials = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("no batch-norm partials"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, conv_tiled, conv_tile: None, no_bn_partials, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
     }
 
     /// The kernel variants this engine runs, for logs and benchmarks.

@@ -100,7 +100,9 @@ impl Family {
     /// - conv: activation rows are read through `src_segment` / `wt_segment8`, which clamp every
     ///   index (scalar or vec4 chunk) into the binding; weight and dy rows are clamped to the last
     ///   channel and taps stay below KH x KW; outputs are written only for channels, pixels and
-    ///   taps inside the shapes `conv_pass` checks.
+    ///   taps inside the shapes `conv_pass` checks; batch-norm partials (BN_STATS) only for rows
+    ///   below the channel count, by lanes below BN_LANES, at slots below BN_SLOTS = grid z x
+    ///   ceil(BN_LANES / 8), for which `conv_pass` checks the partials buffer.
     /// - layout: reads clamp into the source or stay below N x C x H x W of a checked shape,
     ///   writes stay below the thread count `layout()` checks against the destination.
     /// GANGPU_RUNTIME_CHECKS=on keeps the checks everywhere (to measure what they cost: README).
@@ -113,7 +115,7 @@ impl Family {
     pub(crate) fn storage_bindings(self) -> Option<&'static [(u32, bool)]> {
         match self {
             // conv.wgsl: src, wt, dst, wt4, src4
-            Family::Conv | Family::ConvSubgroups => Some(&[(1, true), (2, true), (3, false), (4, true), (5, true)]),
+            Family::Conv | Family::ConvSubgroups => Some(&[(1, true), (2, true), (3, false), (4, true), (5, true), (6, false)]),
             // conv_tiled.wgsl: src, wt, dst
             Family::ConvTiled => Some(&[(1, true), (2, true), (3, false)]),
             _ => None,
@@ -178,9 +180,12 @@ const CONV_PRELUDE_SUBGROUPS: &str = "
 fn share1(mine: f32, r: u32, direct: f32) -> f32 { return subgroupShuffle(mine, r); }
 fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return subgroupShuffle(mine, r); }
 fn any_lane(b: bool) -> bool { return subgroupAny(b); }
+fn lane_xor(v: f32, mask: u32) -> f32 { return subgroupShuffleXor(v, mask); }
 ";
 const CONV_PRELUDE_PLAIN: &str = "
 fn share1(mine: f32, r: u32, direct: f32) -> f32 { return direct; }
 fn share4(mine: vec4<f32>, r: u32, direct: vec4<f32>) -> vec4<f32> { return direct; }
 fn any_lane(b: bool) -> bool { return b; }
+// (batch-norm partials need the subgroup variant: the host never sets BN_STATS here)
+fn lane_xor(v: f32, mask: u32) -> f32 { return 0.0; }
 ";

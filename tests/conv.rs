@@ -244,7 +244,7 @@ fn fused_activations_match_the_reference() {
             let x = f32_round(&rand_vec(g.x_shape().iter().product(), 300 + i as u64, -1.0, 1.0));
             let w = f32_round(&rand_vec(g.w_shape().iter().product(), 310 + i as u64, -0.5, 0.5));
             let y = zeros(e, &g.y_shape(), "y");
-            let d = kernels::conv2d_forward_act(e, &ws, &g, &upload(e, &g.x_shape(), &x, "x"), &upload(e, &g.w_shape(), &w, "w"), &y, act).unwrap();
+            let d = kernels::conv2d_forward_act(e, &ws, &g, &upload(e, &g.x_shape(), &x, "x"), &upload(e, &g.w_shape(), &w, "w"), &y, act, None).unwrap();
             e.run(&Engine::flat(&[&d])).unwrap();
             let want: Vec<f64> = cpu::conv2d(&g, &x, &w).into_iter().map(|v| cpu::act(act, v)).collect();
             assert_close(&download(e, &y), &want, tol(3 * 16), 1e-5, &format!("conv2d + {act:?} fused ({})", e.describe()));
@@ -252,7 +252,7 @@ fn fused_activations_match_the_reference() {
             let xt = f32_round(&rand_vec(t.x_shape().iter().product(), 320 + i as u64, -1.0, 1.0));
             let wt = f32_round(&rand_vec(t.w_shape().iter().product(), 330 + i as u64, -0.5, 0.5));
             let yt = zeros(e, &t.y_shape(), "yt");
-            let d = kernels::conv_transpose2d_forward_act(e, &ws, &t, &upload(e, &t.x_shape(), &xt, "xt"), &upload(e, &t.w_shape(), &wt, "wt"), &yt, act).unwrap();
+            let d = kernels::conv_transpose2d_forward_act(e, &ws, &t, &upload(e, &t.x_shape(), &xt, "xt"), &upload(e, &t.w_shape(), &wt, "wt"), &yt, act, None).unwrap();
             e.run(&Engine::flat(&[&d])).unwrap();
             let want: Vec<f64> = cpu::conv_transpose2d(&t, &xt, &wt).into_iter().map(|v| cpu::act(act, v)).collect();
             assert_close(&download(e, &yt), &want, tol(10 * 4), 1e-5, &format!("conv_transpose2d + {act:?} fused ({})", e.describe()));

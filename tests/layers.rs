@@ -46,9 +46,9 @@ fn batchnorm_train_eval_and_backward_match_reference() {
         let daff0 = f32_round(&rand_vec(2 * c, 260 + i as u64, -1.0, 1.0));
         let daff = upload(e, &[2, c], &daff0, "daffine");
         let y_eval = zeros(e, &shape, "y_eval");
-        let f = kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved).unwrap();
+        let f = kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved, None).unwrap();
         let b = kernels::batchnorm_backward(e, &cfg, &xt, &y, &dyt, &affine, &saved, &dx, &daff, true, true).unwrap();
-        let ev = kernels::batchnorm_forward(e, &cfg, false, &xt, &affine, &y_eval, &running, &saved).unwrap();
+        let ev = kernels::batchnorm_forward(e, &cfg, false, &xt, &affine, &y_eval, &running, &saved, None).unwrap();
         e.run(&[&f, &b]).unwrap();
         let saved_after_train = download(e, &saved);
         e.run(&[&ev]).unwrap();
@@ -87,7 +87,7 @@ fn batchnorm_frozen_backward_leaves_param_grads_alone() {
     let dy = upload(e, &[n, c, hw], &rand_vec(n * c * hw, 301, -1.0, 1.0), "dy");
     let marker = vec![7.0; 2 * c];
     let daff = upload(e, &[2, c], &marker, "daffine");
-    let f = kernels::batchnorm_forward(e, &cfg, true, &x, &affine, &y, &running, &saved).unwrap();
+    let f = kernels::batchnorm_forward(e, &cfg, true, &x, &affine, &y, &running, &saved, None).unwrap();
     let b = kernels::batchnorm_backward(e, &cfg, &x, &y, &dy, &affine, &saved, &dx, &daff, false, false).unwrap();
     e.run(&[&f, &b]).unwrap();
     assert_close(&download(e, &daff), &marker, 0.0, 0.0, "frozen bn must not write parameter gradients");

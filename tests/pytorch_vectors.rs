@@ -101,7 +101,7 @@ fn batchnorm_train_forward_and_backward_match_pytorch() {
     let (saved, y, dx, daff) = (zeros(e, &[2, c], "saved"), zeros(e, &x.shape, "y"), zeros(e, &x.shape, "dx"), zeros(e, &[2, c], "daff"));
     let dy = tensor(&v, "dy");
     let dyt = upload(e, &dy.shape, &dy.data, "dy");
-    let f = kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved).unwrap();
+    let f = kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved, None).unwrap();
     let b = kernels::batchnorm_backward(e, &cfg, &xt, &y, &dyt, &affine, &saved, &dx, &daff, false, true).unwrap();
     e.run(&[&f, &b]).unwrap();
     assert_close(&download(e, &y), &tensor(&v, "y").data, 1e-5, 1e-4, "batch norm forward vs PyTorch");

@@ -15,7 +15,9 @@ pub struct BnParams {
     pub slope: f32,
     pub accumulate: u32,
     pub param_grad: u32,
-    pub _p: [u32; 2],
+    /// Partial statistics per channel (the `_parts` forward entry points), else 0.
+    pub parts: u32,
+    pub _p: u32,
 }
 
 /// Batch-norm settings (PyTorch defaults: eps 1e-5, momentum 0.1).
@@ -53,12 +55,16 @@ fn bn_params(e: &Engine, x: &Tensor, cfg: &BnConfig, train: bool, accumulate: bo
         slope: cfg.act.slope(),
         accumulate: accumulate as u32,
         param_grad: param_grad as u32,
-        _p: [0; 2],
+        parts: 0,
+        _p: 0,
     })
 }
 
 /// y = act(batchnorm(x)). `affine` is (2, C) gamma then beta, `running` (2, C) mean then var,
-/// `saved` (2, C) receives the batch mean and 1/sqrt(var + eps) for the backward pass.
+/// `saved` (2, C) receives the batch mean and 1/sqrt(var + eps) for the backward pass. In
+/// training mode, `partials` (C, slots, 4): x's statistics as partial (count, mean, M2, 0), written
+/// by the convolution that produced x (`conv_pass`), merged instead of reading x once more.
+#[allow(clippy::too_many_arguments)]
 pub fn batchnorm_forward(
     e: &Engine,
     cfg: &BnConfig,
@@ -68,21 +74,34 @@ pub fn batchnorm_forward(
     y: &Tensor,
     running: &Tensor,
     saved: &Tensor,
+    partials: Option<&Tensor>,
 ) -> Result<Dispatch> {
-    let p = bn_params(e, x, cfg, train, false, false)?;
+    let mut p = bn_params(e, x, cfg, train, false, false)?;
     let c = p.c as usize;
     y.expect_shape(&x.shape, "batch norm output")?;
     for (t, what) in [(affine, "batch norm affine (2, C)"), (running, "batch norm running stats (2, C)"), (saved, "batch norm saved stats (2, C)")] {
         t.expect_shape(&[2, c], what)?;
     }
-    let (entry, bindings) = match chunked(&[x, y]) {
+    if let Some(t) = partials {
+        ensure!(train, "batch norm: partial statistics are batch statistics, for training mode only");
+        ensure!(t.shape.len() == 3 && t.shape[0] == c && t.shape[1] > 0 && t.shape[2] == 4, "batch norm partials must be ({c}, slots, 4), got {:?}", t.shape);
+        ensure!(t.offset % 4 == 0, "batch norm partials must start on a 16-byte boundary");
+        p.parts = t.shape[1] as u32;
+    }
+    let (entry, bindings) = match (chunked(&[x, y]), partials.is_some()) {
         // whole planes of vec4 chunks: read and write them
-        Some(true) => ("bn_forward_vv", vec![(9, x.binding()), (10, y.binding())]),
-        Some(false) => ("bn_forward_v", vec![(9, x.binding()), (3, y.binding())]),
-        None => ("bn_forward", vec![(1, x.binding()), (3, y.binding())]),
+        (Some(true), false) => ("bn_forward_vv", vec![(9, x.binding()), (10, y.binding())]),
+        (Some(false), false) => ("bn_forward_v", vec![(9, x.binding()), (3, y.binding())]),
+        (None, false) => ("bn_forward", vec![(1, x.binding()), (3, y.binding())]),
+        (Some(true), true) => ("bn_forward_parts_vv", vec![(9, x.binding()), (10, y.binding())]),
+        (Some(false), true) => ("bn_forward_parts_v", vec![(9, x.binding()), (3, y.binding())]),
+        (None, true) => ("bn_forward_parts", vec![(1, x.binding()), (3, y.binding())]),
     };
     let mut bindings = bindings;
     bindings.extend([(2, affine.binding()), (4, running.binding()), (5, saved.binding())]);
+    if let Some(t) = partials {
+        bindings.push((14, t.binding()));
+    }
     e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])
 }
 

@@ -186,38 +186,18 @@ impl ConvGeom {
     }
 }
 
-/// One pass of a convolution in geometry `g` as one implicit-GEMM dispatch: `a` and `b` are the
-/// operands in conv.wgsl's bindings 1 and 2 (Forward: x, w; InputGrad: dy, w; WeightGrad: x, dy).
-/// `act` is fused into the output (not with `accumulate`, nor on a dense forward pass, which is a
-/// plain GEMM).
-#[allow(clippy::too_many_arguments)]
-pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act) -> Result<Dispatch> {
-    g.validate()?;
-    ensure!(act == Act::Identity || !accumulate, "conv2d: an activation cannot be fused into an accumulated output");
-    let (sa, sb, so, what) = match pass {
-        ConvPass::Forward => (g.x_shape(), g.w_shape(), g.y_shape(), ["input", "weight", "output"]),
-        ConvPass::InputGrad => (g.y_shape(), g.w_shape(), g.x_shape(), ["output-gradient", "weight", "input-gradient"]),
-        ConvPass::WeightGrad => (g.x_shape(), g.y_shape(), g.w_shape(), ["input", "output-gradient", "weight-gradient"]),
-    };
-    for (t, shape, w) in [(a, sa, what[0]), (b, sb, what[1]), (out, so, what[2])] {
-        t.expect_shape(&shape, &format!("conv2d {w}"))?;
-    }
-    if e.conv_tiled {
-        return conv_tiled_pass(e, pass, g, a, b, out, accumulate, act);
-    }
-    ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
-    // one output position covering the whole input: a dense product, no taps to mask
-    let k = g.k();
-    if g.is_dense() {
-        let flat = |t: &Tensor, rows: usize| t.reshape(&[rows, t.numel() / rows]);
-        return match pass {
-            ConvPass::Forward => gemm_nt(e, g.n, g.cout, k, &flat(a, g.n)?, k, &flat(b, g.cout)?, k, &flat(out, g.n)?, GemmOut::RowMajor, accumulate),
-            // dx[n, k] = sum_co dy[n, co] w[co, k]
-            ConvPass::InputGrad => conv_dense(e, a, g.cout, 1, b, out, g.n, k, g.cout, accumulate, act),
-            // dw[co, k] = sum_n dy[n, co] x[n, k]
-            ConvPass::WeightGrad => conv_dense(e, b, 1, g.cout, a, out, g.cout, k, g.n, accumulate, act),
-        };
-    }
+/// The grid of an implicit-GEMM pass of conv.wgsl (not dense): workgroups along x (strips of
+/// pixels, or weight taps), y (blocks of rows) and z (phases), and the row blocks per invocation.
+struct ImplicitGrid {
+    /// Invocations that store (strips of pixels, or weight taps) per grid z.
+    lanes: usize,
+    gx: usize,
+    gy: usize,
+    phases: usize,
+    blocks: usize,
+}
+
+fn implicit_grid(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Result<ImplicitGrid> {
     let seg = match pass {
         ConvPass::Forward => 7 * g.stride + g.kw,
         ConvPass::InputGrad if g.dgrad_x2() => 10,
@@ -248,6 +228,69 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let gy = rows.div_ceil(CONV_ROWS * blocks);
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} workgroups, over the device limit of {max}; use a smaller batch");
+    Ok(ImplicitGrid { lanes, gx, gy, phases, blocks })
+}
+
+/// How many batch-norm partial statistics per output channel (of the pass: cout forward, cin
+/// for the input gradient) `pass` writes beside its output when asked to (conv.wgsl's
+/// BN_STATS: one per group of 8 strips and grid z), or None where its kernel cannot: only
+/// conv_fwd and conv_dgrad_x2 do (the passes that feed batch norm in DCGAN's layers), in their
+/// subgroup variant (groups merge through shuffles; subgroups hold consecutive invocations, as
+/// on every Vulkan, Metal and D3D12 driver we know of). Elsewhere batch norm reads the output
+/// once more for its statistics.
+pub fn bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Option<usize> {
+    let kernel = e.conv_implicit && !e.conv_tiled && e.conv_subgroups && g.validate().is_ok() && !g.is_dense() && matches!(pass.entry(g), "conv_fwd" | "conv_dgrad_x2");
+    if !kernel || e.workgroup_size % 8 != 0 {
+        return None;
+    }
+    let grid = implicit_grid(e, pass, g).ok()?;
+    Some(grid.phases * grid.lanes.div_ceil(8))
+}
+
+/// One pass of a convolution in geometry `g` as one implicit-GEMM dispatch: `a` and `b` are the
+/// operands in conv.wgsl's bindings 1 and 2 (Forward: x, w; InputGrad: dy, w; WeightGrad: x, dy).
+/// `act` is fused into the output (not with `accumulate`, nor on a dense forward pass, which is a
+/// plain GEMM). `bn_partials` (channels, `bn_partial_slots`, 4) receives batch-norm partial
+/// statistics of the output (count, mean, M2, 0), for `batchnorm_forward` to merge.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act, bn_partials: Option<&Tensor>) -> Result<Dispatch> {
+    g.validate()?;
+    ensure!(act == Act::Identity || !accumulate, "conv2d: an activation cannot be fused into an accumulated output");
+    let (sa, sb, so, what) = match pass {
+        ConvPass::Forward => (g.x_shape(), g.w_shape(), g.y_shape(), ["input", "weight", "output"]),
+        ConvPass::InputGrad => (g.y_shape(), g.w_shape(), g.x_shape(), ["output-gradient", "weight", "input-gradient"]),
+        ConvPass::WeightGrad => (g.x_shape(), g.y_shape(), g.w_shape(), ["input", "output-gradient", "weight-gradient"]),
+    };
+    for (t, shape, w) in [(a, sa, what[0]), (b, sb, what[1]), (out, so, what[2])] {
+        t.expect_shape(&shape, &format!("conv2d {w}"))?;
+    }
+    let bn_slots = match bn_partials {
+        None => None,
+        Some(t) => {
+            let slots = bn_partial_slots(e, pass, g).ok_or_else(|| anyhow!("conv2d {pass:?} {g:?}: this pass's kernel cannot write batch-norm partial statistics"))?;
+            ensure!(act == Act::Identity && !accumulate, "conv2d: batch-norm partial statistics summarise a plain (not activated, not accumulated) output");
+            t.expect_shape(&[so[1], slots, 4], "conv2d batch-norm partials")?;
+            ensure!(t.offset % 4 == 0, "conv2d: batch-norm partials must start on a 16-byte boundary");
+            Some(slots)
+        }
+    };
+    if e.conv_tiled {
+        return conv_tiled_pass(e, pass, g, a, b, out, accumulate, act);
+    }
+    ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
+    // one output position covering the whole input: a dense product, no taps to mask
+    let k = g.k();
+    if g.is_dense() {
+        let flat = |t: &Tensor, rows: usize| t.reshape(&[rows, t.numel() / rows]);
+        return match pass {
+            ConvPass::Forward => gemm_nt(e, g.n, g.cout, k, &flat(a, g.n)?, k, &flat(b, g.cout)?, k, &flat(out, g.n)?, GemmOut::RowMajor, accumulate),
+            // dx[n, k] = sum_co dy[n, co] w[co, k]
+            ConvPass::InputGrad => conv_dense(e, a, g.cout, 1, b, out, g.n, k, g.cout, accumulate, act),
+            // dw[co, k] = sum_n dy[n, co] x[n, k]
+            ConvPass::WeightGrad => conv_dense(e, b, 1, g.cout, a, out, g.cout, k, g.n, accumulate, act),
+        };
+    }
+    let ImplicitGrid { lanes, gx, gy, phases, blocks } = implicit_grid(e, pass, g)?;
     let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
     // bindings 4 and 5: operands b and a as vec4 arrays. They are read when the operand holds a
     // multiple of 4 values (its row segments then load as aligned vec4s) and, for b, by a forward
@@ -259,11 +302,15 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     };
     let (a4, b4) = (some_vec4(a)?, some_vec4(b)?);
     ensure!(b4.offset % 4 == 0 && a4.offset % 4 == 0, "conv2d: operands must start on a 16-byte boundary");
-    // conv.wgsl's pipelines share one layout of all five bindings
-    let bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding()), (4, b4.binding()), (5, a4.binding())];
+    // conv.wgsl's pipelines share one layout of all six bindings
+    let parts = bn_partials.map_or_else(|| e.no_bn_partials.as_entire_binding(), |t| t.binding());
+    let bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding()), (4, b4.binding()), (5, a4.binding()), (6, parts)];
     let mut constants = g.constants(accumulate);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("SRC_VEC4", flag(vec4_ok(a))), ("WT_VEC4", flag(vec4_ok(b))), ("BLOCKS", blocks as f64)]);
+    if let Some(slots) = bn_slots {
+        constants.extend([("BN_STATS", 1.0), ("BN_LANES", lanes as f64), ("BN_SLOTS", slots as f64)]);
+    }
     e.dispatch_specialised(family, pass.entry(g), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
 }
 
@@ -286,22 +333,24 @@ fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Te
     let gx = (j / 4).div_ceil(2).div_ceil(e.workgroup_size as usize);
     let gy = i.div_ceil(CONV_ROWS);
     let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
-    // conv.wgsl's shared layout: bindings 2 and 5 are not read here
-    e.dispatch_specialised(family, "conv_dense", &constants, &[(1, a.binding()), (2, a.binding()), (3, c.binding()), (4, b.binding()), (5, b.binding())], [gx as u32, gy as u32, 1])
+    // conv.wgsl's shared layout: bindings 2, 5 and 6 are not read here
+    let bindings = [(1, a.binding()), (2, a.binding()), (3, c.binding()), (4, b.binding()), (5, b.binding()), (6, e.no_bn_partials.as_entire_binding())];
+    e.dispatch_specialised(family, "conv_dense", &constants, &bindings, [gx as u32, gy as u32, 1])
 }
 
 /// y = conv2d(x, w): one implicit-GEMM dispatch (`Engine::conv_implicit`), or im2col + GEMM.
 pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
-    conv2d_forward_act(e, ws, g, x, w, y, Act::Identity)
+    conv2d_forward_act(e, ws, g, x, w, y, Act::Identity, None)
 }
 
-/// y = act(conv2d(x, w)), the activation fused when `fuses_activation` says it can be.
+/// y = act(conv2d(x, w)), the activation fused when `fuses_activation` says it can be;
+/// `bn_partials` as in `conv_pass` (where `bn_partial_slots` says the pass writes them).
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
     if e.conv_implicit {
-        return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false, act)?]);
+        return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false, act, bn_partials)?]);
     }
-    ensure!(act == Act::Identity, "conv2d: the layout-kernel path does not fuse activations");
+    ensure!(act == Act::Identity && bn_partials.is_none(), "conv2d: the layout-kernel path fuses no activation or batch-norm statistics");
     conv2d_forward_explicit(e, ws, g, x, w, y)
 }
 
@@ -313,7 +362,7 @@ pub fn fuses_activation(e: &Engine, g: &ConvGeom, transposed: bool) -> bool {
 /// dx = conv2d input-gradient of dy: one implicit-GEMM dispatch by phases, or pack + GEMM + col2im.
 pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
     if e.conv_implicit {
-        return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false, Act::Identity)?]);
+        return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false, Act::Identity, None)?]);
     }
     conv2d_backward_input_explicit(e, ws, g, dy, w, dx)
 }
@@ -321,24 +370,25 @@ pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &
 /// dw (+)= conv2d weight-gradient: one implicit-GEMM dispatch, or pack + im2col_t + GEMM.
 pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
     if e.conv_implicit {
-        return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate, Act::Identity)?]);
+        return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate, Act::Identity, None)?]);
     }
     conv2d_backward_weight_explicit(e, ws, g, x, dy, dw, accumulate)
 }
 
 /// y = conv_transpose2d(x, w): the input-gradient kernels of the matching convolution.
 pub fn conv_transpose2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor) -> Result<Vec<Dispatch>> {
-    conv_transpose2d_forward_act(e, ws, g, x, w, y, Act::Identity)
+    conv_transpose2d_forward_act(e, ws, g, x, w, y, Act::Identity, None)
 }
 
-/// y = act(conv_transpose2d(x, w)), the activation fused (implicit convolutions only).
+/// y = act(conv_transpose2d(x, w)), the activation fused (implicit convolutions only);
+/// `bn_partials` as in `conv_pass`.
 #[allow(clippy::too_many_arguments)]
-pub fn conv_transpose2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
+pub fn conv_transpose2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
     g.validate()?;
     if e.conv_implicit {
-        return Ok(vec![conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act).context("conv_transpose2d forward")?]);
+        return Ok(vec![conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act, bn_partials).context("conv_transpose2d forward")?]);
     }
-    ensure!(act == Act::Identity, "conv_transpose2d: the layout-kernel path does not fuse activations");
+    ensure!(act == Act::Identity && bn_partials.is_none(), "conv_transpose2d: the layout-kernel path fuses no activation or batch-norm statistics");
     conv2d_backward_input(e, ws, &g.as_conv(), x, w, y).context("conv_transpose2d forward")
 }
 

@@ -40,9 +40,16 @@ pub trait Layer: std::fmt::Debug {
     fn fuses_activation(&self, _e: &Engine, _act: Act) -> bool {
         false
     }
-    /// y = layer(x) (then `act`, when `fuses_activation` said so; otherwise `act` is Identity).
+    /// How many batch-norm partial statistics per output channel the forward pass can write
+    /// beside its output (kernels::bn_partial_slots), so batch norm after it need not read the
+    /// output once more for its statistics; None: it cannot.
+    fn bn_partial_slots(&self, _e: &Engine) -> Option<usize> {
+        None
+    }
+    /// y = layer(x) (then `act`, when `fuses_activation` said so; otherwise `act` is Identity),
+    /// and, given `bn_partials` (out channels, `bn_partial_slots`, 4), y's partial statistics.
     #[allow(clippy::too_many_arguments)]
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>>;
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>>;
     /// dx = d layer / dx applied to dy.
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>>;
     /// dw (and db) from x and dy, written or (with `acc`) added.
@@ -85,8 +92,11 @@ impl Layer for ConvGeom {
     fn fuses_activation(&self, e: &Engine, _act: Act) -> bool {
         kernels::fuses_activation(e, self, false)
     }
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
-        kernels::conv2d_forward_act(e, ws, self, x, w, y, act)
+    fn bn_partial_slots(&self, e: &Engine) -> Option<usize> {
+        kernels::bn_partial_slots(e, kernels::ConvPass::Forward, self)
+    }
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+        kernels::conv2d_forward_act(e, ws, self, x, w, y, act, bn_partials)
     }
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
         kernels::conv2d_backward_input(e, ws, self, dy, w, dx)
@@ -124,8 +134,11 @@ impl Layer for ConvTGeom {
     fn fuses_activation(&self, e: &Engine, _act: Act) -> bool {
         kernels::fuses_activation(e, &self.as_conv(), true)
     }
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
-        kernels::conv_transpose2d_forward_act(e, ws, self, x, w, y, act)
+    fn bn_partial_slots(&self, e: &Engine) -> Option<usize> {
+        kernels::bn_partial_slots(e, kernels::ConvPass::InputGrad, &self.as_conv())
+    }
+    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+        kernels::conv_transpose2d_forward_act(e, ws, self, x, w, y, act, bn_partials)
     }
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
         kernels::conv_transpose2d_backward_input(e, ws, self, dy, w, dx)
@@ -167,8 +180,8 @@ impl Layer for LinearGeom {
             }
         }
     }
-    fn forward(&self, e: &Engine, _ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act) -> Result<Vec<Dispatch>> {
-        anyhow::ensure!(act == Act::Identity, "linear layers do not fuse activations");
+    fn forward(&self, e: &Engine, _ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+        anyhow::ensure!(act == Act::Identity && bn_partials.is_none(), "linear layers fuse no activation or batch-norm statistics");
         Ok(vec![kernels::linear_forward(e, x, w, b, y)?])
     }
     fn backward_input(&self, e: &Engine, _ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {

@@ -129,6 +129,10 @@ pub struct Activations {
     pub d_out: Vec<Tensor>,
     /// Batch statistics saved by the forward pass for the backward pass.
     pub saved: Vec<Option<Tensor>>,
+    /// Partial batch statistics (channels, slots, 4) a block's layer writes beside its output in
+    /// training mode, where its kernel can (`Layer::bn_partial_slots`): batch norm then merges
+    /// them instead of reading the output once more.
+    pub bn_partials: Vec<Option<Tensor>>,
 }
 
 impl Net {
@@ -316,7 +320,7 @@ impl Net {
 
     /// Allocates activations and gradients for one use of the network with input `x`.
     pub fn activations(&self, e: &Engine, label: &str) -> Result<Activations> {
-        let mut a = Activations { pre: vec![], out: vec![], d_pre: vec![], d_out: vec![], saved: vec![] };
+        let mut a = Activations { pre: vec![], out: vec![], d_pre: vec![], d_out: vec![], saved: vec![], bn_partials: vec![] };
         for (i, s) in self.specs.iter().enumerate() {
             let shape = s.layer.out_shape();
             let pre = Tensor::zeros(&e.gpu, &shape, &format!("{label} block {i} conv output"))?;
@@ -331,6 +335,11 @@ impl Net {
                 (pre.clone(), d_pre.clone())
             };
             a.saved.push(if s.batch_norm { Some(Tensor::zeros(&e.gpu, &[2, shape[1]], &format!("{label} block {i} batch stats"))?) } else { None });
+            let slots = if s.batch_norm && std::env::var("NOPARTS").is_err() { s.layer.layer().bn_partial_slots(e) } else { None };
+            a.bn_partials.push(match slots {
+                Some(slots) => Some(Tensor::zeros(&e.gpu, &[shape[1], slots, 4], &format!("{label} block {i} partial batch stats"))?),
+                None => None,
+            });
             a.pre.push(pre);
             a.out.push(out);
             a.d_pre.push(d_pre);
@@ -352,14 +361,16 @@ impl Net {
             let layer = s.layer.layer();
             let fused = self.slots[i].affine.is_none() && s.act != Act::Identity && layer.fuses_activation(e, s.act);
             if fused {
-                out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.out[i], s.act)?);
+                out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.out[i], s.act, None)?);
                 continue;
             }
-            out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i], Act::Identity)?);
+            // batch statistics summarised by the layer's kernel as it writes its output
+            let partials = if train { acts.bn_partials[i].as_ref() } else { None };
+            out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i], Act::Identity, partials)?);
             if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
                 let cfg = BnConfig { momentum, act: s.act, ..self.bn };
                 let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;
-                out.push(kernels::batchnorm_forward(e, &cfg, train, &acts.pre[i], &self.params.view(a), &acts.out[i], &self.bn_state.view(st), saved)?);
+                out.push(kernels::batchnorm_forward(e, &cfg, train, &acts.pre[i], &self.params.view(a), &acts.out[i], &self.bn_state.view(st), saved, partials)?);
             } else if s.act != Act::Identity {
                 out.push(kernels::activation_forward(e, s.act, &acts.pre[i], &acts.out[i])?);
             }
