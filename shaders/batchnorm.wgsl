@@ -127,11 +127,13 @@ fn merge_stats(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
     return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
 }
 
-// The channel's mean and M2 from the partial statistics in `parts`.
+// The channel's mean and M2 from the partial statistics in `parts`. Means are merged relative to
+// the first partial's (k), so their updates round at the scale of the spread, not of the mean.
 fn merged_stats(ch: u32, lid: u32) -> vec2<f32> {
+    let k = parts[ch * P.parts].y;
     var t = vec3<f32>(0.0);
     for (var i = lid; i < P.parts; i += RED) {
-        t = merge_stats(t, parts[ch * P.parts + i].xyz);
+        t = merge_stats(t, parts[ch * P.parts + i].xyz - vec3<f32>(0.0, k, 0.0));
     }
     red_c[lid] = t.x;
     red_a[lid] = t.y;
@@ -146,7 +148,7 @@ fn merged_stats(ch: u32, lid: u32) -> vec2<f32> {
         }
     }
     workgroupBarrier();
-    return vec2<f32>(red_a[0], red_b[0]);
+    return vec2<f32>(k + red_a[0], red_b[0]);
 }
 
 // The channel's mean, scale g = gamma / std and beta (y = act((x - mean) g + beta): centred

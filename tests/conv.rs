@@ -259,3 +259,122 @@ fn fused_activations_match_the_reference() {
         }
     }
 }
+
+/// Count, mean and biased variance per channel of an (N, C, HW) tensor, in f64.
+fn channel_stats(y: &[f64], n: usize, c: usize, hw: usize) -> Vec<(f64, f64, f64)> {
+    (0..c)
+        .map(|ch| {
+            let vals: Vec<f64> = (0..n).flat_map(|i| y[(i * c + ch) * hw..(i * c + ch + 1) * hw].iter().copied()).collect();
+            let m = vals.len() as f64;
+            let mean = vals.iter().sum::<f64>() / m;
+            (m, mean, vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / m)
+        })
+        .collect()
+}
+
+/// Partials (C, slots, 4) of count, mean, M2 merged per channel (Chan et al.) into count, mean and
+/// biased variance.
+fn merged_partials(p: &[f64], c: usize) -> Vec<(f64, f64, f64)> {
+    let slots = p.len() / 4 / c;
+    (0..c)
+        .map(|ch| {
+            let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
+            for s in 0..slots {
+                let r = &p[(ch * slots + s) * 4..(ch * slots + s) * 4 + 3];
+                if r[0] == 0.0 {
+                    continue;
+                }
+                let t = n + r[0];
+                let d = r[1] - mean;
+                mean += d * r[0] / t;
+                m2 += r[2] + d * d * n * r[0] / t;
+                n = t;
+            }
+            (n, mean, m2 / n.max(1.0))
+        })
+        .collect()
+}
+
+fn assert_stats(got: &[(f64, f64, f64)], want: &[(f64, f64, f64)], what: &str) {
+    for (ch, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.0, w.0, "{what}: channel {ch} counts {} values, not {}", g.0, w.0);
+    }
+    let flat = |s: &[(f64, f64, f64)]| s.iter().flat_map(|t| [t.1, t.2]).collect::<Vec<f64>>();
+    // relative to the spread: a mean far from zero must not cost the variance its digits
+    let scale = want.iter().map(|t| t.2.sqrt()).fold(0.0, f64::max).max(1e-3);
+    assert_close(&flat(got), &flat(want), 2e-5 * scale, 2e-4, &format!("{what}: per channel mean, variance"));
+}
+
+#[test]
+fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
+    let e = engine();
+    if !(e.conv_subgroups && e.conv_implicit && !e.conv_tiled) {
+        // only the subgroup variant of the barrier-free kernels writes partials (GL has no subgroups)
+        let g = cg(2, 3, 9, 11, 5, 4, 2, 1);
+        assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).is_none(), "{} cannot write partials", e.describe());
+        eprintln!("{}: no batch-norm partials to check", e.describe());
+        return;
+    }
+    let ws = kernels::ConvWorkspace::new(e, &[]).unwrap();
+    let mut checked = 0;
+    // (geometry, pass, input offset): forward (conv_fwd: strips of 8, of two 4-wide rows, one and
+    // two blocks of rows, a partial block) and input gradient (conv_dgrad_x2: both column phases,
+    // phase rows of 4 taken in pairs, odd heights whose last phase row is absent, two blocks);
+    // one with values far from zero
+    let cases = [
+        (cg(64, 64, 14, 14, 128, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
+        (cg(2, 3, 9, 11, 5, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
+        (cg(3, 20, 8, 8, 40, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
+        (cg(2, 3, 6, 8, 5, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
+        (cg(2, 5, 7, 9, 3, 3, 1, 1), kernels::ConvPass::Forward, 50.0),
+        (tg(64, 256, 7, 7, 128, 4, 2, 1).as_conv(), kernels::ConvPass::InputGrad, 0.0),
+        (cg(2, 6, 9, 11, 7, 4, 2, 1), kernels::ConvPass::InputGrad, 0.0),
+        (tg(2, 6, 4, 4, 5, 4, 2, 1).as_conv(), kernels::ConvPass::InputGrad, 0.0),
+        (tg(3, 9, 5, 6, 40, 4, 2, 1).as_conv(), kernels::ConvPass::InputGrad, 30.0),
+    ];
+    for (i, (g, pass, offset)) in cases.into_iter().enumerate() {
+        let slots = kernels::bn_partial_slots(e, pass, &g).unwrap_or_else(|| panic!("case #{i} {pass:?} {g:?} should write partials"));
+        let (a_shape, out_shape) = match pass {
+            kernels::ConvPass::Forward => (g.x_shape(), g.y_shape()),
+            _ => (g.y_shape(), g.x_shape()),
+        };
+        let a = f32_round(&rand_vec(a_shape.iter().product(), 400 + i as u64, offset - 1.0, offset + 1.0));
+        let w = f32_round(&rand_vec(g.w_shape().iter().product(), 410 + i as u64, -0.5, 0.5));
+        let out = zeros(e, &out_shape, "out");
+        let c = out_shape[1];
+        // NaN everywhere first: a slot the kernel leaves unwritten poisons its channel
+        let parts = upload(e, &[c, slots, 4], &vec![f64::NAN; c * slots * 4], "partials");
+        let d = kernels::conv_pass(e, pass, &g, &upload(e, &a_shape, &a, "a"), &upload(e, &g.w_shape(), &w, "w"), &out, false, kernels::Act::Identity, Some(&parts)).unwrap();
+        e.run(&[&d]).unwrap();
+        let want = match pass {
+            kernels::ConvPass::Forward => cpu::conv2d(&g, &a, &w),
+            _ => cpu::conv2d_backward_input(&g, &a, &w),
+        };
+        let what = format!("case #{i} {pass:?} {g:?}");
+        assert_close(&download(e, &out), &want, tol(g.cin.max(g.cout) * 16) * (1.0 + offset), 1e-5, &format!("output beside partials, {what}"));
+        let hw = out_shape[2] * out_shape[3];
+        assert_stats(&merged_partials(&download(e, &parts), c), &channel_stats(&want, out_shape[0], c, hw), &format!("partials, {what}"));
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+    // what cannot write them says so
+    let dense = cg(2, 8, 7, 7, 3, 7, 1, 0);
+    assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &dense).is_none(), "a dense forward pass is a GEMM without partials");
+    let parts = zeros(e, &[3, 1, 4], "partials");
+    let err = kernels::conv_pass(e, kernels::ConvPass::Forward, &dense, &zeros(e, &dense.x_shape(), "x"), &zeros(e, &dense.w_shape(), "w"), &zeros(e, &dense.y_shape(), "y"), false, kernels::Act::Identity, Some(&parts))
+        .err()
+        .expect("partials on a dense pass must be refused");
+    assert!(err.to_string().contains("cannot write batch-norm partial statistics"), "unexpected error: {err}");
+    let g = cg(2, 3, 9, 11, 5, 4, 2, 1);
+    let slots = kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).unwrap();
+    let wrong = zeros(e, &[5, slots + 1, 4], "partials");
+    let err = kernels::conv2d_forward_act(e, &ws, &g, &zeros(e, &g.x_shape(), "x"), &zeros(e, &g.w_shape(), "w"), &zeros(e, &g.y_shape(), "y"), kernels::Act::Identity, Some(&wrong))
+        .err()
+        .expect("partials of the wrong size must be refused");
+    assert!(format!("{err:#}").contains("batch-norm partials"), "unexpected error: {err:#}");
+    for other in [engine_tiled_conv(), engine_other_gemm()] {
+        if !other.conv_subgroups || other.conv_tiled || !other.conv_implicit {
+            assert!(kernels::bn_partial_slots(other, kernels::ConvPass::Forward, &g).is_none(), "{} writes no partials", other.describe());
+        }
+    }
+}

@@ -75,6 +75,78 @@ fn batchnorm_train_eval_and_backward_match_reference() {
     }
 }
 
+/// Partial statistics (C, slots, 4) of x (N, C, HW) as a convolution writes them: count, mean and
+/// M2 of consecutive groups of a channel's values, of pseudo-random sizes 0 to 20 (empty groups
+/// included), unused slots empty.
+fn partial_stats(x: &[f64], n: usize, c: usize, hw: usize, seed: u64) -> (Vec<f64>, usize) {
+    let sizes = rand_vec(4096, seed, 0.0, 21.0);
+    let mut per_channel = Vec::new();
+    let mut next = 0;
+    for ch in 0..c {
+        let vals: Vec<f64> = (0..n).flat_map(|i| x[(i * c + ch) * hw..(i * c + ch + 1) * hw].iter().copied()).collect();
+        let mut groups = Vec::new();
+        let mut at = 0;
+        while at < vals.len() {
+            let len = (sizes[next % sizes.len()] as usize).min(vals.len() - at);
+            next += 1;
+            let g = &vals[at..at + len];
+            let mean = if len > 0 { g.iter().sum::<f64>() / len as f64 } else { 0.0 };
+            groups.push([len as f64, mean, g.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>(), 0.0]);
+            at += len;
+        }
+        per_channel.push(groups);
+    }
+    let slots = per_channel.iter().map(|g| g.len()).max().unwrap_or(1) + 1;
+    let mut out = vec![0.0; c * slots * 4];
+    for (ch, groups) in per_channel.iter().enumerate() {
+        for (s, g) in groups.iter().enumerate() {
+            out[(ch * slots + s) * 4..(ch * slots + s + 1) * 4].copy_from_slice(g);
+        }
+    }
+    (f32_round(&out), slots)
+}
+
+#[test]
+fn batchnorm_merging_partial_statistics_matches_reference() {
+    // the statistics a convolution summarised as it wrote x, merged instead of a pass over x:
+    // scalar, chunked and whole-chunk variants; data far from zero
+    let e = engine();
+    let cases = [(64, 128, 7, 7, Act::Relu, 0.0), (2, 3, 5, 3, Act::LeakyRelu(0.2), 0.0), (2, 5, 3, 3, Act::Identity, 0.0), (4, 8, 8, 8, Act::Relu, 0.0), (3, 4, 7, 7, Act::Identity, 400.0), (2, 6, 4, 4, Act::LeakyRelu(0.2), -250.0)];
+    for (i, &(n, c, h, w, act, shift)) in cases.iter().enumerate() {
+        let hw = h * w;
+        let cfg = BnConfig { eps: 1e-5, momentum: 0.1, act };
+        let x = f32_round(&rand_vec(n * c * hw, 500 + i as u64, shift - 2.0, shift + 3.0));
+        let gamma = f32_round(&rand_vec(c, 510 + i as u64, 0.5, 1.5));
+        let beta = f32_round(&rand_vec(c, 520 + i as u64, -0.5, 0.5));
+        let rm0 = f32_round(&rand_vec(c, 530 + i as u64, -0.1, 0.1));
+        let rv0 = f32_round(&rand_vec(c, 540 + i as u64, 0.9, 1.1));
+        let (parts, slots) = partial_stats(&x, n, c, hw, 550 + i as u64);
+        let shape = [n, c, h, w];
+        let xt = upload(e, &shape, &x, "x");
+        let affine = upload(e, &[2, c], &[gamma.clone(), beta.clone()].concat(), "affine");
+        let running = upload(e, &[2, c], &[rm0.clone(), rv0.clone()].concat(), "running");
+        let saved = zeros(e, &[2, c], "saved");
+        let y = zeros(e, &shape, "y");
+        let pt = upload(e, &[c, slots, 4], &parts, "partials");
+        e.run(&[&kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved, Some(&pt)).unwrap()]).unwrap();
+        let what = format!("case #{i} {shape:?} {act:?} shift {shift}, {slots} partials per channel");
+        let (want_y, mean, var) = cpu::batchnorm_train(&x, n, c, hw, &gamma, &beta, 1e-5, act);
+        assert_close(&download(e, &y), &want_y, 2e-5, 1e-4, &format!("bn forward from partials, {what}"));
+        let m = (n * hw) as f64;
+        let want_running: Vec<f64> = (0..c).map(|k| 0.9 * rm0[k] + 0.1 * mean[k]).chain((0..c).map(|k| 0.9 * rv0[k] + 0.1 * var[k] * m / (m - 1.0))).collect();
+        assert_close(&download(e, &running), &want_running, 1e-5, 1e-4, &format!("bn running stats from partials, {what}"));
+        let want_saved: Vec<f64> = mean.iter().cloned().chain(var.iter().map(|v| 1.0 / (v + 1e-5).sqrt())).collect();
+        assert_close(&download(e, &saved), &want_saved, 1e-5, 1e-4, &format!("bn saved stats from partials, {what}"));
+    }
+    // partials are batch statistics, of the right shape
+    let (x, aff, run, saved, y) = (zeros(e, &[2, 3, 4, 4], "x"), zeros(e, &[2, 3], "a"), zeros(e, &[2, 3], "r"), zeros(e, &[2, 3], "s"), zeros(e, &[2, 3, 4, 4], "y"));
+    let cfg = BnConfig { eps: 1e-5, momentum: 0.1, act: Act::Relu };
+    let err = kernels::batchnorm_forward(e, &cfg, false, &x, &aff, &y, &run, &saved, Some(&zeros(e, &[3, 2, 4], "p"))).err().expect("partials in eval mode");
+    assert!(err.to_string().contains("training mode only"), "unexpected error: {err}");
+    let err = kernels::batchnorm_forward(e, &cfg, true, &x, &aff, &y, &run, &saved, Some(&zeros(e, &[4, 2, 4], "p"))).err().expect("partials of 4 channels for 3");
+    assert!(err.to_string().contains("partials must be (3, slots, 4)"), "unexpected error: {err}");
+}
+
 #[test]
 fn batchnorm_frozen_backward_leaves_param_grads_alone() {
     let e = engine();

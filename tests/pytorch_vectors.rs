@@ -108,6 +108,23 @@ fn batchnorm_train_forward_and_backward_match_pytorch() {
     assert_close(&download(e, &running), &cat("running_mean_after", "running_var_after"), 1e-6, 1e-5, "running stats vs PyTorch");
     assert_close(&download(e, &dx), &tensor(&v, "dx").data, 1e-5, 1e-4, "batch norm input-grad vs PyTorch");
     assert_close(&download(e, &daff), &cat("dgamma", "dbeta"), 1e-4, 1e-4, "batch norm affine-grad vs PyTorch");
+    // the same forward pass from partial statistics (as a convolution leaves them): one per plane
+    let (n, hw) = (x.shape[0], x.data.len() / x.shape[0] / c);
+    let mut parts = vec![0.0; c * n * 4];
+    for ch in 0..c {
+        for i in 0..n {
+            let plane = &x.data[(i * c + ch) * hw..(i * c + ch + 1) * hw];
+            let mean = plane.iter().sum::<f64>() / hw as f64;
+            let m2 = plane.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>();
+            parts[(ch * n + i) * 4..(ch * n + i) * 4 + 3].copy_from_slice(&[hw as f64, mean, m2]);
+        }
+    }
+    let running = upload(e, &[2, c], &cat("running_mean_before", "running_var_before"), "running");
+    let y2 = zeros(e, &x.shape, "y from partials");
+    let pt = upload(e, &[c, n, 4], &parts, "partials");
+    e.run(&[&kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y2, &running, &saved, Some(&pt)).unwrap()]).unwrap();
+    assert_close(&download(e, &y2), &tensor(&v, "y").data, 1e-5, 1e-4, "batch norm forward from partial statistics vs PyTorch");
+    assert_close(&download(e, &running), &cat("running_mean_after", "running_var_after"), 1e-6, 1e-5, "running stats from partial statistics vs PyTorch");
 }
 
 #[test]
