@@ -32,13 +32,11 @@ const RED: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;      // (N, C, HW) forward: output; backward (scalar): dy
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;  // (2, C) running mean, running var
 @group(0) @binding(5) var<storage, read_write> saved: array<f32>;  // (2, C) batch mean, 1/sqrt(var+eps)
-@group(0) @binding(6) var<storage, read> fwd_out: array<f32>;      // (N, C, HW) forward output (backward)
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;     // (N, C, HW) input gradient
 @group(0) @binding(8) var<storage, read_write> daffine: array<f32>; // (2, C) d gamma, d beta
 @group(0) @binding(9) var<storage, read> x4: array<vec4<f32>>;      // binding 1 as (N C HW / 4) chunks
 @group(0) @binding(10) var<storage, read_write> y4: array<vec4<f32>>; // forward output as chunks (_vv)
 @group(0) @binding(11) var<storage, read> dy4: array<vec4<f32>>;     // backward dy as chunks
-@group(0) @binding(12) var<storage, read> out4: array<vec4<f32>>;    // backward forward output as chunks
 @group(0) @binding(13) var<storage, read_write> dx4: array<vec4<f32>>; // input gradient as chunks (_vv)
 @group(0) @binding(14) var<storage, read> parts: array<vec4<f32>>;  // (C, P.parts): count, mean, M2, 0 of groups of x (_parts)
 
@@ -98,14 +96,6 @@ fn activate4(v: vec4<f32>) -> vec4<f32> {
         case ACT_RELU: { return max(v, vec4<f32>(0.0)); }
         case ACT_LEAKY_RELU: { return select(v * P.slope, v, v > vec4<f32>(0.0)); }
         default: { return v; }
-    }
-}
-
-fn act_grad4(out_v: vec4<f32>) -> vec4<f32> {
-    switch P.act {
-        case ACT_RELU: { return select(vec4<f32>(0.0), vec4<f32>(1.0), out_v > vec4<f32>(0.0)); }
-        case ACT_LEAKY_RELU: { return select(vec4<f32>(P.slope), vec4<f32>(1.0), out_v > vec4<f32>(0.0)); }
-        default: { return vec4<f32>(1.0); }
     }
 }
 
@@ -278,12 +268,36 @@ fn bn_forward_parts_vv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     normalise_vv(wid.x, lid, scale_shift(wid.x, lid, merged_stats(wid.x, lid)));
 }
 
-// Backward of y = act(gamma * xhat + beta) in training mode. Reads the forward output (the
-// activation's derivative is a function of it) and dy; writes dx and, unless param_grad is 0 (a
-// frozen network), d gamma and d beta.
+// Backward of y = act(gamma * xhat + beta) in training mode. Reads x and dy; writes dx and,
+// unless param_grad is 0 (a frozen network), d gamma and d beta. The activation's derivative
+// (ReLU, LeakyReLU: the sign of its input) comes from its input z = (x - mean) g + beta, recomputed
+// exactly as the forward pass computed it, rather than from the forward output: a multiply-add
+// instead of a third tensor to load (loads set the speed on CPU adapters).
 
-fn act_grad(out_v: f32) -> f32 {
-    return act_derivative_from_output(P.act, P.slope, out_v);
+// z > 0 ? 1 : 0 (ReLU), 1 : slope (LeakyReLU), 1 (none).
+fn act_grad(z: f32) -> f32 {
+    switch P.act {
+        case ACT_RELU: { return select(0.0, 1.0, z > 0.0); }
+        case ACT_LEAKY_RELU: { return select(P.slope, 1.0, z > 0.0); }
+        default: { return 1.0; }
+    }
+}
+
+fn act_grad4(z: vec4<f32>) -> vec4<f32> {
+    switch P.act {
+        case ACT_RELU: { return select(vec4<f32>(0.0), vec4<f32>(1.0), z > vec4<f32>(0.0)); }
+        case ACT_LEAKY_RELU: { return select(vec4<f32>(P.slope), vec4<f32>(1.0), z > vec4<f32>(0.0)); }
+        default: { return vec4<f32>(1.0); }
+    }
+}
+
+// What the backward passes need of a channel: its batch mean and 1/std, the forward pass's scale
+// g = gamma / std and beta, and (after the reduction) the coefficients of dx.
+struct Bwd { mean: f32, invstd: f32, g: f32, beta: f32, c: vec3<f32> };
+
+fn bwd_of(ch: u32) -> Bwd {
+    let invstd = saved[P.c + ch];
+    return Bwd(saved[ch], invstd, affine[ch] * invstd, affine[P.c + ch], vec3<f32>(0.0));
 }
 
 // From the reduced sums of dz (red_a[0]) and dz xhat (red_b[0]): records d gamma, d beta (lane
@@ -303,16 +317,16 @@ fn backward_coefficients(ch: u32, lid: u32) -> vec3<f32> {
 fn bn_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let ch = wid.x;
     let m = P.n * P.hw;
-    let mean = saved[ch];
-    let invstd = saved[P.c + ch];
+    var b = bwd_of(ch);
     var sdz = 0.0;
     var sdzx = 0.0;
     var p = first_pos(lid, P.hw);
     for (var i = lid; i < m; i += RED) {
         let e = elem(p, ch);
-        let dz = y[e] * act_grad(fwd_out[e]);
+        let d = x[e] - b.mean;
+        let dz = y[e] * act_grad(d * b.g + b.beta);
         sdz += dz;
-        sdzx += dz * (x[e] - mean) * invstd;
+        sdzx += dz * d * b.invstd;
         p = next_pos(p, P.hw);
     }
     red_a[lid] = sdz;
@@ -323,43 +337,40 @@ fn bn_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     p = first_pos(lid, P.hw);
     for (var i = lid; i < m; i += RED) {
         let e = elem(p, ch);
-        let dz = y[e] * act_grad(fwd_out[e]);
-        let xhat = (x[e] - mean) * invstd;
-        dx[e] = c.x * (fm * dz - c.y - xhat * c.z);
+        let d = x[e] - b.mean;
+        let dz = y[e] * act_grad(d * b.g + b.beta);
+        dx[e] = c.x * (fm * dz - c.y - d * b.invstd * c.z);
         p = next_pos(p, P.hw);
     }
 }
 
-// What the second pass of the vec4 backward entry points needs: the batch statistics and the
-// coefficients of backward_coefficients.
-struct BwdCoef { c: vec3<f32>, mean: f32, invstd: f32 };
-
 // The reduction pass of the vec4 backward entry points, and the coefficients it yields.
-fn backward_sums4(ch: u32, lid: u32) -> BwdCoef {
-    let mean = saved[ch];
-    let invstd = saved[P.c + ch];
+fn backward_sums4(ch: u32, lid: u32) -> Bwd {
+    var b = bwd_of(ch);
     let per = chunks_per_plane();
     var sdz = vec4<f32>(0.0);
     var sdzx = vec4<f32>(0.0);
     var p = first_pos(lid, per);
     for (var i = lid; i < P.n * per; i += RED) {
         let c = chunk(p, ch);
-        let dz = select(vec4<f32>(0.0), dy4[c.i] * act_grad4(out4[c.i]), c.ok);
+        let d = x4[c.i] - b.mean;
+        let dz = select(vec4<f32>(0.0), dy4[c.i] * act_grad4(d * b.g + b.beta), c.ok);
         sdz += dz;
-        sdzx += dz * (x4[c.i] - mean) * invstd;
+        sdzx += dz * d * b.invstd;
         p = next_pos(p, per);
     }
     red_a[lid] = dot(sdz, vec4<f32>(1.0));
     red_b[lid] = dot(sdzx, vec4<f32>(1.0));
     reduce2(lid);
-    return BwdCoef(backward_coefficients(ch, lid), mean, invstd);
+    b.c = backward_coefficients(ch, lid);
+    return b;
 }
 
 // dx of chunk i
-fn dx_chunk(i: u32, b: BwdCoef) -> vec4<f32> {
-    let dz = dy4[i] * act_grad4(out4[i]);
-    let xhat = (x4[i] - b.mean) * b.invstd;
-    return b.c.x * (f32(P.n * P.hw) * dz - b.c.y - xhat * b.c.z);
+fn dx_chunk(i: u32, b: Bwd) -> vec4<f32> {
+    let d = x4[i] - b.mean;
+    let dz = dy4[i] * act_grad4(d * b.g + b.beta);
+    return b.c.x * (f32(P.n * P.hw) * dz - b.c.y - d * b.invstd * b.c.z);
 }
 
 @compute @workgroup_size(64)

@@ -114,14 +114,14 @@ fn chunked(ts: &[&Tensor]) -> Option<bool> {
     ok.then_some(hw % 4 == 0)
 }
 
-/// Backward of `batchnorm_forward` in training mode: dx from dy, and d(affine) (+)= unless
-/// `param_grad` is false (frozen network).
+/// Backward of `batchnorm_forward` in training mode: dx from x and dy (the activation's
+/// derivative from its input, recomputed from x and the saved statistics), and d(affine) (+)=
+/// unless `param_grad` is false (frozen network).
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_backward(
     e: &Engine,
     cfg: &BnConfig,
     x: &Tensor,
-    y: &Tensor,
     dy: &Tensor,
     affine: &Tensor,
     saved: &Tensor,
@@ -132,16 +132,16 @@ pub fn batchnorm_backward(
 ) -> Result<Dispatch> {
     let p = bn_params(e, x, cfg, true, accumulate, param_grad)?;
     let c = p.c as usize;
-    for (t, what) in [(y, "batch norm output"), (dy, "batch norm output-gradient"), (dx, "batch norm input-gradient")] {
+    for (t, what) in [(dy, "batch norm output-gradient"), (dx, "batch norm input-gradient")] {
         t.expect_shape(&x.shape, what)?;
     }
     for (t, what) in [(affine, "batch norm affine (2, C)"), (saved, "batch norm saved stats (2, C)"), (daffine, "batch norm affine-gradient (2, C)")] {
         t.expect_shape(&[2, c], what)?;
     }
-    let (entry, mut bindings) = match chunked(&[x, y, dy, dx]) {
-        Some(true) => ("bn_backward_vv", vec![(9, x.binding()), (11, dy.binding()), (12, y.binding()), (13, dx.binding())]),
-        Some(false) => ("bn_backward_v", vec![(9, x.binding()), (11, dy.binding()), (12, y.binding()), (7, dx.binding())]),
-        None => ("bn_backward", vec![(1, x.binding()), (3, dy.binding()), (6, y.binding()), (7, dx.binding())]),
+    let (entry, mut bindings) = match chunked(&[x, dy, dx]) {
+        Some(true) => ("bn_backward_vv", vec![(9, x.binding()), (11, dy.binding()), (13, dx.binding())]),
+        Some(false) => ("bn_backward_v", vec![(9, x.binding()), (11, dy.binding()), (7, dx.binding())]),
+        None => ("bn_backward", vec![(1, x.binding()), (3, dy.binding()), (7, dx.binding())]),
     };
     bindings.extend([(2, affine.binding()), (5, saved.binding()), (8, daffine.binding())]);
     e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])

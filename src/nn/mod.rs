@@ -402,7 +402,6 @@ impl Net {
                     e,
                     &cfg,
                     &acts.pre[i],
-                    &acts.out[i],
                     &acts.d_out[i],
                     &self.params.view(a),
                     saved,
