@@ -196,19 +196,14 @@ fn store_halves(lo: Acc, hi: Acc, row0: u32, rows: u32, n_lo: u32, n_hi: u32, o_
 
 // ------------------------------------------------------------------ batch-norm partial sums
 
-// With BN_STATS, conv_fwd and conv_dgrad_x2 (the passes whose output feeds batch norm in DCGAN's
-// layers) also summarise what they store: per output channel, count, mean and M2 (the sum of
-// squared deviations from that mean) of each group of 8 neighbouring invocations, so batch norm
-// merges a few dozen partials per channel instead of reading the whole output once more. Partials
-// merge by Chan et al.'s pairwise update, which does not cancel when the mean is far from zero.
-// The 8 lanes of a group merge through register shuffles (lane_xor3; subgroup variant only, and
-// subgroups hold consecutive invocations), not workgroup memory: a barrier would turn the whole
-// kernel into coroutines on a CPU adapter. Lanes that store nothing summarise nothing (count 0).
-override BN_STATS: bool = false;
-// Strips (invocations that store) per grid z, and partials per channel: z x ceil(BN_LANES / 8).
+// With BN_STATS (conv_geometry.wgsl), conv_fwd and conv_dgrad_x2 (the passes whose output feeds
+// batch norm in DCGAN's layers) summarise each group of 8 neighbouring invocations' stored values
+// per output channel. The 8 lanes of a group merge through register shuffles (lane_xor; subgroup
+// variant only, and subgroups hold consecutive invocations), not workgroup memory: a barrier would
+// turn the whole kernel into coroutines on a CPU adapter. Lanes that store nothing summarise
+// nothing (count 0). Strips (invocations that store) per grid z: BN_LANES; records per channel:
+// BN_SLOTS = z x ceil(BN_LANES / 8).
 override BN_LANES: u32 = 1u;
-override BN_SLOTS: u32 = 1u;
-@group(0) @binding(6) var<storage, read_write> bn_parts: array<vec4<f32>>; // (channels, BN_SLOTS): count, mean, M2, 0
 
 // A strip's statistics per row: every row holds the same pixels, so one count serves them all.
 alias RowVals = array<f32, ROWS>;

@@ -212,9 +212,42 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         if (more) { store_step(next, 1u - buf, lid); }
         workgroupBarrier();
     }
+    if (BN_STATS) { write_bn_partials(acc, m0, n0, tm, tn, lid, ph, wid.z * ((GN + TILE - 1u) / TILE) + wid.x); }
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
             put(m0 + 4u * tm + i, n0 + 4u * tn + j, ph, acc[i][j]);
         }
+    }
+}
+
+// Batch-norm partials (BN_STATS, conv_geometry.wgsl; forward and input-gradient passes, whose
+// rows are output channels): record `slot` of each of the tile's rows summarises the row's values
+// in the tile. Each invocation summarises its 4 values per row; the summaries meet in the staging
+// tiles, free after the last step's barrier (rows 0-1 of invocation l at tile_a[2 l ..], rows 2-3
+// at tile_b[2 l ..]: 2 THREADS vec4s each, as large as a staging tile), and invocation r < TILE
+// merges row r's TILE / 4 of them.
+fn write_bn_partials(acc: array<vec4<f32>, 4>, m0: u32, n0: u32, tm: u32, tn: u32, lid: u32, ph: Phase, slot: u32) {
+    for (var i = 0u; i < 4u; i++) {
+        var kept = vec4<bool>(false);
+        for (var j = 0u; j < 4u; j++) {
+            kept[j] = c_index(m0 + 4u * tm + i, n0 + 4u * tn + j, ph) >= 0;
+        }
+        let n = dot(select(vec4<f32>(0.0), vec4<f32>(1.0), kept), vec4<f32>(1.0));
+        let mean = dot(select(vec4<f32>(0.0), acc[i], kept), vec4<f32>(1.0)) / max(n, 1.0);
+        let d = select(vec4<f32>(0.0), acc[i] - mean, kept);
+        let rec = vec4<f32>(n, mean, dot(d, d), 0.0);
+        if (i < 2u) { tile_a[2u * lid + i] = rec; } else { tile_b[2u * lid + i - 2u] = rec; }
+    }
+    workgroupBarrier();
+    if (lid < TILE) {
+        // row lid of the tile: rows i of the invocations (lid / 4) * TILE / 4 + t
+        let i = lid % 4u;
+        let first = (lid / 4u) * (TILE / 4u);
+        var t = vec3<f32>(0.0);
+        for (var u = 0u; u < TILE / 4u; u++) {
+            let at = 2u * (first + u) + i % 2u;
+            t = merge_stats(t, select(tile_b[at], tile_a[at], i < 2u).xyz);
+        }
+        if (m0 + lid < GM) { bn_parts[(m0 + lid) * BN_SLOTS + slot] = vec4<f32>(t, 0.0); }
     }
 }

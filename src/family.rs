@@ -117,7 +117,7 @@ impl Family {
             // conv.wgsl: src, wt, dst, wt4, src4
             Family::Conv | Family::ConvSubgroups => Some(&[(1, true), (2, true), (3, false), (4, true), (5, true), (6, false)]),
             // conv_tiled.wgsl: src, wt, dst
-            Family::ConvTiled => Some(&[(1, true), (2, true), (3, false)]),
+            Family::ConvTiled => Some(&[(1, true), (2, true), (3, false), (6, false)]),
             _ => None,
         }
     }

@@ -305,35 +305,37 @@ fn assert_stats(got: &[(f64, f64, f64)], want: &[(f64, f64, f64)], what: &str) {
     assert_close(&flat(got), &flat(want), 2e-5 * scale, 2e-4, &format!("{what}: per channel mean, variance"));
 }
 
-#[test]
-fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
-    let e = engine();
-    if !(e.conv_subgroups && e.conv_implicit && !e.conv_tiled) {
-        // only the subgroup variant of the barrier-free kernels writes partials (GL has no subgroups)
-        let g = cg(2, 3, 9, 11, 5, 4, 2, 1);
-        assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).is_none(), "{} cannot write partials", e.describe());
-        eprintln!("{}: no batch-norm partials to check", e.describe());
-        return;
-    }
-    let ws = kernels::ConvWorkspace::new(e, &[]).unwrap();
+/// Geometries and passes whose output feeds batch norm, with an input offset: forward (strips of
+/// 8, of two 4-wide rows, one and two blocks of rows, a partial block) and input gradient (both
+/// column phases, phase rows of 4 taken in pairs, odd heights whose last phase row is absent, two
+/// blocks; stride 3); values far from zero; G's first layer (a dense input gradient).
+fn partials_cases() -> Vec<(ConvGeom, kernels::ConvPass, f64)> {
+    use kernels::ConvPass::{Forward, InputGrad};
+    vec![
+        (cg(64, 64, 14, 14, 128, 4, 2, 1), Forward, 0.0),
+        (cg(2, 3, 9, 11, 5, 4, 2, 1), Forward, 0.0),
+        (cg(3, 20, 8, 8, 40, 4, 2, 1), Forward, 0.0),
+        (cg(2, 3, 6, 8, 5, 4, 2, 1), Forward, 0.0),
+        (cg(2, 5, 7, 9, 3, 3, 1, 1), Forward, 50.0),
+        (tg(64, 256, 7, 7, 128, 4, 2, 1).as_conv(), InputGrad, 0.0),
+        (cg(2, 6, 9, 11, 7, 4, 2, 1), InputGrad, 0.0),
+        (tg(2, 6, 4, 4, 5, 4, 2, 1).as_conv(), InputGrad, 0.0),
+        (tg(3, 9, 5, 6, 40, 4, 2, 1).as_conv(), InputGrad, 30.0),
+        (tg(2, 4, 4, 5, 6, 5, 3, 1).as_conv(), InputGrad, 0.0),
+        (tg(16, 20, 1, 1, 48, 7, 1, 0).as_conv(), InputGrad, 0.0),
+    ]
+}
+
+/// Runs the cases (those in `subset`) that `e`'s kernels write partials for: the output still
+/// matches the reference and the merged partials give each channel's count, mean and variance.
+/// Returns how many ran.
+fn check_partials(e: &Engine, subset: Option<&[usize]>) -> usize {
     let mut checked = 0;
-    // (geometry, pass, input offset): forward (conv_fwd: strips of 8, of two 4-wide rows, one and
-    // two blocks of rows, a partial block) and input gradient (conv_dgrad_x2: both column phases,
-    // phase rows of 4 taken in pairs, odd heights whose last phase row is absent, two blocks);
-    // one with values far from zero
-    let cases = [
-        (cg(64, 64, 14, 14, 128, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
-        (cg(2, 3, 9, 11, 5, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
-        (cg(3, 20, 8, 8, 40, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
-        (cg(2, 3, 6, 8, 5, 4, 2, 1), kernels::ConvPass::Forward, 0.0),
-        (cg(2, 5, 7, 9, 3, 3, 1, 1), kernels::ConvPass::Forward, 50.0),
-        (tg(64, 256, 7, 7, 128, 4, 2, 1).as_conv(), kernels::ConvPass::InputGrad, 0.0),
-        (cg(2, 6, 9, 11, 7, 4, 2, 1), kernels::ConvPass::InputGrad, 0.0),
-        (tg(2, 6, 4, 4, 5, 4, 2, 1).as_conv(), kernels::ConvPass::InputGrad, 0.0),
-        (tg(3, 9, 5, 6, 40, 4, 2, 1).as_conv(), kernels::ConvPass::InputGrad, 30.0),
-    ];
-    for (i, (g, pass, offset)) in cases.into_iter().enumerate() {
-        let slots = kernels::bn_partial_slots(e, pass, &g).unwrap_or_else(|| panic!("case #{i} {pass:?} {g:?} should write partials"));
+    for (i, (g, pass, offset)) in partials_cases().into_iter().enumerate() {
+        if subset.is_some_and(|s| !s.contains(&i)) {
+            continue;
+        }
+        let Some(slots) = kernels::bn_partial_slots(e, pass, &g) else { continue };
         let (a_shape, out_shape) = match pass {
             kernels::ConvPass::Forward => (g.x_shape(), g.y_shape()),
             _ => (g.y_shape(), g.x_shape()),
@@ -350,13 +352,31 @@ fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
             kernels::ConvPass::Forward => cpu::conv2d(&g, &a, &w),
             _ => cpu::conv2d_backward_input(&g, &a, &w),
         };
-        let what = format!("case #{i} {pass:?} {g:?}");
+        let what = format!("case #{i} {pass:?} {g:?} ({})", e.describe());
         assert_close(&download(e, &out), &want, tol(g.cin.max(g.cout) * 16) * (1.0 + offset), 1e-5, &format!("output beside partials, {what}"));
         let hw = out_shape[2] * out_shape[3];
         assert_stats(&merged_partials(&download(e, &parts), c), &channel_stats(&want, out_shape[0], c, hw), &format!("partials, {what}"));
         checked += 1;
     }
-    assert_eq!(checked, 9);
+    checked
+}
+
+#[test]
+fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
+    // shared-memory tiles (GPUs): every forward and input-gradient pass, tiles of 32 and 64
+    assert_eq!(check_partials(engine_tiled_conv(), None), partials_cases().len());
+    assert_eq!(check_partials(engine_tiled_conv_64(), Some(&[0, 2, 5, 6, 10])), 5);
+    let e = engine();
+    let ws = kernels::ConvWorkspace::new(e, &[]).unwrap();
+    let g = cg(2, 3, 9, 11, 5, 4, 2, 1);
+    if !(e.conv_subgroups && e.conv_implicit && !e.conv_tiled) {
+        // only the subgroup variant of the barrier-free kernels writes partials (GL has no subgroups)
+        assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).is_none(), "{} cannot write partials", e.describe());
+        eprintln!("{}: no barrier-free batch-norm partials to check", e.describe());
+        return;
+    }
+    // barrier-free kernels: conv_fwd and conv_dgrad_x2
+    assert_eq!(check_partials(e, None), 9, "conv_fwd and conv_dgrad_x2 cases");
     // what cannot write them says so
     let dense = cg(2, 8, 7, 7, 3, 7, 1, 0);
     assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &dense).is_none(), "a dense forward pass is a GEMM without partials");
@@ -365,16 +385,15 @@ fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
         .err()
         .expect("partials on a dense pass must be refused");
     assert!(err.to_string().contains("cannot write batch-norm partial statistics"), "unexpected error: {err}");
-    let g = cg(2, 3, 9, 11, 5, 4, 2, 1);
     let slots = kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).unwrap();
     let wrong = zeros(e, &[5, slots + 1, 4], "partials");
     let err = kernels::conv2d_forward_act(e, &ws, &g, &zeros(e, &g.x_shape(), "x"), &zeros(e, &g.w_shape(), "w"), &zeros(e, &g.y_shape(), "y"), kernels::Act::Identity, Some(&wrong))
         .err()
         .expect("partials of the wrong size must be refused");
     assert!(format!("{err:#}").contains("batch-norm partials"), "unexpected error: {err:#}");
-    for other in [engine_tiled_conv(), engine_other_gemm()] {
-        if !other.conv_subgroups || other.conv_tiled || !other.conv_implicit {
-            assert!(kernels::bn_partial_slots(other, kernels::ConvPass::Forward, &g).is_none(), "{} writes no partials", other.describe());
-        }
+    let other = engine_other_gemm();
+    if !other.conv_tiled && !(other.conv_subgroups && other.conv_implicit) {
+        assert!(kernels::bn_partial_slots(other, kernels::ConvPass::Forward, &g).is_none(), "{} writes no partials", other.describe());
     }
+    assert!(kernels::bn_partial_slots(engine_tiled_conv(), kernels::ConvPass::WeightGrad, &g).is_none(), "a weight gradient feeds no batch norm");
 }

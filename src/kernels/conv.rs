@@ -232,13 +232,17 @@ fn implicit_grid(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Result<ImplicitGri
 }
 
 /// How many batch-norm partial statistics per output channel (of the pass: cout forward, cin
-/// for the input gradient) `pass` writes beside its output when asked to (conv.wgsl's
-/// BN_STATS: one per group of 8 strips and grid z), or None where its kernel cannot: only
-/// conv_fwd and conv_dgrad_x2 do (the passes that feed batch norm in DCGAN's layers), in their
-/// subgroup variant (groups merge through shuffles; subgroups hold consecutive invocations, as
-/// on every Vulkan, Metal and D3D12 driver we know of). Elsewhere batch norm reads the output
-/// once more for its statistics.
+/// for the input gradient) `pass` writes beside its output when asked to (BN_STATS), or None
+/// where its kernel cannot. The shared-memory tiles (GPUs) write one per column tile and phase,
+/// for forward and input-gradient passes alike; of the barrier-free kernels (CPU adapters), only
+/// conv_fwd and conv_dgrad_x2 (the passes that feed batch norm in DCGAN's layers but the first)
+/// do, one per group of 8 strips and grid z, in their subgroup variant (groups merge through
+/// shuffles; subgroups hold consecutive invocations, as on every Vulkan, Metal and D3D12 driver
+/// we know of). Elsewhere batch norm reads the output once more for its statistics.
 pub fn bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Option<usize> {
+    if e.conv_tiled {
+        return g.validate().ok().and_then(|_| tiled_bn_partial_slots(e, pass, g));
+    }
     let kernel = e.conv_implicit && !e.conv_tiled && e.conv_subgroups && g.validate().is_ok() && !g.is_dense() && matches!(pass.entry(g), "conv_fwd" | "conv_dgrad_x2");
     if !kernel || e.workgroup_size % 8 != 0 {
         return None;
@@ -275,7 +279,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         }
     };
     if e.conv_tiled {
-        return conv_tiled_pass(e, pass, g, a, b, out, accumulate, act);
+        return conv_tiled_pass(e, pass, g, a, b, out, accumulate, act, bn_partials.zip(bn_slots));
     }
     ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
     // one output position covering the whole input: a dense product, no taps to mask

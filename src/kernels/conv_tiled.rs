@@ -10,10 +10,17 @@ const TILE: usize = 64;
 const SMALL_TILE: usize = 32;
 const FILL: usize = 256;
 
-/// One pass of geometry `g` (shapes already checked by `conv_pass`): a, b and out as in
-/// conv.wgsl's bindings 1, 2 and 3.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act) -> Result<Dispatch> {
+/// The tiled product of one pass: MODE, C's rows GM and columns GN, grid z (dgrad phases), the
+/// tile edge and the workgroups along x (column tiles) and y (row tiles).
+struct TiledGrid {
+    mode: u32,
+    phases: usize,
+    tile: usize,
+    gx: usize,
+    gy: usize,
+}
+
+fn tiled_grid(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Result<TiledGrid> {
     let s = g.stride;
     // C is GM x GN; dgrad runs its STRIDE x STRIDE phases as grid z, each as large as the largest
     let (mode, gm, gn, phases) = match pass {
@@ -32,6 +39,25 @@ pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tens
     let (gx, gy) = (gn.div_ceil(tile), gm.div_ceil(tile));
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} x {phases} workgroups, over the device limit of {max}; use a smaller batch");
+    Ok(TiledGrid { mode, phases, tile, gx, gy })
+}
+
+/// Batch-norm partial statistics per output channel a forward or input-gradient pass writes
+/// (one per column tile and phase), or None for the weight gradient.
+pub(super) fn tiled_bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Option<usize> {
+    if pass == ConvPass::WeightGrad {
+        return None;
+    }
+    let grid = tiled_grid(e, pass, g).ok()?;
+    Some(grid.gx * grid.phases)
+}
+
+/// One pass of geometry `g` (shapes already checked by `conv_pass`): a, b and out as in
+/// conv.wgsl's bindings 1, 2 and 3; `bn_partials` with `bn_slots` records per channel, as
+/// `conv_pass` checked.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act, bn_partials: Option<(&Tensor, usize)>) -> Result<Dispatch> {
+    let TiledGrid { mode, phases, tile, gx, gy } = tiled_grid(e, pass, g)?;
     // two buffers of a TILE x 16 tile of A and of B
     let (threads, shared) = (tile * tile / 16, 2 * 2 * 16 * tile * 4);
     ensure!(
@@ -42,5 +68,9 @@ pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tens
     );
     let mut constants = g.constants(accumulate);
     constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("MODE", mode as f64), ("TILE", tile as f64)]);
-    e.dispatch_specialised(Family::ConvTiled, "conv_tiled", &constants, &[(1, a.binding()), (2, b.binding()), (3, out.binding())], [gx as u32, gy as u32, phases as u32])
+    if let Some((_, slots)) = bn_partials {
+        constants.extend([("BN_STATS", 1.0), ("BN_SLOTS", slots as f64)]);
+    }
+    let parts = bn_partials.map_or_else(|| e.no_bn_partials.as_entire_binding(), |(t, _)| t.binding());
+    e.dispatch_specialised(Family::ConvTiled, "conv_tiled", &constants, &[(1, a.binding()), (2, b.binding()), (3, out.binding()), (6, parts)], [gx as u32, gy as u32, phases as u32])
 }

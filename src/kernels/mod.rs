@@ -28,7 +28,7 @@ pub use batchnorm::*;
 pub use cond::*;
 pub use conv::*;
 pub use conv_layout::*;
-use conv_tiled::conv_tiled_pass;
+use conv_tiled::{conv_tiled_pass, tiled_bn_partial_slots};
 pub use eval::*;
 pub use gemm::*;
 pub use lab::*;
