@@ -107,16 +107,6 @@ fn shifted_stats(k: f32) -> vec2<f32> {
     return vec2<f32>(k + s1 / m, max(red_b[0] - s1 * s1 / m, 0.0));
 }
 
-// (count, mean, M2) of what a and b summarise together (Chan et al.'s pairwise update: no
-// cancellation when the mean is far from zero).
-fn merge_stats(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
-    if (b.x == 0.0) { return a; }
-    let n = a.x + b.x;
-    let d = b.y - a.y;
-    let f = b.x / n;
-    return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
-}
-
 // The channel's mean and M2 from the partial statistics in `parts`. Means are merged relative to
 // the first partial's (k), so their updates round at the scale of the spread, not of the mean.
 fn merged_stats(ch: u32, lid: u32) -> vec2<f32> {

@@ -59,3 +59,14 @@ fn act_derivative_from_output(op: u32, slope: f32, y: f32) -> f32 {
 fn sigmoid(v: f32) -> f32 {
     return act_apply(ACT_SIGMOID, 0.0, v);
 }
+
+// (count, mean, M2) of the values summarised by a and by b together, M2 being the sum of squared
+// deviations from the mean: Chan et al.'s pairwise update, which does not cancel when the mean is
+// far from zero (batch-norm statistics merged from partial records).
+fn merge_stats(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+    if (b.x == 0.0) { return a; }
+    let n = a.x + b.x;
+    let d = b.y - a.y;
+    let f = b.x / n;
+    return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
+}

@@ -25,17 +25,9 @@ override ACT_SLOPE: f32 = 0.0;
 // forward and input-gradient kernels also write, per output channel, BN_SLOTS records of count,
 // mean and M2 (the sum of squared deviations from that mean) of groups of the values they store,
 // which batch norm merges instead of reading the output once more (batchnorm.wgsl's `_parts`).
-// Records merge by Chan et al.'s pairwise update, which does not cancel when the mean is far from
-// zero. Each kernel family groups values its own way (see BN_STATS in conv.wgsl, conv_tiled.wgsl).
+// Records merge by Chan et al.'s pairwise update (common.wgsl's merge_stats), which does not
+// cancel when the mean is far from zero. Each kernel family groups values its own way (see
+// write_bn_partials in conv.wgsl and in conv_tiled.wgsl).
 override BN_STATS: bool = false;
 override BN_SLOTS: u32 = 1u;
 @group(0) @binding(6) var<storage, read_write> bn_parts: array<vec4<f32>>; // (channels, BN_SLOTS): count, mean, M2, 0
-
-// (count, mean, M2) of the values summarised by a and by b together.
-fn merge_stats(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
-    if (b.x == 0.0) { return a; }
-    let n = a.x + b.x;
-    let d = b.y - a.y;
-    let f = b.x / n;
-    return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
-}
