@@ -335,7 +335,7 @@ impl Net {
                 (pre.clone(), d_pre.clone())
             };
             a.saved.push(if s.batch_norm { Some(Tensor::zeros(&e.gpu, &[2, shape[1]], &format!("{label} block {i} batch stats"))?) } else { None });
-            let slots = if s.batch_norm && std::env::var("NOPARTS").is_err() { s.layer.layer().bn_partial_slots(e) } else { None };
+            let slots = if s.batch_norm { s.layer.layer().bn_partial_slots(e) } else { None };
             a.bn_partials.push(match slots {
                 Some(slots) => Some(Tensor::zeros(&e.gpu, &[shape[1], slots, 4], &format!("{label} block {i} partial batch stats"))?),
                 None => None,
