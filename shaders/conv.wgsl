@@ -311,8 +311,8 @@ fn strip_of(lane: u32, h: u32, w: u32, pairs: bool) -> Strip {
 
 // ------------------------------------------------------------------ forward
 
-// Blocks of ROWS rows per invocation of conv_fwd, conv_dgrad_x2 and conv_wgrad_pair (1 or 2): two
-// blocks share each loaded input segment, for layers with at least 2 ROWS rows.
+// Blocks of ROWS rows per invocation of conv_fwd, conv_dgrad_x2 (1 or 2) and conv_wgrad_pair (1,
+// 2 or 4): the blocks share each loaded input segment, for layers with at least BLOCKS x ROWS rows.
 override BLOCKS: u32 = 1u;
 
 // The strip's accumulators: row r, pixels 0-3 (lo) or 4-7 (hi).

@@ -412,7 +412,9 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 // The same for KH = 2 S (DCGAN's 4x4 stride-2 layers): an invocation takes the kernel rows ky and
 // ky + S. Tap ky + S of output row oy reads the x row that tap ky of row oy + 1 reads, so walking
 // oy (strip by strip) it loads each x row once for both, and each dy strip serves both: half the
-// loads per multiply-add. Grid: x over (ci, ky < S, quad of 4 kx).
+// loads per multiply-add. Up to 4 blocks of ROWS output channels share each x row: in this
+// kernel the x rows (a segment shifted into place per lane, and masked) cost more than the dy
+// strips. Grid: x over (ci, ky < S, quad of 4 kx).
 @compute @workgroup_size(WG)
 fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32 SG_LANE_PARAM) {
     let tp = taps_of(wid.x * WG + lid, STRIDE);
@@ -424,10 +426,16 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let co0 = wid.y * ROWS * BLOCKS;
     let mine = mine_rows(LANE8, co0, CO, OH * OW);
     let mine2 = mine_rows(LANE8, co0 + ROWS, CO, OH * OW);
+    let mine3 = mine_rows(LANE8, co0 + 2u * ROWS, CO, OH * OW);
+    let mine4 = mine_rows(LANE8, co0 + 3u * ROWS, CO, OH * OW);
     var near: Acc;   // tap ky
     var far: Acc;    // tap ky + S
     var near2: Acc;  // the second block of rows
     var far2: Acc;
+    var near3: Acc;  // the third and fourth (BLOCKS 4)
+    var far3: Acc;
+    var near4: Acc;
+    var far4: Acc;
     if (OW == 4u) {
         // rows of 4 pixels: a strip is rows oy and oy + 1 (8 consecutive dy values), whose taps
         // ky and ky + S read x rows r, r + S (oy) and r + S, r + 2 S (oy + 1)
@@ -445,6 +453,14 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
                     let d2 = dy_strip(mine2, p, 0u, width);
                     wgrad_add(&near2, d2, XRows(prev, mid, 0u), co0 + ROWS, p, 0u, width);
                     wgrad_add(&far2, d2, XRows(mid, next, 0u), co0 + ROWS, p, 0u, width);
+                }
+                if (BLOCKS > 2u) {
+                    let d3 = dy_strip(mine3, p, 0u, width);
+                    wgrad_add(&near3, d3, XRows(prev, mid, 0u), co0 + 2u * ROWS, p, 0u, width);
+                    wgrad_add(&far3, d3, XRows(mid, next, 0u), co0 + 2u * ROWS, p, 0u, width);
+                    let d4 = dy_strip(mine4, p, 0u, width);
+                    wgrad_add(&near4, d4, XRows(prev, mid, 0u), co0 + 3u * ROWS, p, 0u, width);
+                    wgrad_add(&far4, d4, XRows(mid, next, 0u), co0 + 3u * ROWS, p, 0u, width);
                 }
                 prev = next;
             }
@@ -464,6 +480,14 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
                         wgrad_add(&near2, d2, XRows(prev, prev, 1u), co0 + ROWS, p, ox0, OW);
                         wgrad_add(&far2, d2, XRows(next, next, 1u), co0 + ROWS, p, ox0, OW);
                     }
+                    if (BLOCKS > 2u) {
+                        let d3 = dy_strip(mine3, p, ox0, OW);
+                        wgrad_add(&near3, d3, XRows(prev, prev, 1u), co0 + 2u * ROWS, p, ox0, OW);
+                        wgrad_add(&far3, d3, XRows(next, next, 1u), co0 + 2u * ROWS, p, ox0, OW);
+                        let d4 = dy_strip(mine4, p, ox0, OW);
+                        wgrad_add(&near4, d4, XRows(prev, prev, 1u), co0 + 3u * ROWS, p, ox0, OW);
+                        wgrad_add(&far4, d4, XRows(next, next, 1u), co0 + 3u * ROWS, p, ox0, OW);
+                    }
                     prev = next;
                 }
             }
@@ -475,6 +499,12 @@ fn conv_wgrad_pair(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     if (BLOCKS > 1u) {
         wgrad_store(near2, co0 + ROWS, ci, ky, kq);
         wgrad_store(far2, co0 + ROWS, ci, ky + STRIDE, kq);
+    }
+    if (BLOCKS > 2u) {
+        wgrad_store(near3, co0 + 2u * ROWS, ci, ky, kq);
+        wgrad_store(far3, co0 + 2u * ROWS, ci, ky + STRIDE, kq);
+        wgrad_store(near4, co0 + 3u * ROWS, ci, ky, kq);
+        wgrad_store(far4, co0 + 3u * ROWS, ci, ky + STRIDE, kq);
     }
 }
 

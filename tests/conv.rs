@@ -40,6 +40,7 @@ const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] =
     (3, 20, 8, 8, 40, 4, 2, 1), // rows of 4 outputs (dcgan64's 8 -> 4 layers): strips of two rows
     (2, 3, 6, 8, 5, 4, 2, 1),   // and an odd number of them
     (2, 4, 5, 7, 6, 4, 2, 1),   // input-gradient phase rows of 4 and 3 outputs
+    (2, 64, 8, 8, 72, 4, 2, 1), // weight gradient in 4 blocks of rows (the last partly filled) on rows of 4 outputs
 ];
 
 /// The shapes the second convolution path of an adapter runs (the layout path on Vulkan, the
