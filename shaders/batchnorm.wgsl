@@ -264,13 +264,10 @@ fn bn_forward_parts_vv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 // exactly as the forward pass computed it, rather than from the forward output: a multiply-add
 // instead of a third tensor to load (loads set the speed on CPU adapters).
 
-// z > 0 ? 1 : 0 (ReLU), 1 : slope (LeakyReLU), 1 (none).
+// The fused activations (none, ReLU, LeakyReLU) have derivatives that depend only on the sign,
+// which their input z and their output share: common.wgsl's formula serves, given z.
 fn act_grad(z: f32) -> f32 {
-    switch P.act {
-        case ACT_RELU: { return select(0.0, 1.0, z > 0.0); }
-        case ACT_LEAKY_RELU: { return select(P.slope, 1.0, z > 0.0); }
-        default: { return 1.0; }
-    }
+    return act_derivative_from_output(P.act, P.slope, z);
 }
 
 fn act_grad4(z: vec4<f32>) -> vec4<f32> {

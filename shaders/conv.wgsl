@@ -260,21 +260,14 @@ fn write_bn_partials(st: StripStats, row0: u32, rows: u32, lane: u32, lane8: u32
 
 // The statistics of a strip stored as halves (lo, hi) kept by k.
 fn strip_stats(lo: Acc, hi: Acc, k: Kept) -> StripStats {
-    var s: StripStats;
-    s.n = f32(k.n);
-    // (a pointer to a member as argument trips naga's SPIR-V writer: sums in their own variable)
-    var sum: RowVals;
-    add_sums(&sum, lo, hi, k);
-    let inv = 1.0 / max(s.n, 1.0);
-    for (var r = 0u; r < ROWS; r++) { s.mean[r] = sum[r] * inv; }
-    add_m2(&s, lo, hi, k);
-    return s;
+    return strip_stats2(lo, hi, k, lo, hi, kept(0u, 0u));
 }
 
-// The same for two column phases stored as (lo0, hi0) kept by k0 and (lo1, hi1) kept by k1.
+// The statistics of two column phases stored as (lo0, hi0) kept by k0 and (lo1, hi1) kept by k1.
 fn strip_stats2(lo0: Acc, hi0: Acc, k0: Kept, lo1: Acc, hi1: Acc, k1: Kept) -> StripStats {
     var s: StripStats;
     s.n = f32(k0.n + k1.n);
+    // (a pointer to a member as argument trips naga's SPIR-V writer: sums in their own variable)
     var sum: RowVals;
     add_sums(&sum, lo0, hi0, k0);
     add_sums(&sum, lo1, hi1, k1);
