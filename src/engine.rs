@@ -2,8 +2,9 @@
 //! override constants); a `Dispatch` (pipeline + bind group + grid + its own params buffer) is built once when a layer
 //! is built and replayed every step, so the training loop creates no buffers or bind groups.
 
-use crate::gpu::Gpu;
-use anyhow::{anyhow, bail, Context, Result};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::plan::{self, ConvKernels, GemmKernels, KernelPlan, PlanChoice};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -34,31 +35,16 @@ impl Dispatch {
 
 pub struct Engine {
     pub gpu: Gpu,
-    /// Invocations per workgroup for the register-blocked and elementwise kernels.
+    /// Which kernel variants run (plan.rs): chosen from the adapter's facts and `--kernels`.
+    pub plan: KernelPlan,
+    /// Invocations per workgroup for the register-blocked and elementwise kernels (the plan's).
     pub workgroup_size: u32,
-    /// GEMM variant: shared-memory tiles (GPUs, where barriers are cheap) or barrier-free
-    /// register blocks (CPU adapters, where a barrier costs more than the reuse it buys).
-    /// GANGPU_GEMM=tiled|register overrides the choice by adapter type.
-    pub gemm_tiled: bool,
-    /// Register-blocked GEMM with subgroup broadcasts of the shared operand (CPU adapters with
-    /// subgroups of >= 8 lanes); GANGPU_SUBGROUPS=0 at device creation turns it off.
-    pub gemm_subgroups: bool,
-    /// Convolution kernels in their subgroup variant (lanes share loaded weights); needs a device
-    /// opened with subgroups.
-    pub conv_subgroups: bool,
-    /// Convolutions as implicit GEMMs (conv.wgsl: one dispatch per pass, no scratch buffers) or
-    /// as layout kernels + one GEMM. Implicit on GPUs and on CPU adapters with subgroups (their
-    /// lanes share the weight loads); layout kernels + GEMM on CPU adapters without subgroups,
-    /// where they measured faster (llvmpipe over GL: README, Performance).
-    /// GANGPU_CONV=tiled|implicit|explicit overrides (tiled: conv_tiled below).
-    pub conv_implicit: bool,
-    /// Implicit convolutions in shared-memory tiles with double buffering (conv_tiled.wgsl), the
-    /// choice on GPUs, where barriers are cheap and staged tiles cut global loads; on CPU adapters
-    /// the barrier-free kernels of conv.wgsl (a barrier is a coroutine switch there).
-    pub conv_tiled: bool,
     /// The tiled kernels' tile edge (32 or 64); None picks per pass (conv_tiled.rs). Set by tests
-    /// to run both sizes on every shape.
+    /// and `gangpu check` to run both sizes.
     pub conv_tile: Option<usize>,
+    /// Where WGSL sources are read from instead of the built-in ones (`GANGPU_SHADERS=DIR`: files
+    /// named shaders/<stem>.wgsl; stems the folder lacks stay built in).
+    pub shader_dir: Option<std::path::PathBuf>,
     /// What the convolutions' binding 6 (batch-norm partial statistics) holds when a pass writes
     /// none: 16 bytes never written, as every binding of a shared layout needs a buffer.
     pub(crate) no_bn_partials: wgpu::Buffer,
@@ -66,67 +52,88 @@ pub struct Engine {
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
-/// A kernel-variant override from the environment: one of `allowed`, or None when unset. Any
-/// other value is reported on stderr (naming the variable and the accepted values) and the
-/// adapter's default is used, rather than silently ignored.
-fn kernel_choice(var: &str, allowed: &[&str]) -> Option<String> {
-    let v = std::env::var(var).ok()?;
-    if allowed.contains(&v.as_str()) {
-        return Some(v);
-    }
-    eprintln!("warning: {var}={v:?} is not one of {}; using the adapter's default kernels", allowed.join(", "));
-    None
-}
-
 impl Engine {
-    pub fn new(gpu: Gpu) -> Engine {
-        // CPU adapters run a workgroup as SIMD lanes of one thread: 64 keeps lanes full without
-        // long serial loops; GPUs get 128 (4 warps / 2 waves) for the elementwise kernels.
-        let workgroup_size = if gpu.is_cpu { 64 } else { 128 };
-        let gemm_tiled = match kernel_choice("GANGPU_GEMM", &["tiled", "register"]).as_deref() {
-            Some("tiled") => true,
-            Some("register") => false,
-            _ => !gpu.is_cpu,
-        };
-        let gemm_subgroups = gpu.subgroup_size.is_some() && !gemm_tiled;
-        let conv_subgroups = gpu.subgroup_size.is_some();
-        let (conv_implicit, conv_tiled) = match kernel_choice("GANGPU_CONV", &["tiled", "implicit", "explicit"]).as_deref() {
-            Some("tiled") => (true, true),
-            Some("implicit") => (true, false),
-            Some("explicit") => (false, false),
-            _ => (!gpu.is_cpu || gpu.subgroup_size.is_some(), !gpu.is_cpu),
-        };
+    /// Opens the adapter `opts` picks and plans its kernels (`opts.kernels`, else GANGPU_KERNELS,
+    /// else by adapter).
+    pub fn open(opts: &GpuOptions) -> Result<Engine> {
+        for old in ["GANGPU_CONV", "GANGPU_GEMM", "GANGPU_SUBGROUPS"] {
+            if let Some(v) = std::env::var_os(old) {
+                bail!(
+                    "{old}={v:?} is no longer read: the kernels are chosen as one plan, --kernels auto|gpu|cpu|cpu-plain|layout \
+                     (or GANGPU_KERNELS); unset {old}"
+                );
+            }
+        }
+        let choice = PlanChoice::resolve(opts.kernels.as_deref()).context("choosing the kernel plan (--kernels or GANGPU_KERNELS)")?;
+        Engine::with_plan(Gpu::new(opts)?, choice)
+    }
+
+    /// Opens the default adapter (honouring WGPU_BACKEND / WGPU_ADAPTER_NAME / GANGPU_KERNELS).
+    pub fn open_default() -> Result<Engine> {
+        Engine::open(&GpuOptions::default())
+    }
+
+    /// Opens the default adapter with kernel plan `choice` (tests run every plan on one adapter).
+    pub fn open_with(choice: PlanChoice) -> Result<Engine> {
+        Engine::with_plan(Gpu::new(&GpuOptions::default())?, choice)
+    }
+
+    /// An engine on `gpu` running plan `choice`; probes the device's subgroups first where the
+    /// plan might use them.
+    pub fn with_plan(mut gpu: Gpu, choice: PlanChoice) -> Result<Engine> {
+        if gpu.subgroups_enabled && matches!(choice, PlanChoice::Auto | PlanChoice::Cpu) {
+            let wg = if gpu.facts.is_software() { plan::CPU_WORKGROUP } else { plan::GPU_WORKGROUP };
+            gpu.facts.subgroup_probe = Some(probe_subgroups(&gpu, wg).context("probing subgroup lanes")?);
+        }
+        let plan = plan::plan(&gpu.facts, choice)?;
         let no_bn_partials = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("no batch-norm partials"),
             size: 16,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        Engine { gpu, workgroup_size, gemm_tiled, gemm_subgroups, conv_subgroups, conv_implicit, conv_tiled, conv_tile: None, no_bn_partials, modules: Mutex::new(HashMap::new()), pipelines: Mutex::new(HashMap::new()) }
+        let shader_dir = std::env::var_os("GANGPU_SHADERS").filter(|d| !d.is_empty()).map(std::path::PathBuf::from);
+        if let Some(d) = &shader_dir {
+            ensure!(d.is_dir(), "GANGPU_SHADERS={} is not a folder: point it at a folder of <family>.wgsl files (a copy of shaders/)", d.display());
+            eprintln!("note: WGSL sources from {} where it holds them (GANGPU_SHADERS), built-in otherwise", d.display());
+        }
+        Ok(Engine {
+            gpu,
+            workgroup_size: plan.workgroup_size,
+            plan,
+            conv_tile: None,
+            shader_dir,
+            no_bn_partials,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Convolutions in shared-memory tiles (conv_tiled.wgsl).
+    pub fn conv_tiled(&self) -> bool {
+        self.plan.conv == ConvKernels::Tiled
+    }
+    /// Convolutions as one implicit-GEMM dispatch per pass (tiled or barrier-free), not layout
+    /// kernels + GEMM.
+    pub fn conv_implicit(&self) -> bool {
+        self.plan.conv != ConvKernels::Layout
+    }
+    /// The barrier-free convolutions' subgroup variant (lanes share loaded rows).
+    pub fn conv_subgroups(&self) -> bool {
+        self.plan.subgroups
+    }
+    /// GEMM in shared-memory tiles.
+    pub fn gemm_tiled(&self) -> bool {
+        self.plan.gemm == GemmKernels::Tiled
+    }
+    /// The register-blocked GEMM with subgroup broadcasts of A.
+    pub fn gemm_subgroups(&self) -> bool {
+        self.plan.subgroups && self.plan.gemm == GemmKernels::Register
     }
 
     /// The kernel variants this engine runs, for logs and benchmarks.
     pub fn describe(&self) -> String {
-        let conv = if self.conv_implicit && self.conv_tiled {
-            "implicit GEMM (shared-memory tiles)".to_string()
-        } else if self.conv_implicit {
-            format!("implicit GEMM ({})", if self.conv_subgroups { "subgroup-shared loads" } else { "per-lane loads" })
-        } else {
-            "layout kernels + GEMM".to_string()
-        };
-        let gemm = if self.gemm_tiled {
-            "shared-memory tiles"
-        } else if self.gemm_subgroups {
-            "register blocks, subgroup-shared A"
-        } else {
-            "register blocks"
-        };
-        format!("convolutions: {conv}; GEMM: {gemm}")
-    }
-
-    /// Opens the default adapter (honouring WGPU_BACKEND / WGPU_ADAPTER_NAME).
-    pub fn open_default() -> Result<Engine> {
-        Ok(Engine::new(Gpu::new(&Default::default())?))
+        self.plan.describe()
     }
 
     fn module(&self, family: Family) -> Result<wgpu::ShaderModule> {
@@ -134,7 +141,7 @@ impl Engine {
         if let Some(m) = modules.get(&family) {
             return Ok(m.clone());
         }
-        let src = family.source();
+        let src = family.source_from(self.shader_dir.as_deref())?;
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(family.name()), source: wgpu::ShaderSource::Wgsl(src.into()) };
         let module = match family.runtime_checks() {
@@ -305,4 +312,41 @@ impl Engine {
         self.gpu.queue.submit(Some(enc.finish()));
         self.gpu.wait().context("running kernels")
     }
+}
+
+/// Runs plan.rs's subgroup probe on `gpu` with workgroups of `wg`: whether subgroups are full,
+/// of at least 8 lanes, and numbered in invocation order.
+fn probe_subgroups(gpu: &Gpu, wg: u32) -> Result<bool> {
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("subgroup probe"), source: wgpu::ShaderSource::Wgsl(plan::SubgroupProbe::WGSL.into()) });
+    let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("subgroup probe"),
+        layout: None,
+        module: &module,
+        entry_point: Some("probe"),
+        compilation_options: wgpu::PipelineCompilationOptions { constants: &[("WG", wg as f64)], zero_initialize_workgroup_memory: false },
+        cache: None,
+    });
+    let words = 2 * 2 * wg as u64;
+    let out = gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("probe out"), size: words * 4, usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false });
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("probe staging"), size: words * 4, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("subgroup probe"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[wgpu::BindGroupEntry { binding: 0, resource: out.as_entire_binding() }],
+    });
+    if let Some(err) = pollster::block_on(scope.pop()) {
+        bail!("building the subgroup probe: {err}");
+    }
+    let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("subgroup probe") });
+    {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(2, 1, 1);
+    }
+    enc.copy_buffer_to_buffer(&out, 0, &staging, 0, words * 4);
+    gpu.queue.submit(Some(enc.finish()));
+    let data: Vec<u32> = crate::tensor::map_blocking(gpu, &staging)?.iter().map(|v| v.to_bits()).collect();
+    Ok(plan::SubgroupProbe::lanes_in_order(&data, wg))
 }

@@ -2,6 +2,8 @@
 //! one launcher module `src/kernels/<family>.rs`), and how each is compiled: the prelude it gets,
 //! whether it needs subgroups, whether naga's runtime checks are on.
 
+use anyhow::Context;
+
 /// Prepended to every family (after the codes generated from the Rust enums: `kernels::wgsl_codes`): workgroup size
 /// override, flat indexing, the counter-based hash, activations.
 pub const COMMON_WGSL: &str = include_str!("../shaders/common.wgsl");
@@ -129,21 +131,37 @@ impl Family {
 
     /// The full source as compiled: the ACT_* codes, common.wgsl, the family's prelude, its files.
     pub fn source(self) -> String {
-        let mut src = format!("{}{COMMON_WGSL}\n", crate::kernels::wgsl_codes());
-        for f in self.files() {
-            if let Some((_, text)) = FILES.iter().find(|(n, _)| n == f) {
-                src.push_str(text);
-                src.push('\n');
+        self.assemble(&|stem| Ok(builtin_text(stem).to_string())).unwrap_or_default()
+    }
+
+    /// The source with each shaders/ file taken from `dir` where it holds `<stem>.wgsl` (kernel
+    /// work without a rebuild: `GANGPU_SHADERS=DIR`), the built-in text otherwise.
+    pub fn source_from(self, dir: Option<&std::path::Path>) -> anyhow::Result<String> {
+        let Some(dir) = dir else { return Ok(self.source()) };
+        self.assemble(&|stem| {
+            let path = dir.join(format!("{stem}.wgsl"));
+            if path.exists() {
+                std::fs::read_to_string(&path).with_context(|| format!("reading {} (GANGPU_SHADERS)", path.display()))
+            } else {
+                Ok(builtin_text(stem).to_string())
             }
+        })
+    }
+
+    fn assemble(self, text: &dyn Fn(&str) -> anyhow::Result<String>) -> anyhow::Result<String> {
+        let mut src = format!("{}{}\n", crate::kernels::wgsl_codes(), text("common")?);
+        for f in self.files() {
+            src.push_str(&text(f)?);
+            src.push('\n');
         }
-        match self {
+        Ok(match self {
             Family::ConvSubgroups => format!(
                 "{CONV_PRELUDE_SUBGROUPS}\n{}",
                 src.replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32").replace("LANE8", "(sg_lane % 8u)")
             ),
             Family::Conv => format!("{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
             _ => src,
-        }
+        })
     }
 }
 
@@ -151,6 +169,14 @@ impl std::fmt::Display for Family {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The built-in text of shaders/<stem>.wgsl (common included); empty for an unknown stem.
+pub fn builtin_text(stem: &str) -> &'static str {
+    if stem == "common" {
+        return COMMON_WGSL;
+    }
+    FILES.iter().find(|(n, _)| *n == stem).map_or("", |(_, t)| t)
 }
 
 /// Every file of shaders/ but common.wgsl, by stem.

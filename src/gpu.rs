@@ -2,6 +2,7 @@
 //! `anyhow` errors instead of panics.
 
 use anyhow::{anyhow, bail, Context, Result};
+use crate::plan::{AdapterFacts, Backend, DeviceKind};
 use std::sync::{Arc, Mutex};
 
 /// How to pick an adapter. Empty fields fall back to `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
@@ -11,6 +12,8 @@ pub struct GpuOptions {
     pub backend: Option<String>,
     /// Case-insensitive substring of the adapter name.
     pub adapter: Option<String>,
+    /// The kernel plan (plan.rs: auto, gpu, cpu, cpu-plain, layout), or None for GANGPU_KERNELS / auto.
+    pub kernels: Option<String>,
 }
 
 /// What the user sees of an adapter.
@@ -47,9 +50,11 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// True for CPU (software) adapters such as lavapipe or llvmpipe: kernels pick barrier-free variants.
     pub is_cpu: bool,
-    /// The smallest subgroup size, when subgroup operations are enabled (adapters whose
-    /// subgroups hold at least 8 invocations); None otherwise.
-    pub subgroup_size: Option<u32>,
+    /// Whether the device was opened with subgroup operations (adapters whose subgroups hold at
+    /// least 8 invocations); the kernel plan decides whether kernels use them.
+    pub subgroups_enabled: bool,
+    /// What the kernel plan is chosen from (plan.rs).
+    pub facts: AdapterFacts,
     errors: Arc<Mutex<Vec<String>>>,
     allocated: std::sync::atomic::AtomicU64,
 }
@@ -88,6 +93,33 @@ fn no_adapter_help(backends: wgpu::Backends) -> String {
          software adapter: `apt-get install mesa-vulkan-drivers` (lavapipe), then run with \
          WGPU_BACKEND=vulkan; or use the GL software adapter with WGPU_BACKEND=gl (Mesa llvmpipe over EGL)."
     )
+}
+
+/// The facts the kernel plan reads, from wgpu's adapter info and limits.
+pub fn facts_of(info: &wgpu::AdapterInfo, limits: &wgpu::Limits, has_subgroups: bool) -> AdapterFacts {
+    AdapterFacts {
+        name: info.name.clone(),
+        backend: match info.backend {
+            wgpu::Backend::Vulkan => Backend::Vulkan,
+            wgpu::Backend::Metal => Backend::Metal,
+            wgpu::Backend::Dx12 => Backend::Dx12,
+            wgpu::Backend::Gl => Backend::Gl,
+            wgpu::Backend::BrowserWebGpu => Backend::BrowserWebGpu,
+            _ => Backend::Other,
+        },
+        kind: match info.device_type {
+            wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu,
+            wgpu::DeviceType::IntegratedGpu => DeviceKind::IntegratedGpu,
+            wgpu::DeviceType::VirtualGpu => DeviceKind::VirtualGpu,
+            wgpu::DeviceType::Cpu => DeviceKind::Cpu,
+            wgpu::DeviceType::Other => DeviceKind::Other,
+        },
+        vendor: info.vendor,
+        subgroups: has_subgroups.then_some((info.subgroup_min_size, info.subgroup_max_size)),
+        subgroup_probe: None,
+        max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+        max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
+    }
 }
 
 /// Ranks adapters: discrete GPU first, then integrated, virtual, CPU.
@@ -143,14 +175,13 @@ impl Gpu {
         let adapter = &adapters[k];
         let info = &infos[k];
         let limits = adapter.limits();
-        // Subgroup operations let the lanes of a SIMD group share loaded values (kernels use them
-        // where a subgroup holds at least 8 lanes); GANGPU_SUBGROUPS=0 turns them off.
-        let subgroups_allowed = std::env::var("GANGPU_SUBGROUPS").map(|v| v != "0").unwrap_or(true);
-        let subgroup_size = (subgroups_allowed && adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8)
-            .then_some(info.subgroup_min_size);
+        let facts = facts_of(info, &limits, adapter.features().contains(wgpu::Features::SUBGROUP));
+        // subgroup operations are enabled where the kernel plan might use them (at least 8 lanes);
+        // whether it does is the plan's call, after a probe of the opened device (plan.rs)
+        let subgroups_enabled = facts.subgroups_worth_probing();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gangpu"),
-            required_features: if subgroup_size.is_some() { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() },
+            required_features: if subgroups_enabled { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() },
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -164,11 +195,8 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
-        let is_cpu = info.device_type == wgpu::DeviceType::Cpu
-            || info.name.to_lowercase().contains("llvmpipe")
-            || info.name.to_lowercase().contains("lavapipe")
-            || info.name.to_lowercase().contains("swiftshader");
-        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, subgroup_size, errors, allocated: Default::default() })
+        let is_cpu = facts.is_software();
+        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, subgroups_enabled, facts, errors, allocated: Default::default() })
     }
 
     /// Returns the first wgpu validation error raised since the last check, as an error.

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod family;
 pub mod gpu;
 pub mod kernels;
+pub mod plan;
 pub mod readback;
 pub mod reference;
 pub mod rng;

@@ -10,7 +10,7 @@ use gangpu::cli_values::*;
 use gangpu::run_folder;
 use gangpu::torch_import::{Role, TorchWeights};
 use gangpu::train::{self, GLoss, Gan, GanLoss, Optimizer, Outcome, TrainConfig};
-use gangpu::{Engine, Gpu, GpuOptions};
+use gangpu::{Engine, GpuOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,11 +31,20 @@ struct DeviceArgs {
     /// Adapter name substring (also WGPU_ADAPTER_NAME)
     #[arg(long)]
     adapter: Option<String>,
+    /// Kernel plan: auto (by adapter), gpu (shared-memory tiles), cpu (barrier-free register
+    /// blocks, subgroup-shared loads where usable), cpu-plain (the same without subgroups),
+    /// layout (layout kernels + GEMM) [default: GANGPU_KERNELS, else auto]
+    #[arg(long, value_parser = kernel_plan)]
+    kernels: Option<String>,
+}
+
+fn kernel_plan(s: &str) -> Result<String, String> {
+    gangpu::plan::PlanChoice::parse(s).map(|c| c.name().to_string()).map_err(|e| e.to_string())
 }
 
 impl DeviceArgs {
     fn opts(&self) -> GpuOptions {
-        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone(), kernels: self.kernels.clone() }
     }
 }
 
@@ -305,7 +314,7 @@ fn lab_cmd(a: LabArgs) -> Result<()> {
     };
     cfg.validate()?;
     run_folder::claim_new(&a.out, run_folder::LAB_FILES, a.overwrite, "lab")?;
-    let e = Engine::new(Gpu::new(&a.device.opts())?);
+    let e = Engine::open(&a.device.opts())?;
     eprintln!("adapter: {}", e.gpu.adapter);
     if a.compare {
         let s = lab::compare(&e, cfg, false)?;
@@ -332,8 +341,23 @@ fn devices(args: &DeviceArgs) -> Result<()> {
     }
     match chosen {
         Some(i) => println!("\nwould use: {}", list[i]),
-        None => println!("\nno adapter matches the --adapter / WGPU_ADAPTER_NAME filter"),
+        None => {
+            println!("\nno adapter matches the --adapter / WGPU_ADAPTER_NAME filter");
+            return Ok(());
+        }
     }
+    let e = Engine::open(&args.opts()).context("opening the adapter to plan its kernels")?;
+    let f = &e.gpu.facts;
+    let sg = match f.subgroups {
+        Some((min, max)) => format!("subgroups {min}-{max} lanes{}", match f.subgroup_probe {
+            Some(true) => ", in invocation order (probed)",
+            Some(false) => ", NOT in invocation order (probed)",
+            None => "",
+        }),
+        None => "no subgroups".into(),
+    };
+    println!("vendor 0x{:04x}, {sg}, workgroups up to {} invocations and {} bytes", f.vendor, f.max_invocations_per_workgroup, f.max_workgroup_storage_bytes);
+    println!("kernels: {} ({})", e.plan.describe(), e.plan.why);
     Ok(())
 }
 
@@ -432,7 +456,7 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     if !data.skipped.is_empty() {
         eprintln!("warning: {} file(s) could not be decoded and were skipped", data.skipped.len());
     }
-    let e = Engine::new(Gpu::new(&a.device.opts())?);
+    let e = Engine::open(&a.device.opts())?;
     eprintln!("adapter: {}{}", e.gpu.adapter, if e.gpu.is_cpu { " (software adapter: no GPU in use)" } else { "" });
     eprintln!("model: {} ({} images from {})", cfg.model.name(), data.count, data.source);
     let mut gan = Gan::new(&e, cfg.clone(), Some(&data))?;

@@ -5,7 +5,7 @@ use crate::checkpoint::RawCheckpoint;
 use crate::models::{Cond, ModelConfig};
 use crate::torch_import::{Role, TorchWeights};
 use crate::train::{self, Gan, TrainConfig};
-use crate::{imageout, Engine, Gpu, GpuOptions};
+use crate::{imageout, Engine, GpuOptions};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -52,7 +52,7 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
             bail!("--label {l} is out of range: this checkpoint has {} classes (0..{})", mc.classes, mc.classes - 1);
         }
     }
-    let e = Engine::new(Gpu::new(gpu)?);
+    let e = Engine::open(gpu)?;
     let mut gan = Gan::new(&e, cfg.clone(), None)?;
     if let Some(raw) = &raw {
         gan.load_checkpoint(&e, raw)?;

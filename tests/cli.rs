@@ -132,15 +132,25 @@ fn sample_out_names_the_format() {
     let (code, err) = gangpu_cli(BIN, &["sample", "--checkpoint", ck, "--out", "grid.txt"], &dir);
     assert_ne!(code, 0);
     assert!(err.contains(".txt") && err.contains(".png"), "{err}");
-    // a kernel-variant override that names no variant is reported, not silently dropped
-    let out = std::process::Command::new(BIN)
-        .args(["sample", "--checkpoint", ck, "--n", "2", "--out", "two.png"])
-        .current_dir(&dir)
-        .env("GANGPU_CONV", "tiles")
-        .output()
-        .expect("run gangpu sample");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && err.contains("GANGPU_CONV=\"tiles\"") && err.contains("tiled, implicit, explicit"), "{err}");
+    // a kernel plan that names no plan is refused, naming the variable and the plans
+    let run = |k: &str, v: &str| {
+        let out = std::process::Command::new(BIN)
+            .args(["sample", "--checkpoint", ck, "--n", "2", "--out", "two.png"])
+            .current_dir(&dir)
+            .env(k, v)
+            .output()
+            .expect("run gangpu sample");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run("GANGPU_KERNELS", "tiles");
+    assert!(code == Some(1) && err.contains("GANGPU_KERNELS") && err.contains("'tiles'") && err.contains("auto, gpu, cpu, cpu-plain, layout"), "{err}");
+    // the variables the plan replaced are refused, not silently ignored
+    let (code, err) = run("GANGPU_CONV", "tiled");
+    assert!(code == Some(1) && err.contains("GANGPU_CONV") && err.contains("--kernels"), "{err}");
+    let (code, err) = run("GANGPU_KERNELS", "gpu");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = gangpu_cli(BIN, &["sample", "--checkpoint", ck, "--n", "2", "--out", "two.png", "--kernels", "gpus"], &dir);
+    assert!(code == 2 && err.contains("--kernels") && err.contains("'gpus'"), "{err}");
 }
 
 #[test]

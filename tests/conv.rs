@@ -224,7 +224,7 @@ fn conv_shape_mismatch_is_caught_before_dispatch() {
     let err = bad.validate().err().expect("kernel larger than input must be refused");
     assert!(err.to_string().contains("larger than padded input"), "unexpected error: {err}");
     // a workspace built for a smaller layer is refused, not overrun (the explicit path uses one)
-    let e = if e.conv_implicit { engine_other_gemm() } else { e };
+    let e = if e.conv_implicit() { engine_other_gemm() } else { e };
     let ws = kernels::ConvWorkspace::new(e, &[g]).unwrap();
     let big = cg(4, 8, 16, 16, 8, 3, 1, 1);
     let (xb, wb, yb) = (zeros(e, &big.x_shape(), "x"), zeros(e, &big.w_shape(), "w"), zeros(e, &big.y_shape(), "y"));
@@ -236,7 +236,7 @@ fn conv_shape_mismatch_is_caught_before_dispatch() {
 fn fused_activations_match_the_reference() {
     // implicit convolutions write act(conv(x)) in one pass; both variants, both directions
     for e in [engine(), engine_other_gemm(), engine_tiled_conv()] {
-        if !e.conv_implicit {
+        if !e.conv_implicit() {
             continue;
         }
         let ws = kernels::ConvWorkspace::new(e, &[]).unwrap();
@@ -367,13 +367,17 @@ fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
     // shared-memory tiles (GPUs): every forward and input-gradient pass, tiles of 32 and 64
     assert_eq!(check_partials(engine_tiled_conv(), None), partials_cases().len());
     assert_eq!(check_partials(engine_tiled_conv_64(), Some(&[0, 2, 5, 6, 10])), 5);
-    let e = engine();
+    // barrier-free kernels (CPU adapters): the subgroup variant, where subgroups are usable
+    let e = common::engine_plan(gangpu::plan::PlanChoice::Cpu);
     let ws = kernels::ConvWorkspace::new(e, &[]).unwrap();
     let g = cg(2, 3, 9, 11, 5, 4, 2, 1);
-    if !(e.conv_subgroups && e.conv_implicit && !e.conv_tiled) {
+    for plain in [common::engine_plan(gangpu::plan::PlanChoice::CpuPlain), common::engine_plan(gangpu::plan::PlanChoice::Layout)] {
+        assert!(kernels::bn_partial_slots(plain, kernels::ConvPass::Forward, &g).is_none(), "{} cannot write partials", plain.describe());
+    }
+    if !e.conv_subgroups() {
         // only the subgroup variant of the barrier-free kernels writes partials (GL has no subgroups)
         assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).is_none(), "{} cannot write partials", e.describe());
-        eprintln!("{}: no barrier-free batch-norm partials to check", e.describe());
+        eprintln!("{}: no barrier-free batch-norm partials to check ({})", e.describe(), e.plan.why);
         return;
     }
     // barrier-free kernels: conv_fwd and conv_dgrad_x2
@@ -392,9 +396,5 @@ fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
         .err()
         .expect("partials of the wrong size must be refused");
     assert!(format!("{err:#}").contains("batch-norm partials"), "unexpected error: {err:#}");
-    let other = engine_other_gemm();
-    if !other.conv_tiled && !(other.conv_subgroups && other.conv_implicit) {
-        assert!(kernels::bn_partial_slots(other, kernels::ConvPass::Forward, &g).is_none(), "{} writes no partials", other.describe());
-    }
     assert!(kernels::bn_partial_slots(engine_tiled_conv(), kernels::ConvPass::WeightGrad, &g).is_none(), "a weight gradient feeds no batch norm");
 }

@@ -6,7 +6,7 @@ use super::classifier_train::{self, Recipe};
 use super::score::{fid_unavailable, Reference, Scores};
 use crate::cli_values::{count_usize, seed_u32};
 use crate::engine::Engine;
-use crate::gpu::{Gpu, GpuOptions};
+use crate::gpu::GpuOptions;
 use anyhow::{bail, ensure, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ pub fn run(a: &EvalArgs, gpu: &GpuOptions) -> Result<()> {
     if a.samples.is_none() && a.checkpoint.is_none() {
         bail!("give --samples DIR (a folder of images) or --checkpoint FILE (a gangpu run) to score, or --train-classifier");
     }
-    let e = Engine::new(Gpu::new(gpu)?);
+    let e = Engine::open(gpu)?;
     let mut notes = Vec::new();
     let (values, n, channels, side, what, trained_on) = match (&a.samples, &a.checkpoint) {
         (Some(dir), _) => {
@@ -185,7 +185,7 @@ fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: u32) -> Result<(Vec
 }
 
 fn train_classifier(a: &EvalArgs, gpu: &GpuOptions) -> Result<()> {
-    let e = Engine::new(Gpu::new(gpu)?);
+    let e = Engine::open(gpu)?;
     let r = Recipe::default();
     eprintln!("training the MNIST classifier on {}: {}", e.gpu.adapter, r.describe());
     let t0 = std::time::Instant::now();

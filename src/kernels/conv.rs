@@ -242,13 +242,14 @@ fn implicit_grid(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Result<ImplicitGri
 /// for forward and input-gradient passes alike; of the barrier-free kernels (CPU adapters), only
 /// conv_fwd and conv_dgrad_x2 (the passes that feed batch norm in DCGAN's layers but the first)
 /// do, one per group of 8 strips and grid z, in their subgroup variant (groups merge through
-/// shuffles, which assumes subgroups hold consecutive invocations, as on lavapipe, where the
-/// tests check every record). Elsewhere batch norm reads the output once more for its statistics.
+/// shuffles, which needs subgroups of consecutive invocations: the plan only picks the subgroup
+/// variant where a probe of the device found them so, plan.rs). Elsewhere batch norm reads the
+/// output once more for its statistics.
 pub fn bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Option<usize> {
-    if e.conv_tiled {
+    if e.conv_tiled() {
         return g.validate().ok().and_then(|_| tiled_bn_partial_slots(e, pass, g));
     }
-    let kernel = e.conv_implicit && e.conv_subgroups && g.validate().is_ok() && !g.is_dense() && matches!(pass.entry(g), "conv_fwd" | "conv_dgrad_x2");
+    let kernel = e.conv_implicit() && e.conv_subgroups() && g.validate().is_ok() && !g.is_dense() && matches!(pass.entry(g), "conv_fwd" | "conv_dgrad_x2");
     if !kernel || e.workgroup_size % 8 != 0 {
         return None;
     }
@@ -283,7 +284,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
             Some(slots)
         }
     };
-    if e.conv_tiled {
+    if e.conv_tiled() {
         return conv_tiled_pass(e, pass, g, a, b, out, accumulate, act, bn_partials.zip(bn_slots));
     }
     ensure!(act == Act::Identity || !(pass == ConvPass::Forward && g.is_dense()), "conv2d: a dense forward pass cannot fuse an activation");
@@ -300,7 +301,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
         };
     }
     let ImplicitGrid { lanes, gx, gy, phases, blocks } = implicit_grid(e, pass, g)?;
-    let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
+    let family = if e.conv_subgroups() { Family::ConvSubgroups } else { Family::Conv };
     // bindings 4 and 5: operands b and a as vec4 arrays. They are read when the operand holds a
     // multiple of 4 values (its row segments then load as aligned vec4s) and, for b, by a forward
     // pass with KW % 4 == 0 (then the weights' count is a multiple of 4); otherwise any read-only
@@ -341,7 +342,7 @@ fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Te
     // an invocation: CONV_ROWS rows x two quads of columns
     let gx = (j / 4).div_ceil(2).div_ceil(e.workgroup_size as usize);
     let gy = i.div_ceil(CONV_ROWS);
-    let family = if e.conv_subgroups { Family::ConvSubgroups } else { Family::Conv };
+    let family = if e.conv_subgroups() { Family::ConvSubgroups } else { Family::Conv };
     // conv.wgsl's shared layout: bindings 2, 5 and 6 are not read here
     let bindings = [(1, a.binding()), (2, a.binding()), (3, c.binding()), (4, b.binding()), (5, b.binding()), (6, e.no_bn_partials.as_entire_binding())];
     e.dispatch_specialised(family, "conv_dense", &constants, &bindings, [gx as u32, gy as u32, 1])
@@ -356,7 +357,7 @@ pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, 
 /// `bn_partials` as in `conv_pass` (where `bn_partial_slots` says the pass writes them).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
-    if e.conv_implicit {
+    if e.conv_implicit() {
         return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false, act, bn_partials)?]);
     }
     ensure!(act == Act::Identity && bn_partials.is_none(), "conv2d: the layout-kernel path fuses no activation or batch-norm statistics");
@@ -365,12 +366,12 @@ pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tens
 
 /// Whether a convolution's forward pass (transposed: `transposed`) can write act(y) itself.
 pub fn fuses_activation(e: &Engine, g: &ConvGeom, transposed: bool) -> bool {
-    e.conv_implicit && (transposed || e.conv_tiled || !g.is_dense())
+    e.conv_implicit() && (transposed || e.conv_tiled() || !g.is_dense())
 }
 
 /// dx = conv2d input-gradient of dy: one implicit-GEMM dispatch by phases, or pack + GEMM + col2im.
 pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-    if e.conv_implicit {
+    if e.conv_implicit() {
         return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false, Act::Identity, None)?]);
     }
     conv2d_backward_input_explicit(e, ws, g, dy, w, dx)
@@ -378,7 +379,7 @@ pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &
 
 /// dw (+)= conv2d weight-gradient: one implicit-GEMM dispatch, or pack + im2col_t + GEMM.
 pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
-    if e.conv_implicit {
+    if e.conv_implicit() {
         return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate, Act::Identity, None)?]);
     }
     conv2d_backward_weight_explicit(e, ws, g, x, dy, dw, accumulate)
@@ -394,7 +395,7 @@ pub fn conv_transpose2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x
 #[allow(clippy::too_many_arguments)]
 pub fn conv_transpose2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
     g.validate()?;
-    if e.conv_implicit {
+    if e.conv_implicit() {
         return Ok(vec![conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act, bn_partials).context("conv_transpose2d forward")?]);
     }
     ensure!(act == Act::Identity && bn_partials.is_none(), "conv_transpose2d: the layout-kernel path fuses no activation or batch-norm statistics");

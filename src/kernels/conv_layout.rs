@@ -78,7 +78,7 @@ impl ConvWorkspace {
         let mut need = [1usize; 3];
         for g in geoms {
             g.validate()?;
-            if e.conv_implicit {
+            if e.conv_implicit() {
                 continue;
             }
             for (n, s) in need.iter_mut().zip(g.scratch()) {

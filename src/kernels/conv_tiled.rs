@@ -62,7 +62,7 @@ pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tens
     let (threads, shared) = (tile * tile / 16, 2 * 2 * 16 * tile * 4);
     ensure!(
         e.gpu.limits.max_compute_invocations_per_workgroup as usize >= threads && e.gpu.limits.max_compute_workgroup_storage_size as usize >= shared,
-        "conv2d: the tiled kernels need workgroups of {threads} invocations and {shared} bytes of workgroup memory; this adapter offers {} and {} bytes (GANGPU_CONV=implicit runs the barrier-free kernels)",
+        "conv2d: the tiled kernels need workgroups of {threads} invocations and {shared} bytes of workgroup memory; this adapter offers {} and {} bytes (--kernels cpu-plain runs the barrier-free kernels)",
         e.gpu.limits.max_compute_invocations_per_workgroup,
         e.gpu.limits.max_compute_workgroup_storage_size
     );

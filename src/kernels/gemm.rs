@@ -66,11 +66,11 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
     ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
     let grid = [gx as u32, gy as u32, 1];
     let aligned = k % 4 == 0 && lda % 4 == 0 && ldb % 4 == 0 && a.offset % 4 == 0 && b.offset % 4 == 0;
-    if aligned && e.gemm_tiled {
+    if aligned && e.gemm_tiled() {
         let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
         ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
         e.dispatch_specialised(Family::Gemm, "gemm_nt_tiled", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
-    } else if aligned && e.gemm_subgroups {
+    } else if aligned && e.gemm_subgroups() {
         // every lane runs (broadcasts need the whole subgroup), so the grid has whole workgroups
         e.dispatch_specialised(Family::GemmSubgroups, "gemm_nt_sg", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)
     } else if aligned {

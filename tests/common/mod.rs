@@ -2,6 +2,7 @@
 //! and the tolerance check that reports the first failing index.
 #![allow(dead_code)]
 
+use gangpu::plan::{ConvKernels, GemmKernels, PlanChoice};
 use gangpu::{Engine, Tensor};
 use std::sync::OnceLock;
 
@@ -21,42 +22,54 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// A second engine using the other kernel variants than the adapter's default (convolutions:
+/// An engine running kernel plan `choice` on the default adapter (one per plan, shared by the
+/// tests of a binary).
+pub fn engine_plan(choice: PlanChoice) -> &'static Engine {
+    static ENGINES: OnceLock<std::sync::Mutex<Vec<(PlanChoice, &'static Engine)>>> = OnceLock::new();
+    let mut list = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, e)) = list.iter().find(|(c, _)| *c == choice) {
+        return e;
+    }
+    let e: &'static Engine = Box::leak(Box::new(
+        Engine::open_with(choice).unwrap_or_else(|err| panic!("opening plan {} on the default adapter: {err:#}; see engine()", choice.name())),
+    ));
+    list.push((choice, e));
+    e
+}
+
+/// A second engine using the other kernel variants than the default plan's (convolutions:
 /// implicit GEMM vs layout kernels + GEMM; GEMM: shared-memory tiles vs register blocks;
-/// subgroup-shared loads vs per-lane loads), so both are verified on whatever adapter runs the tests.
+/// subgroup-shared loads vs per-lane loads where subgroups are usable), so both are verified on
+/// whatever adapter and plan run the tests.
 pub fn engine_other_gemm() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let mut e = Engine::open_default().unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
-        e.gemm_tiled = !engine().gemm_tiled;
-        // and the other convolution variant where the device has subgroups (shared loads vs own loads)
-        e.conv_subgroups = !engine().conv_subgroups && e.gpu.subgroup_size.is_some();
-        e.gemm_subgroups = e.gpu.subgroup_size.is_some() && !e.gemm_tiled && !engine().gemm_subgroups;
-        // and the other convolution path: implicit GEMM vs layout kernels + GEMM
-        e.conv_implicit = !engine().conv_implicit;
+        // the cpu plan has subgroups exactly where they are usable (probed)
+        let mut e = Engine::open_with(PlanChoice::Cpu).unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
+        let d = engine().plan.clone();
+        let usable = e.plan.subgroups;
+        e.plan.gemm = if d.gemm == GemmKernels::Tiled { GemmKernels::Register } else { GemmKernels::Tiled };
+        e.plan.subgroups = usable && !d.subgroups;
+        e.plan.conv = if d.conv == ConvKernels::Layout { ConvKernels::Implicit } else { ConvKernels::Layout };
+        e.plan.name = "other";
         e
     })
 }
 
 /// An engine whose convolutions run the shared-memory tiled kernels (conv_tiled.wgsl, the GPU
-/// choice), so they are verified on a CPU adapter too; tiles sized per pass.
+/// plan), so they are verified on a CPU adapter too; tiles sized per pass.
 pub fn engine_tiled_conv() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| tiled_engine(None))
+    engine_plan(PlanChoice::Gpu)
 }
 
 /// The same with every pass in 64 x 64 tiles (small passes would take 32 x 32 ones).
 pub fn engine_tiled_conv_64() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| tiled_engine(Some(64)))
-}
-
-fn tiled_engine(tile: Option<usize>) -> Engine {
-    let mut e = Engine::open_default().unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
-    e.conv_implicit = true;
-    e.conv_tiled = true;
-    e.conv_tile = tile;
-    e
+    ENGINE.get_or_init(|| {
+        let mut e = Engine::open_with(PlanChoice::Gpu).unwrap_or_else(|err| panic!("no adapter: {err:#}; see engine()"));
+        e.conv_tile = Some(64);
+        e
+    })
 }
 
 /// Deterministic uniform values in [lo, hi) (xorshift), so failures reproduce.
