@@ -70,3 +70,43 @@ fn merge_stats(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
     let f = b.x / n;
     return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
 }
+
+// ------------------------------------------------------------ portable normal draws
+// Box-Muller with its own log and cos: the APIs bound the built-ins loosely (Vulkan: cos to 2^-11
+// absolute only inside [-pi, pi], log to 2^-21 absolute near 1) and drivers differ (SwiftShader's
+// normals were 1.2e-4 off llvmpipe's), while every driver rounds +, *, / and fma the same way
+// within an ulp or two. So the same (seed, stream, counter) draws the same noise on every adapter.
+
+// ln(u), u > 0: u = m 2^k with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m-1)/(m+1),
+// |s| <= 0.1716, the odd series to s^11 (next term < 4e-10).
+fn portable_ln(u: f32) -> f32 {
+    let fr = frexp(u); // u = fract 2^exp, fract in [0.5, 1)
+    var m = fr.fract;
+    var k = f32(fr.exp);
+    if (m < 0.70710678) { m *= 2.0; k -= 1.0; }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = s * (2.0 + s2 * (2.0 / 3.0 + s2 * (0.4 + s2 * (2.0 / 7.0 + s2 * (2.0 / 9.0 + s2 * (2.0 / 11.0))))));
+    return k * 0.69314718055994531 + series;
+}
+
+// cos(2 pi u) for any u: reduced to x = 2 pi b with b in [0, 1/8], then Taylor series of cos or
+// sin on [0, pi/4] (next terms < 3e-8).
+fn portable_cos_2pi(u: f32) -> f32 {
+    var a = abs(u - round(u)); // [0, 1/2]: cos(2 pi u) = cos(2 pi a)
+    var sign = 1.0;
+    if (a > 0.25) { a = 0.5 - a; sign = -1.0; } // cos(pi - x) = -cos(x)
+    if (a > 0.125) {
+        let x = 6.283185307179586 * (0.25 - a); // cos(pi/2 - x) = sin(x)
+        let x2 = x * x;
+        return sign * x * (1.0 - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0))));
+    }
+    let x = 6.283185307179586 * a;
+    let x2 = x * x;
+    return sign * (1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0 * (1.0 - x2 / 90.0)))));
+}
+
+// A standard normal value from two independent uniforms in (0, 1].
+fn box_muller(u1: f32, u2: f32) -> f32 {
+    return sqrt(-2.0 * portable_ln(u1)) * portable_cos_2pi(u2);
+}

@@ -20,7 +20,7 @@ fn unit(i: u32, j: u32) -> f32 {
 }
 
 fn gauss(i: u32, j: u32) -> f32 {
-    return sqrt(-2.0 * log(unit(i, j))) * cos(TAU * unit(i, j + 1u));
+    return box_muller(unit(i, j), unit(i, j + 1u));
 }
 
 @compute @workgroup_size(WG)

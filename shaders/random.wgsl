@@ -23,7 +23,7 @@ struct RngParams {
 fn normal_value(seed: u32, stream: u32, counter: u32, i: u32) -> f32 {
     let u1 = rng_unit(seed, stream, counter, 2u * i);
     let u2 = rng_unit(seed, stream, counter, 2u * i + 1u);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    return box_muller(u1, u2);
 }
 
 @compute @workgroup_size(WG)

@@ -19,6 +19,9 @@ pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     pub groups: [u32; 3],
+    /// The work this launch covers, in words (e.g. a tiled convolution's C and K), for the
+    /// dispatch listing of `gangpu bench --dispatches`; empty where the grid says it all.
+    pub work: String,
     /// The uniform params buffer of a kernel that takes one (specialised kernels have none).
     params: Option<wgpu::Buffer>,
 }
@@ -286,7 +289,7 @@ impl Engine {
         if let Some(err) = pollster::block_on(scope.pop()) {
             bail!("binding buffers for {family}::{entry}: {err}");
         }
-        Ok(Dispatch { label: format!("{family}::{entry}"), pipeline, bind_group, groups, params: None })
+        Ok(Dispatch { label: format!("{family}::{entry}"), pipeline, bind_group, groups, work: String::new(), params: None })
     }
 
     /// Records dispatches, in order, into one compute pass (wgpu orders them: each dispatch sees
@@ -303,6 +306,47 @@ impl Engine {
     /// Flattens groups of dispatches (a layer's passes) into one ordered list.
     pub fn flat<'a>(groups: &[&'a [Dispatch]]) -> Vec<&'a Dispatch> {
         groups.iter().flat_map(|g| g.iter()).collect()
+    }
+
+    /// Seconds each of `dispatches` takes alone, and how they were measured: GPU timestamps
+    /// around each dispatch (its own compute pass) where the device has timestamp queries,
+    /// otherwise wall time of one submit-and-wait each (which includes the submit's overhead).
+    pub fn time_dispatches(&self, dispatches: &[&Dispatch]) -> Result<(Vec<f64>, &'static str)> {
+        if !self.gpu.timestamps {
+            let mut t = Vec::with_capacity(dispatches.len());
+            for d in dispatches {
+                let start = std::time::Instant::now();
+                self.run(&[d])?;
+                t.push(start.elapsed().as_secs_f64());
+            }
+            return Ok((t, "wall time of one submit each"));
+        }
+        let mut times = Vec::with_capacity(dispatches.len());
+        for chunk in dispatches.chunks(1024) {
+            let n = 2 * chunk.len() as u32;
+            let set = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("dispatch times"), ty: wgpu::QueryType::Timestamp, count: n });
+            let bytes = n as u64 * 8;
+            let resolve = self.gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("timestamps"), size: bytes, usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false });
+            let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("timestamps read"), size: bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+            let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("timed dispatches") });
+            for (i, d) in chunk.iter().enumerate() {
+                let writes = wgpu::ComputePassTimestampWrites { query_set: &set, beginning_of_pass_write_index: Some(2 * i as u32), end_of_pass_write_index: Some(2 * i as u32 + 1) };
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(writes) });
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+            }
+            enc.resolve_query_set(&set, 0..n, &resolve, 0);
+            enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
+            self.gpu.queue.submit(Some(enc.finish()));
+            let words: Vec<u32> = crate::tensor::map_blocking(&self.gpu, &staging)?.iter().map(|v| v.to_bits()).collect();
+            let period_ns = self.gpu.queue.get_timestamp_period() as f64;
+            for p in words.chunks(4) {
+                let (a, b) = (p[0] as u64 | (p[1] as u64) << 32, p[2] as u64 | (p[3] as u64) << 32);
+                times.push(b.saturating_sub(a) as f64 * period_ns * 1e-9);
+            }
+        }
+        Ok((times, "GPU timestamps around each dispatch"))
     }
 
     /// Records, submits and waits: for tests and one-off work, not for the training loop.

@@ -53,6 +53,8 @@ pub struct Gpu {
     /// Whether the device was opened with subgroup operations (adapters whose subgroups hold at
     /// least 8 invocations); the kernel plan decides whether kernels use them.
     pub subgroups_enabled: bool,
+    /// Whether the device was opened with timestamp queries (per-dispatch GPU times in `bench`).
+    pub timestamps: bool,
     /// What the kernel plan is chosen from (plan.rs).
     pub facts: AdapterFacts,
     errors: Arc<Mutex<Vec<String>>>,
@@ -179,9 +181,15 @@ impl Gpu {
         // subgroup operations are enabled where the kernel plan might use them (at least 8 lanes);
         // whether it does is the plan's call, after a probe of the opened device (plan.rs)
         let subgroups_enabled = facts.subgroups_worth_probing();
+        // timestamp queries, where offered, let `gangpu bench` time each dispatch on the GPU itself
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let mut features = if subgroups_enabled { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gangpu"),
-            required_features: if subgroups_enabled { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() },
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -196,7 +204,7 @@ impl Gpu {
             }
         }));
         let is_cpu = facts.is_software();
-        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, subgroups_enabled, facts, errors, allocated: Default::default() })
+        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, subgroups_enabled, timestamps, facts, errors, allocated: Default::default() })
     }
 
     /// Returns the first wgpu validation error raised since the last check, as an error.

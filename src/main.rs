@@ -67,6 +67,22 @@ enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Measure training iterations: ms/iter, GFLOP/s, dispatches, GPU memory, a per-kernel
+    /// profile (and with --dispatches every dispatch's grid)
+    Bench {
+        #[command(flatten)]
+        args: gangpu::bench::BenchArgs,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Check this adapter's kernels (the chosen plan) at a model's layer shapes against the f64
+    /// CPU references and embedded PyTorch vectors; a table, exit status 1 on any mismatch
+    Check {
+        #[command(flatten)]
+        args: gangpu::check::CheckArgs,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
     /// Draw a training run's timeline.png, curves.png and report.html again from its files.
     Report {
         /// The run folder (holding config.json, metrics.jsonl, samples/)
@@ -549,6 +565,8 @@ fn main() {
             eprintln!("wrote {0}/timeline.png, {0}/curves.png and {0}/report.html", run.display());
             Exit::Done
         }),
+        Command::Check { args, device } => gangpu::check::cli(&args, &device.opts()).map(|_| Exit::Done),
+        Command::Bench { args, device } => gangpu::bench::cli(&args, &device.opts()).map(|_| Exit::Done),
         Command::Eval { args, device } => gangpu::eval::cli::run(&args, &device.opts()).map(|_| Exit::Done),
         Command::Sample { checkpoint, net_g, n, seed, out, batch, label, device } => {
             gangpu::sample_cmd::run(gangpu::sample_cmd::SampleArgs { checkpoint, net_g, n, seed, out, batch, label }, &device.opts()).map(|_| Exit::Done)

@@ -72,5 +72,18 @@ pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tens
         constants.extend([("BN_STATS", 1.0), ("BN_SLOTS", slots as f64)]);
     }
     let parts = bn_partials.map_or_else(|| e.no_bn_partials.as_entire_binding(), |(t, _)| t.binding());
-    e.dispatch_specialised(Family::ConvTiled, "conv_tiled", &constants, &[(1, a.binding()), (2, b.binding()), (3, out.binding()), (6, parts)], [gx as u32, gy as u32, phases as u32])
+    let mut d = e.dispatch_specialised(Family::ConvTiled, "conv_tiled", &constants, &[(1, a.binding()), (2, b.binding()), (3, out.binding()), (6, parts)], [gx as u32, gy as u32, phases as u32])?;
+    let (gm, gn, k) = tiled_sizes(pass, g);
+    d.work = format!("{pass:?}: C {gm} x {gn} in {tile}x{tile} tiles, K = {k} summed inside each workgroup");
+    Ok(d)
+}
+
+/// C's rows and columns (one phase) and the reduction length K of a pass's product.
+fn tiled_sizes(pass: ConvPass, g: &ConvGeom) -> (usize, usize, usize) {
+    let s = g.stride;
+    match pass {
+        ConvPass::Forward => (g.cout, g.n * g.oh() * g.ow(), g.cin * g.kh * g.kw),
+        ConvPass::InputGrad => (g.cin, g.n * g.h.div_ceil(s) * g.w.div_ceil(s), g.cout * g.kh.div_ceil(s) * g.kw.div_ceil(s)),
+        ConvPass::WeightGrad => (g.cout, g.cin * g.kh * g.kw, g.n * g.oh() * g.ow()),
+    }
 }
