@@ -161,7 +161,12 @@ fn bn_statistics<'a>(e: &Engine, layers: impl Iterator<Item = &'a Layer>, reps: 
         // a transposed convolution's forward pass is its convolution's input gradient
         let conv = |p: Option<&Tensor>| kernels::conv_pass(e, pass, &g, &x, &w, &y, false, kernels::Act::Identity, p);
         let bn = |p: Option<&Tensor>| kernels::batchnorm_forward(e, &cfg, true, &y, &affine, &z, &running, &saved, p);
-        let ops = [vec![conv(None)?], vec![bn(None)?], vec![conv(None)?, bn(None)?], vec![conv(Some(&parts))?], vec![bn(Some(&parts))?], vec![conv(Some(&parts))?, bn(Some(&parts))?]];
+        let with_bn = |p: Option<&Tensor>| -> Result<Vec<gangpu::Dispatch>> {
+            let mut v = conv(p)?;
+            v.push(bn(p)?);
+            Ok(v)
+        };
+        let ops = [conv(None)?, vec![bn(None)?], with_bn(None)?, conv(Some(&parts))?, vec![bn(Some(&parts))?], with_bn(Some(&parts))?];
         // alternated, fastest of each: the machine's speed drifts
         let mut t = [f64::INFINITY; 6];
         for _ in 0..2 {

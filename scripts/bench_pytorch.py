@@ -9,7 +9,7 @@ batch (non-saturating BCE on logits, D frozen so its weight gradients are not co
 Losses are read back every 50 iterations, as gangpu's trainer does. Uses CUDA when present.
 Modes: eager (PyTorch's default), compile (torch.compile of G and D, mode "reduce-overhead", which
 replays CUDA graphs on a GPU); a mode that fails on this machine is reported as such. Each
-measurement also prints a `result <mode> <model> <batch> <ms>` line for scripts/bench_gpu.sh.
+measurement also prints a `result <mode> <model> <batch> <ms>` line for the GPU bundle's run.sh.
 """
 import argparse
 import resource

@@ -46,9 +46,17 @@ override GM: u32 = select(select(CO, CI, MODE == MODE_DGRAD), CO, MODE == MODE_W
 override GN: u32 = select(select(BATCH * OH * OW, BATCH * PH * PW, MODE == MODE_DGRAD), CI * KH * KW, MODE == MODE_WGRAD);
 override GK: u32 = select(select(CI * KH * KW, CO * TY * TX, MODE == MODE_DGRAD), BATCH * OH * OW, MODE == MODE_WGRAD);
 
-@group(0) @binding(1) var<storage, read> src: array<f32>;        // fwd, wgrad: x (BATCH, CI, IH, IW); dgrad: dy (BATCH, CO, OH, OW)
+// Split-K (weight gradients whose C has too few tiles to fill a GPU while K, the batch's pixels,
+// is long: dcgan64's first layer has 4 tiles over K = 65,536): grid z cuts K into SPLIT chunks of
+// KC (a multiple of TK), each workgroup writes its partial C raw into dst at z GM GN (a scratch
+// buffer of SPLIT x GM x GN), and conv_split_sum adds the SPLIT partials in order into dw. The
+// order is fixed, so results are reproducible run to run.
+override SPLIT: u32 = 1u;
+override KC: u32 = ((GK + SPLIT - 1u) / SPLIT + TK - 1u) / TK * TK;
+
+@group(0) @binding(1) var<storage, read> src: array<f32>;        // fwd, wgrad: x (BATCH, CI, IH, IW); dgrad: dy (BATCH, CO, OH, OW); split sum: partials (SPLIT, GM, GN)
 @group(0) @binding(2) var<storage, read> wt: array<f32>;         // fwd, dgrad: w (CO, CI, KH, KW); wgrad: dy (BATCH, CO, OH, OW)
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;  // fwd: y; dgrad: dx; wgrad: dw (CO, CI, KH, KW)
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;  // fwd: y; dgrad: dx; wgrad: dw (CO, CI, KH, KW), split: partials (SPLIT, GM, GN)
 
 // [buffer][k][m / 4]: an invocation reads its 4 rows (or columns) of one k as one vec4
 var<workgroup> tile_a: array<vec4<f32>, 2u * TK * TILE / 4u>;
@@ -174,33 +182,38 @@ fn store_step(s: Staged, buf: u32, lid: u32) {
     }
 }
 
-fn put(m: u32, n: u32, ph: Phase, v: f32) {
+fn put(m: u32, n: u32, ph: Phase, kz: u32, v: f32) {
     let o = c_index(m, n, ph);
     if (o < 0) { return; }
-    if (ACCUMULATE) {
+    if (SPLIT > 1u) {
+        dst[kz * GM * GN + u32(o)] = v;
+    } else if (ACCUMULATE) {
         dst[o] += v;
     } else {
         dst[o] = act_apply(ACT, ACT_SLOPE, v);
     }
 }
 
-// grid: x over column tiles, y over row tiles, z over dgrad phases
+// grid: x over column tiles, y over row tiles, z over dgrad phases or wgrad's K chunks
 @compute @workgroup_size(THREADS)
 fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let ph = phase_of(wid.z);
+    let kz = select(0u, wid.z, MODE == MODE_WGRAD);
+    let ph = phase_of(select(wid.z, 0u, MODE == MODE_WGRAD));
+    let k_begin = kz * KC;
+    let k_end = min(GK, k_begin + KC);
     let m0 = wid.y * TILE;
     let n0 = wid.x * TILE;
     let tm = lid / (TILE / 4u); // this invocation's 4 rows: m0 + 4 tm ..
     let tn = lid % (TILE / 4u); // and 4 columns: n0 + 4 tn ..
     var acc: array<vec4<f32>, 4>; // acc[i][j] = C (m0 + 4 tm + i, n0 + 4 tn + j)
-    let steps = (GK + TK - 1u) / TK;
-    store_step(load_step(0u, m0, n0, lid, ph), 0u, lid);
+    let steps = (max(k_end, k_begin) - k_begin + TK - 1u) / TK;
+    store_step(load_step(k_begin, m0, n0, lid, ph), 0u, lid);
     workgroupBarrier();
     for (var s = 0u; s < steps; s++) {
         let buf = s % 2u;
         let more = s + 1u < steps;
         var next: Staged;
-        if (more) { next = load_step((s + 1u) * TK, m0, n0, lid, ph); }
+        if (more) { next = load_step(k_begin + (s + 1u) * TK, m0, n0, lid, ph); }
         for (var k = 0u; k < TK; k++) {
             let av = tile_a[(buf * TK + k) * (TILE / 4u) + tm];
             let bv = tile_b[(buf * TK + k) * (TILE / 4u) + tn];
@@ -215,9 +228,19 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (BN_STATS) { write_bn_partials(acc, m0, n0, tm, tn, lid, ph, wid.z * ((GN + TILE - 1u) / TILE) + wid.x); }
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
-            put(m0 + 4u * tm + i, n0 + 4u * tn + j, ph, acc[i][j]);
+            put(m0 + 4u * tm + i, n0 + 4u * tn + j, ph, kz, acc[i][j]);
         }
     }
+}
+
+// dw (+)= the sum of split-K's SPLIT partial products, value i per invocation, in chunk order.
+@compute @workgroup_size(64)
+fn conv_split_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= GM * GN) { return; }
+    var t = 0.0;
+    for (var z = 0u; z < SPLIT; z++) { t += src[z * GM * GN + i]; }
+    if (ACCUMULATE) { dst[i] += t; } else { dst[i] = t; }
 }
 
 // Batch-norm partials (BN_STATS, conv_geometry.wgsl; forward and input-gradient passes, whose

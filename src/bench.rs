@@ -168,7 +168,7 @@ fn write_listing(e: &Engine, list: &[&crate::Dispatch], model: &str, batch: usiz
     for (i, d) in list.iter().enumerate() {
         let n = d.groups.iter().map(|&g| g as u64).product::<u64>();
         let why = if n >= want {
-            String::new()
+            if d.work.is_empty() { String::new() } else { format!("     ({})", d.work) }
         } else {
             short += 1;
             if d.work.is_empty() {

@@ -27,6 +27,12 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// The same dispatch with `work` describing what it covers (for the dispatch listing).
+    pub fn with_work(mut self, work: String) -> Dispatch {
+        self.work = work;
+        self
+    }
+
     /// Rewrites this dispatch's parameters (e.g. the Adam step or an RNG counter); takes effect
     /// at the next submit.
     pub fn set_params<P: bytemuck::Pod>(&self, gpu: &Gpu, params: &P) {

@@ -348,7 +348,7 @@ fn check_partials(e: &Engine, subset: Option<&[usize]>) -> usize {
         // NaN everywhere first: a slot the kernel leaves unwritten poisons its channel
         let parts = upload(e, &[c, slots, 4], &vec![f64::NAN; c * slots * 4], "partials");
         let d = kernels::conv_pass(e, pass, &g, &upload(e, &a_shape, &a, "a"), &upload(e, &g.w_shape(), &w, "w"), &out, false, kernels::Act::Identity, Some(&parts)).unwrap();
-        e.run(&[&d]).unwrap();
+        e.run(&Engine::flat(&[&d])).unwrap();
         let want = match pass {
             kernels::ConvPass::Forward => cpu::conv2d(&g, &a, &w),
             _ => cpu::conv2d_backward_input(&g, &a, &w),

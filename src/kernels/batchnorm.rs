@@ -102,7 +102,7 @@ pub fn batchnorm_forward(
     if let Some(t) = partials {
         bindings.push((14, t.binding()));
     }
-    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])
+    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1]).map(|d| d.with_work(format!("one workgroup per channel ({} channels) reduces its statistics", p.c)))
 }
 
 /// Whether batch norm over these (N, C, ...) tensors reads vec4 chunks (Some: they hold a multiple
@@ -144,5 +144,5 @@ pub fn batchnorm_backward(
         None => ("bn_backward", vec![(1, x.binding()), (3, dy.binding()), (7, dx.binding())]),
     };
     bindings.extend([(2, affine.binding()), (5, saved.binding()), (8, daffine.binding())]);
-    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])
+    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1]).map(|d| d.with_work(format!("one workgroup per channel ({} channels) reduces its statistics", p.c)))
 }

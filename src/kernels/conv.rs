@@ -263,7 +263,7 @@ pub fn bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Option<usiz
 /// plain GEMM). `bn_partials` (channels, `bn_partial_slots`, 4) receives batch-norm partial
 /// statistics of the output (count, mean, M2, 0), for `batchnorm_forward` to merge.
 #[allow(clippy::too_many_arguments)]
-pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act, bn_partials: Option<&Tensor>) -> Result<Dispatch> {
+pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
     g.validate()?;
     ensure!(act == Act::Identity || !accumulate, "conv2d: an activation cannot be fused into an accumulated output");
     let (sa, sb, so, what) = match pass {
@@ -292,13 +292,13 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let k = g.k();
     if g.is_dense() {
         let flat = |t: &Tensor, rows: usize| t.reshape(&[rows, t.numel() / rows]);
-        return match pass {
+        return Ok(vec![match pass {
             ConvPass::Forward => gemm_nt(e, g.n, g.cout, k, &flat(a, g.n)?, k, &flat(b, g.cout)?, k, &flat(out, g.n)?, GemmOut::RowMajor, accumulate),
             // dx[n, k] = sum_co dy[n, co] w[co, k]
             ConvPass::InputGrad => conv_dense(e, a, g.cout, 1, b, out, g.n, k, g.cout, accumulate, act),
             // dw[co, k] = sum_n dy[n, co] x[n, k]
             ConvPass::WeightGrad => conv_dense(e, b, 1, g.cout, a, out, g.cout, k, g.n, accumulate, act),
-        };
+        }?]);
     }
     let ImplicitGrid { lanes, gx, gy, phases, blocks } = implicit_grid(e, pass, g)?;
     let family = if e.conv_subgroups() { Family::ConvSubgroups } else { Family::Conv };
@@ -321,7 +321,7 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     if let Some(slots) = bn_slots {
         constants.extend([("BN_STATS", 1.0), ("BN_LANES", lanes as f64), ("BN_SLOTS", slots as f64)]);
     }
-    e.dispatch_specialised(family, pass.entry(g), &constants, &bindings, [gx as u32, gy as u32, phases as u32])
+    Ok(vec![e.dispatch_specialised(family, pass.entry(g), &constants, &bindings, [gx as u32, gy as u32, phases as u32])?])
 }
 
 /// C (I, J) (+)= sum over t of A(i, t) B (T, J), A read at i * a_i + t * a_t (conv.wgsl's conv_dense).
@@ -358,7 +358,7 @@ pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, 
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
     if e.conv_implicit() {
-        return Ok(vec![conv_pass(e, ConvPass::Forward, g, x, w, y, false, act, bn_partials)?]);
+        return conv_pass(e, ConvPass::Forward, g, x, w, y, false, act, bn_partials);
     }
     ensure!(act == Act::Identity && bn_partials.is_none(), "conv2d: the layout-kernel path fuses no activation or batch-norm statistics");
     conv2d_forward_explicit(e, ws, g, x, w, y)
@@ -372,7 +372,7 @@ pub fn fuses_activation(e: &Engine, g: &ConvGeom, transposed: bool) -> bool {
 /// dx = conv2d input-gradient of dy: one implicit-GEMM dispatch by phases, or pack + GEMM + col2im.
 pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
     if e.conv_implicit() {
-        return Ok(vec![conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false, Act::Identity, None)?]);
+        return conv_pass(e, ConvPass::InputGrad, g, dy, w, dx, false, Act::Identity, None);
     }
     conv2d_backward_input_explicit(e, ws, g, dy, w, dx)
 }
@@ -380,7 +380,7 @@ pub fn conv2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, dy: &
 /// dw (+)= conv2d weight-gradient: one implicit-GEMM dispatch, or pack + im2col_t + GEMM.
 pub fn conv2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
     if e.conv_implicit() {
-        return Ok(vec![conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate, Act::Identity, None)?]);
+        return conv_pass(e, ConvPass::WeightGrad, g, x, dy, dw, accumulate, Act::Identity, None);
     }
     conv2d_backward_weight_explicit(e, ws, g, x, dy, dw, accumulate)
 }
@@ -396,7 +396,7 @@ pub fn conv_transpose2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x
 pub fn conv_transpose2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
     g.validate()?;
     if e.conv_implicit() {
-        return Ok(vec![conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act, bn_partials).context("conv_transpose2d forward")?]);
+        return conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act, bn_partials).context("conv_transpose2d forward");
     }
     ensure!(act == Act::Identity && bn_partials.is_none(), "conv_transpose2d: the layout-kernel path fuses no activation or batch-norm statistics");
     conv2d_backward_input(e, ws, &g.as_conv(), x, w, y).context("conv_transpose2d forward")

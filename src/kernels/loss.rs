@@ -72,6 +72,7 @@ pub fn loss_strided(
         &[(1, logits.binding()), (2, targets.binding()), (3, grad.binding()), (4, stats.binding())],
         [1, 1, 1],
     )
+    .map(|d| d.with_work(format!("one workgroup reduces the batch's {n} logits to the loss (and writes their gradients)")))
 }
 
 /// Softmax cross-entropy of the class logits at offset..offset+classes of each row of `stride`
@@ -102,4 +103,5 @@ pub fn softmax_cross_entropy(
         &[(1, logits.binding()), (3, grad.binding()), (4, stats.binding()), (5, labels.as_entire_binding())],
         [1, 1, 1],
     )
+    .map(|d| d.with_work(format!("one workgroup reduces the batch's {n} rows to the loss")))
 }
