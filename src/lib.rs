@@ -11,6 +11,7 @@ pub mod plan;
 pub mod readback;
 pub mod reference;
 pub mod rng;
+pub mod signals;
 pub mod tensor;
 
 pub use engine::{Dispatch, Engine};

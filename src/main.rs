@@ -13,8 +13,6 @@ use gangpu::train::{self, GLoss, Gan, GanLoss, Optimizer, Outcome, TrainConfig};
 use gangpu::{Engine, GpuOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "gangpu", version, about = "GAN training on any GPU (Vulkan, Metal, DX12, GL) with hand-written WGSL kernels")]
@@ -195,7 +193,7 @@ struct TrainArgs {
     /// Sample grid every N steps (besides the milestones 100, 1000, 5000, 50000)
     #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = count_u64)]
     sample_every: u64,
-    /// Checkpoint every N steps (and at the end, and on Ctrl-C)
+    /// Checkpoint every N steps (and at the end, and on Ctrl-C, SIGTERM or SIGHUP)
     #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = count_u64)]
     checkpoint_every: u64,
     /// Read the losses back every N steps
@@ -297,7 +295,7 @@ struct LabArgs {
     device: DeviceArgs,
 }
 
-fn lab_cmd(a: LabArgs) -> Result<()> {
+fn lab_cmd(a: LabArgs) -> Result<Exit> {
     use gangpu::lab::{self, Dist, LabConfig};
     let dist = if a.compare && a.dist == Dist::Mixture && !std::env::args().any(|x| x.starts_with("--dist")) { Dist::Disjoint } else { a.dist };
     let d = LabConfig::defaults(dist, if a.compare { GanLoss::Wgan } else { a.loss });
@@ -329,18 +327,25 @@ fn lab_cmd(a: LabArgs) -> Result<()> {
         out: a.out.clone(),
     };
     cfg.validate()?;
+    let _lock = run_folder::RunLock::acquire(&a.out, "lab")?;
     run_folder::claim_new(&a.out, run_folder::LAB_FILES, a.overwrite, "lab")?;
+    gangpu::signals::install()?;
     let e = Engine::open(&a.device.opts())?;
     eprintln!("adapter: {}", e.gpu.adapter);
-    if a.compare {
-        let s = lab::compare(&e, cfg, false)?;
-        println!("{}", serde_json::to_string_pretty(&s)?);
-        eprintln!("wrote {}", a.out.join("compare.png").display());
+    let result = if a.compare {
+        lab::compare(&e, cfg, false).map(|s| {
+            println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            eprintln!("wrote {}", a.out.join("compare.png").display());
+        })
     } else {
-        lab::run(&e, cfg, false)?;
-        eprintln!("wrote {} (frames/, run.gif, measures.png, metrics.jsonl)", a.out.display());
+        lab::run(&e, cfg, false).map(|r| eprintln!("wrote {} (frames/, run.gif, measures.png, metrics.jsonl) up to step {}", a.out.display(), r.steps_done))
+    };
+    if let Some(sig) = gangpu::signals::received() {
+        // the lab has no checkpoint: what it wrote up to the stop stays in its folder
+        eprintln!("stopped by {}: the lab's figures and metrics up to the stop are in {}; a lab run starts afresh (--overwrite)", gangpu::signals::name(sig), a.out.display());
+        return Ok(stopped());
     }
-    Ok(())
+    result.map(|_| Exit::Done)
 }
 
 fn devices(args: &DeviceArgs) -> Result<()> {
@@ -377,10 +382,16 @@ fn devices(args: &DeviceArgs) -> Result<()> {
     Ok(())
 }
 
-/// How a command ended, for the exit code: 130 after Ctrl-C, as shells and schedulers expect.
+/// How a command ended, for the exit code: 128 + the signal's number after a stop by a signal
+/// (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), as shells and schedulers expect.
 enum Exit {
     Done,
-    Interrupted,
+    Interrupted(i32),
+}
+
+/// The exit after a stop by a signal (Ctrl-C when none was recorded).
+fn stopped() -> Exit {
+    Exit::Interrupted(gangpu::signals::exit_code(gangpu::signals::received().unwrap_or(gangpu::signals::SIGINT)))
 }
 
 fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
@@ -428,6 +439,7 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
             let from = run_folder::folder_of(p);
             let out = if explicit("out") && !run_folder::same_folder(&a.out, &from) {
                 // continue in a copy at the new place; the original run stays as it was
+                let _copy_lock = run_folder::RunLock::acquire(&a.out, "train")?;
                 run_folder::copy_run(&from, &a.out, a.overwrite)?;
                 eprintln!("copied the run in {} to {}; continuing there", from.display(), a.out.display());
                 a.out.clone()
@@ -466,6 +478,8 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         eprintln!("--epochs {epochs}: {} steps over {} images at batch {}", cfg.steps, data.count, cfg.model.batch);
     }
     cfg.validate()?;
+    // the run folder is this process's until it exits (an OS lock: gone with the process)
+    let _lock = run_folder::RunLock::acquire(&cfg.out, "train")?;
     if raw.is_none() {
         run_folder::claim_new(&cfg.out, run_folder::TRAIN_FILES, a.overwrite, "train")?;
     }
@@ -520,9 +534,8 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     });
     std::fs::write(cfg.out.join("config.json"), serde_json::to_string_pretty(&config_json)?).context("writing config.json")?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    gangpu::signals::install()?;
+    let stop = gangpu::signals::flag();
     let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() { Box::new(BarProgress::new()) } else { Box::new(PlainProgress) };
     let t0 = std::time::Instant::now();
     let outcome = train::train(&e, &mut gan, progress.as_mut(), &stop)?;
@@ -539,8 +552,10 @@ fn train_cmd(a: TrainArgs, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
             Exit::Done
         }
         Outcome::Interrupted => {
-            eprintln!("stopped at step {}; resume with --resume {}", gan.step, cfg.out.join("checkpoint.safetensors").display());
-            Exit::Interrupted
+            let by = gangpu::signals::received().map_or("a stop request", gangpu::signals::name);
+            let ck = cfg.out.join("checkpoint.safetensors");
+            eprintln!("stopped by {by} at step {}: checkpoint written to {}; continue with `gangpu train --resume {}`", gan.step, ck.display(), ck.display());
+            stopped()
         }
     })
 }
@@ -560,7 +575,7 @@ fn main() {
     let result = match cli.command {
         Command::Devices { device } => devices(&device).map(|_| Exit::Done),
         Command::Train(a) => train_cmd(a, &explicit),
-        Command::Lab(a) => lab_cmd(a).map(|_| Exit::Done),
+        Command::Lab(a) => lab_cmd(a),
         Command::Report { run } => train::redraw(&run).map(|_| {
             eprintln!("wrote {0}/timeline.png, {0}/curves.png and {0}/report.html", run.display());
             Exit::Done
@@ -574,7 +589,7 @@ fn main() {
     };
     match result {
         Ok(Exit::Done) => {}
-        Ok(Exit::Interrupted) => std::process::exit(130),
+        Ok(Exit::Interrupted(code)) => std::process::exit(code),
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::exit(1);

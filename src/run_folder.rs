@@ -107,3 +107,92 @@ pub fn append_json_line<T: serde::Serialize>(path: &Path, row: &T) -> Result<()>
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
     writeln!(f, "{line}").with_context(|| format!("appending to {}", path.display()))
 }
+
+/// The lock file inside a run folder: an OS file lock on it marks the folder as in use by one
+/// `train` or `lab` process; its text names that process (pid, host, since when, command).
+pub const LOCK_FILE: &str = ".gangpu.lock";
+
+/// A run folder held for the life of one process. The lock is the operating system's (flock on
+/// Unix), so it goes away with the process however the process ends, `kill -9` included: no stale
+/// lock is ever left behind. Readers (`sample`, `eval --checkpoint`, `report`) never take it.
+pub struct RunLock {
+    _file: std::fs::File,
+    pub dir: PathBuf,
+}
+
+/// Who holds a run folder, as its lock file says.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    pub since: String,
+    pub command: String,
+}
+
+impl RunLock {
+    /// Takes `dir` (created if missing) for `command` (train, lab), or refuses: the error names the
+    /// process that holds it and what to do.
+    pub fn acquire(dir: &Path, command: &str) -> Result<RunLock> {
+        use std::io::{Read, Seek, Write};
+        if dir.exists() && !dir.is_dir() {
+            bail!("--out {} is a file, not a folder", dir.display());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the run folder {}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening the run folder's lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let who = match serde_json::from_str::<LockHolder>(text.trim()) {
+                    Ok(h) => format!("a running `gangpu {}` (pid {} on {}, since {})", h.command, h.pid, h.host, h.since),
+                    Err(_) => "another gangpu process".to_string(),
+                };
+                let stop = serde_json::from_str::<LockHolder>(text.trim()).map(|h| format!("stop it with `kill -TERM {}` (it saves a checkpoint first), ", h.pid)).unwrap_or_default();
+                bail!(
+                    "{} is in use by {who}: a run folder belongs to one running process. Wait for it to finish, {stop}or pick another --out \
+                     (sample, eval --checkpoint and report read a live run's folder without waiting)",
+                    dir.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking the run folder {}", dir.display())),
+        }
+        let holder = LockHolder { pid: std::process::id(), host: host_name(), since: utc_now(), command: command.into() };
+        let text = serde_json::to_string(&holder).context("writing the lock file")?;
+        file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(text.as_bytes())).and_then(|_| file.flush())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(RunLock { _file: file, dir: dir.to_path_buf() })
+    }
+}
+
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this machine".into())
+}
+
+/// The time now as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}

@@ -31,6 +31,8 @@ pub struct LabRun {
     pub last_frame: Canvas,
     /// The first frame (right after D's warm-up, when there is one).
     pub first_frame: Canvas,
+    /// The step it reached: `cfg.steps`, or fewer when a signal stopped it.
+    pub steps_done: u64,
 }
 
 /// Trains a lab to `cfg.steps`, writing frames/, run.gif, metrics.jsonl and measures.png into
@@ -90,14 +92,22 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
         if s == cfg.steps {
             break;
         }
+        // a signal (SIGTERM, SIGHUP, Ctrl-C) ends the run after the step in flight, figures written
+        if crate::signals::requested() {
+            if !quiet {
+                eprintln!("stopping at step {s}: writing the lab's figures so far");
+            }
+            break;
+        }
         lab.iterate(e)?;
     }
+    let steps_done = lab.step;
     imageout::save_gif(&out.join("run.gif"), &frames, 150)?;
     let panels = measures_panels(&metrics, cfg.dist.dim(), cfg.loss);
     charts::save_png(&out.join("measures.png"), &panels, 2, 520, 300)?;
     write_report(e, &cfg, &metrics, &panels, false)?;
     let first_frame = frames.first().map(last_frame_clone).unwrap_or_else(|| last_frame_clone(&last_frame));
-    Ok(LabRun { metrics, last_frame, first_frame })
+    Ok(LabRun { metrics, last_frame, first_frame, steps_done })
 }
 
 fn last_frame_clone(c: &Canvas) -> Canvas {
@@ -193,6 +203,9 @@ pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummar
         eprintln!("== BCE ({:?} G loss)", bce.g_loss);
     }
     let rb = run(e, bce, quiet)?;
+    if crate::signals::requested() {
+        bail!("stopped after the BCE run of the comparison (step {}); its figures are in {}", rb.steps_done, out.join("bce").display());
+    }
     if !quiet {
         eprintln!("== WGAN");
     }
