@@ -19,6 +19,10 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dcgan_torch as dc  # noqa: E402
+from dcgan_torch import noise  # noqa: E402,F401  (gangpu's noise, also used by make_torch_interop.py)
+
 def read_safetensors(path):
     """Tensors and metadata with the safetensors library (`pip install safetensors`)."""
     with safe_open(path, framework="pt") as f:
@@ -33,48 +37,8 @@ def label_channels(m):
 
 
 def generator(m):
-    nn = torch.nn
-    nz, ngf, nc, size = m["nz"] + label_channels(m), m["ngf"], m["channels"], m["image_size"]
-    if size == 28:
-        layers = [nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * ngf), nn.ReLU(True),
-                  nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ngf), nn.ReLU(True),
-                  nn.ConvTranspose2d(2 * ngf, nc, 4, 2, 1, bias=False), nn.Tanh()]
-    else:
-        ups = int(np.log2(size)) - 2
-        mult = 2 ** (ups - 1)
-        layers = [nn.ConvTranspose2d(nz, ngf * mult, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * mult), nn.ReLU(True)]
-        for _ in range(ups - 1):
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * mult // 2), nn.ReLU(True)]
-            mult //= 2
-        layers += [nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh()]
-    g = nn.Module()
-    g.main = nn.Sequential(*layers)
-    g.forward = lambda x: g.main(x)
-    return g
-
-
-M32 = 0xFFFFFFFF
-
-
-def pcg_hash(v):
-    state = (v * 747796405 + 2891336453) & M32
-    word = (((state >> ((state >> 28) + 4)) ^ state) * 277803737) & M32
-    return (word >> 22) ^ word
-
-
-def rng_u32(seed, stream, counter, index):
-    key = pcg_hash(seed ^ pcg_hash((stream + 0x9E3779B9) & M32))
-    return pcg_hash(pcg_hash((key + counter) & M32) ^ index)
-
-
-def noise(seed, counter, n):
-    """gangpu's `normal` kernel (stream 2 = training/sampling noise), value by value."""
-    out = np.empty(n, dtype=np.float32)
-    for i in range(n):
-        u1 = ((rng_u32(seed, 2, counter, 2 * i) >> 8) + 1.0) / 16777216.0
-        u2 = ((rng_u32(seed, 2, counter, 2 * i + 1) >> 8) + 1.0) / 16777216.0
-        out[i] = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-    return out
+    """G of the checkpoint's model (one-hot classes beside z for CGAN and ACGAN)."""
+    return dc.generator(m["image_size"], m["channels"], m["nz"], m["ngf"], label_channels(m))
 
 
 def main():

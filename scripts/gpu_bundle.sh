@@ -13,7 +13,7 @@ cargo build --profile dist --bin gangpu
 mkdir -p "$dir/lib"
 cp target/dist/gangpu "$dir/gangpu"
 cp scripts/gpu_run.sh "$dir/run.sh"
-cp scripts/bench_pytorch.py "$dir/bench_pytorch.py"
+cp scripts/bench_pytorch.py scripts/dcgan_torch.py "$dir/"
 chmod +x "$dir/run.sh" "$dir/gangpu"
 loader=$(ldconfig -p 2>/dev/null | awk '/libvulkan\.so\.1 /{print $NF; exit}')
 if [ -n "$loader" ]; then

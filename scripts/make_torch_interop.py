@@ -22,28 +22,10 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(__file__))
-from check_checkpoint import generator, noise  # noqa: E402  (gangpu's noise, regenerated)
+import dcgan_torch as dc  # noqa: E402
+from dcgan_torch import noise, weights_init  # noqa: E402  (gangpu's noise, regenerated)
 
 NZ, NGF, NDF, BATCH, STEPS, SEED = 16, 8, 8, 8, 5, 3
-
-
-def discriminator():
-    d = nn.Module()
-    d.main = nn.Sequential(
-        nn.Conv2d(1, NDF, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(NDF, 2 * NDF, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * NDF), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(2 * NDF, 1, 7, 1, 0, bias=False))
-    d.forward = lambda x: d.main(x).view(-1)
-    return d
-
-
-def weights_init(m):  # the example's initialisation
-    name = m.__class__.__name__
-    if name.find("Conv") != -1:
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif name.find("BatchNorm") != -1:
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 def main():
@@ -52,8 +34,8 @@ def main():
     with gzip.open(os.path.join(root, "assets", "mnist-10k-images-idx3-ubyte.gz")) as f:
         images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)
     real_all = torch.from_numpy(images[:BATCH * STEPS].astype(np.float32) / 127.5 - 1.0)
-    g = generator({"nz": NZ, "ngf": NGF, "channels": 1, "image_size": 28})
-    d = discriminator()
+    g = dc.generator(28, 1, NZ, NGF)
+    d = dc.discriminator(28, 1, NDF)
     g.apply(weights_init)
     d.apply(weights_init)
     crit = nn.BCEWithLogitsLoss()

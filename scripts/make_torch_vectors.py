@@ -5,7 +5,12 @@
 import json
 import os
 
+import sys
+
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dcgan_torch as dc  # noqa: E402
 
 torch.manual_seed(0)
 OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "vectors")
@@ -86,58 +91,33 @@ def adam():
                   "p": t(p), "m": t(st["exp_avg"]), "v": t(st["exp_avg_sq"])})
 
 
-def dcgan_step():
-    """One full DCGAN iteration of a small dcgan28 (ngf = ndf = 4, nz = 8, batch 4), exactly as
-    the PyTorch DCGAN example runs it: D on real (label 1) + D on fake (label 0), optD.step();
-    then G with the non-saturating loss on the same fake batch, optG.step()."""
+def dcgan_iterations(steps=5):
+    """Five whole DCGAN iterations of a small dcgan28 (ngf = ndf = 4, nz = 8, batch 4), exactly as
+    the PyTorch DCGAN example runs them (dcgan_torch.iteration): per step the real batch, the
+    noise and both losses; after the last, every weight, running statistic and Adam moment."""
     nz, ngf, ndf, nc, b = 8, 4, 4, 1, 4
-    nn = torch.nn
-    G = nn.Sequential(
-        nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(2 * ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
-    D = nn.Sequential(
-        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False))
-    for net in (G, D):
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.normal_(m.weight, 1.0, 0.02)
-                nn.init.zeros_(m.bias)
-    init = {("netG.main." + k): t(v) for k, v in G.state_dict().items() if "num_batches" not in k}
-    init.update({("netD.main." + k): t(v) for k, v in D.state_dict().items() if "num_batches" not in k})
-    real = torch.rand(b, nc, 28, 28) * 2 - 1
-    z = torch.randn(b, nz, 1, 1)
-    crit = nn.BCEWithLogitsLoss()
-    optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    D.zero_grad()
-    out = D(real).view(-1)
-    errD_real = crit(out, torch.ones(b))
-    errD_real.backward()
-    D_x = torch.sigmoid(out).mean().item()
-    fake = G(z)
-    out = D(fake.detach()).view(-1)
-    errD_fake = crit(out, torch.zeros(b))
-    errD_fake.backward()
-    D_G_z1 = torch.sigmoid(out).mean().item()
-    optD.step()
-    G.zero_grad()
-    out = D(fake).view(-1)
-    errG = crit(out, torch.ones(b))
-    errG.backward()
-    D_G_z2 = torch.sigmoid(out).mean().item()
-    optG.step()
-    final = {("netG.main." + k): t(v) for k, v in G.state_dict().items() if "num_batches" not in k}
-    final.update({("netD.main." + k): t(v) for k, v in D.state_dict().items() if "num_batches" not in k})
-    save("dcgan_step", {
-        "nz": nz, "ngf": ngf, "ndf": ndf, "batch": b, "real": t(real), "z": t(z), "init": init, "final": final,
-        "errD_real": errD_real.item(), "errD_fake": errD_fake.item(), "errG": errG.item(),
-        "D_x": D_x, "D_G_z1": D_G_z1, "D_G_z2": D_G_z2,
-    })
+    G, D = dc.dcgan(28, nc, nz, ngf, ndf)
+    G.apply(dc.weights_init)
+    D.apply(dc.weights_init)
+    state = lambda: {**{("netG." + k): t(v) for k, v in G.state_dict().items() if "num_batches" not in k},
+                     **{("netD." + k): t(v) for k, v in D.state_dict().items() if "num_batches" not in k}}
+    init = state()
+    opt_g, opt_d = dc.adam(G), dc.adam(D)
+    rows = []
+    for _ in range(steps):
+        real = torch.rand(b, nc, 28, 28) * 2 - 1
+        z = torch.randn(b, nz, 1, 1)
+        err_real, err_fake, err_g, d_x, d_gz1, d_gz2 = dc.iteration(G, D, opt_g, opt_d, real, z)
+        rows.append({"real": t(real), "z": t(z), "errD_real": err_real, "errD_fake": err_fake, "errG": err_g,
+                     "D_x": d_x, "D_G_z1": d_gz1, "D_G_z2": d_gz2})
+    moments = {}
+    for prefix, net, opt in (("netG", G, opt_g), ("netD", D, opt_d)):
+        for name, p in net.named_parameters():
+            st = opt.state[p]
+            moments[f"{prefix}.{name}.exp_avg"] = t(st["exp_avg"])
+            moments[f"{prefix}.{name}.exp_avg_sq"] = t(st["exp_avg_sq"])
+    save("dcgan_iterations", {"nz": nz, "ngf": ngf, "ndf": ndf, "batch": b, "lr": 2e-4, "betas": [0.5, 0.999],
+                              "init": init, "steps": rows, "final": state(), "adam": moments})
 
 
 conv2d()
@@ -145,5 +125,5 @@ conv_transpose2d()
 batchnorm()
 bce()
 adam()
-dcgan_step()
+dcgan_iterations()
 print("wrote", sorted(os.listdir(OUT)))

@@ -25,7 +25,7 @@ import torch.nn as nn
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_pytorch import dcgan  # noqa: E402
+from dcgan_torch import dcgan, weights_init  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,14 +34,6 @@ def digits():
     raw = gzip.open(os.path.join(ROOT, "assets", "mnist-10k-images-idx3-ubyte.gz")).read()
     x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28).astype(np.float32)
     return torch.from_numpy(x / 127.5 - 1.0)
-
-
-def init(m):
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 def save_samples(G, folder, n, nz, batch, seed):
@@ -74,8 +66,8 @@ def main():
     data = digits()
     nz, batch = 100, 64
     G, D = dcgan(28, 1, nz)
-    G.apply(init)
-    D.apply(init)
+    G.apply(weights_init)
+    D.apply(weights_init)
     optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce = nn.BCEWithLogitsLoss()
@@ -88,11 +80,11 @@ def main():
         pos += batch
         fake = G(torch.randn(batch, nz, 1, 1))
         optD.zero_grad()
-        loss_d = bce(D(real).view(-1), ones) + bce(D(fake.detach()).view(-1), zeros)
+        loss_d = bce(D(real), ones) + bce(D(fake.detach()), zeros)
         loss_d.backward()
         optD.step()
         optG.zero_grad()
-        loss_g = bce(D(fake).view(-1), ones)
+        loss_g = bce(D(fake), ones)
         loss_g.backward()
         optG.step()
         if step % 100 == 0:

@@ -1,6 +1,6 @@
 //! `gangpu check`: the kernels of the chosen plan on this adapter, at the layer shapes of a model,
 //! against the f64 CPU references (`reference`), plus the PyTorch vectors (embedded from
-//! tests/vectors/, made by scripts/make_torch_vectors.py) and one whole DCGAN iteration against
+//! tests/vectors/, made by scripts/make_torch_vectors.py) and five whole DCGAN iterations against
 //! PyTorch. Prints a table and fails (exit 1) on any mismatch, so a user can trust an adapter
 //! before training on it, and a kernel edited through `GANGPU_SHADERS` is checked without a rebuild.
 
@@ -10,7 +10,7 @@ use crate::nn::LayerKind;
 use crate::reference as cpu;
 use crate::tensor::Tensor;
 use crate::Engine;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::Value;
 
 /// One comparison: what ran, how far it was from the reference, and whether that is within
@@ -186,7 +186,7 @@ pub const VECTORS: [(&str, &str); 6] = [
     ("batchnorm", include_str!("../tests/vectors/batchnorm.json")),
     ("bce_logits", include_str!("../tests/vectors/bce_logits.json")),
     ("adam", include_str!("../tests/vectors/adam.json")),
-    ("dcgan_step", include_str!("../tests/vectors/dcgan_step.json")),
+    ("dcgan_iterations", include_str!("../tests/vectors/dcgan_iterations.json")),
 ];
 
 /// One embedded vector file, parsed.
@@ -288,52 +288,97 @@ pub fn pytorch_kernels(e: &Engine) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// One whole DCGAN iteration (D step on real and fake, Adam; G step, Adam) of a small dcgan28
-/// against the PyTorch DCGAN example from the same weights, batch and noise: the losses, D's
-/// outputs, and every weight after the step.
-pub fn pytorch_iteration(e: &Engine) -> Result<Vec<Row>> {
+/// Iterations of the PyTorch comparison (tests/vectors/dcgan_iterations.json).
+pub const TORCH_ITERATIONS: usize = 5;
+
+/// Five whole DCGAN iterations (D step on real and fake, Adam; G step on the same fake batch,
+/// Adam) of a small dcgan28 against the PyTorch DCGAN example from the same weights, batches and
+/// noise: both losses and D's outputs at every step; after the last, every weight, batch-norm
+/// running statistic and Adam moment of both networks. Adam's update is nearly invariant to a
+/// gradient's scale (a gradient scaled by 1.5 moves the weights as much), so the moments are what
+/// catch a wrong gradient magnitude; the losses from step 2 on catch a wrong direction.
+pub fn pytorch_iterations(e: &Engine) -> Result<Vec<Row>> {
+    use crate::nn::{Net, Which};
     use crate::train::{Gan, TrainConfig};
-    let v = vector("dcgan_step")?;
-    let u = |k: &str| -> Result<usize> { v[k].as_u64().map(|x| x as usize).ok_or_else(|| anyhow!("dcgan_step: no {k}")) };
+    let v = vector("dcgan_iterations")?;
+    let u = |k: &str| -> Result<usize> { v[k].as_u64().map(|x| x as usize).ok_or_else(|| anyhow!("dcgan_iterations: no {k}")) };
     let model = ModelConfig { image_size: 28, channels: 1, nz: u("nz")?, ngf: u("ngf")?, ndf: u("ndf")?, batch: u("batch")?, cond: Default::default(), classes: 0 };
-    let cfg = TrainConfig { seed: 0, ..TrainConfig::new(model, "check", 1, std::env::temp_dir()) };
+    let cfg = TrainConfig { seed: 0, ..TrainConfig::new(model, "check", TORCH_ITERATIONS as u64, std::env::temp_dir()) };
     let mut gan = Gan::new(e, cfg, None)?;
-    let write_all = |gan: &Gan, group: &Value| -> Result<()> {
-        for (name, _) in group.as_object().ok_or_else(|| anyhow!("dcgan_step: no weights"))? {
-            let t = tensor(group, name)?;
-            let (net, local) = match name.strip_prefix("netG.") {
-                Some(n) => (&gan.g, n),
-                None => (&gan.d, name.strip_prefix("netD.").ok_or_else(|| anyhow!("dcgan_step: weight {name}"))?),
-            };
-            net.write_named(e, local, &t.1.iter().map(|x| *x as f32).collect::<Vec<_>>())?;
+    // (is G, the name inside the network)
+    let net_of = |name: &str| -> Result<(bool, String)> {
+        match (name.strip_prefix("netG."), name.strip_prefix("netD.")) {
+            (Some(n), _) => Ok((true, n.to_string())),
+            (_, Some(n)) => Ok((false, n.to_string())),
+            _ => bail!("dcgan_iterations: tensor {name} is neither netG.* nor netD.*"),
         }
-        Ok(())
     };
-    write_all(&gan, &v["init"])?;
-    gan.real.write(&e.gpu, &tensor(&v, "real")?.1.iter().map(|x| *x as f32).collect::<Vec<_>>())?;
-    gan.z.write(&e.gpu, &tensor(&v, "z")?.1.iter().map(|x| *x as f32).collect::<Vec<_>>())?;
+    let f32s = |x: &[f64]| x.iter().map(|v| *v as f32).collect::<Vec<_>>();
+    let init = v["init"].as_object().ok_or_else(|| anyhow!("dcgan_iterations: no initial weights"))?;
+    for name in init.keys() {
+        let (is_g, local) = net_of(name)?;
+        let net = if is_g { &gan.g } else { &gan.d };
+        net.write_named(e, &local, &f32s(&tensor(&v["init"], name)?.1))?;
+    }
     gan.draw_inputs = false;
-    gan.submit_iteration(e, None);
-    e.gpu.wait()?;
-    let m = gan.read_metrics(e)?;
-    let got = [m.loss_d as f64, m.loss_g as f64, m.d_x as f64, m.d_g_z1 as f64, m.d_g_z2 as f64];
-    let want = [num(&v, "errD_real")? + num(&v, "errD_fake")?, num(&v, "errG")?, num(&v, "D_x")?, num(&v, "D_G_z1")?, num(&v, "D_G_z2")?];
+    let steps = v["steps"].as_array().ok_or_else(|| anyhow!("dcgan_iterations: no steps"))?;
+    ensure!(steps.len() == TORCH_ITERATIONS, "dcgan_iterations holds {} steps, expected {TORCH_ITERATIONS}", steps.len());
     let shape = format!("dcgan28 nz {} ngf {} ndf {} batch {}", u("nz")?, u("ngf")?, u("ndf")?, u("batch")?);
     let path = e.plan.name.to_string();
-    let mut rows = vec![compare("DCGAN iteration (PyTorch)", &format!("{path}: Loss_D, Loss_G, D(x), D(G(z)) x2"), &shape, &got, &want, 1e-5, 1e-4)];
-    let fin = &v["final"];
-    let (mut gw, mut ww) = (Vec::new(), Vec::new());
-    for (name, _) in fin.as_object().ok_or_else(|| anyhow!("dcgan_step: no final weights"))? {
-        let t = tensor(fin, name)?;
-        let (net, local) = match name.strip_prefix("netG.") {
-            Some(n) => (&gan.g, n),
-            None => (&gan.d, name.strip_prefix("netD.").ok_or_else(|| anyhow!("dcgan_step: weight {name}"))?),
-        };
-        gw.extend(net.read_named(e, local)?.iter().map(|x| *x as f64));
-        ww.extend(t.1);
+    let family = "DCGAN iterations (PyTorch)";
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    for (i, st) in steps.iter().enumerate() {
+        gan.real.write(&e.gpu, &f32s(&tensor(st, "real")?.1))?;
+        gan.z.write(&e.gpu, &f32s(&tensor(st, "z")?.1))?;
+        gan.submit_iteration(e, None);
+        e.gpu.wait()?;
+        let m = gan.read_metrics(e)?;
+        ensure!(m.step == i as u64 + 1, "internal: iteration {} reported step {}", i + 1, m.step);
+        got.extend([m.loss_d as f64, m.loss_g as f64, m.d_x as f64, m.d_g_z1 as f64, m.d_g_z2 as f64]);
+        want.extend([num(st, "errD_real")? + num(st, "errD_fake")?, num(st, "errG")?, num(st, "D_x")?, num(st, "D_G_z1")?, num(st, "D_G_z2")?]);
     }
-    // Adam's first step moves each weight by about lr = 2e-4; compare well inside that
-    rows.push(compare("DCGAN iteration (PyTorch)", &format!("{path}: every weight after the step"), &shape, &gw, &ww, 2e-6, 1e-4));
+    let mut rows = vec![compare(family, &format!("{path}: Loss_D, Loss_G, D(x), D(G(z)) x2 at steps 1-{TORCH_ITERATIONS}"), &shape, &got, &want, 1e-5, 1e-4)];
+    // weights and running statistics after the last step
+    let fin = v["final"].as_object().ok_or_else(|| anyhow!("dcgan_iterations: no final state"))?;
+    let (mut gw, mut ww, mut gs, mut ws) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for name in fin.keys() {
+        let (is_g, local) = net_of(name)?;
+        let net = if is_g { &gan.g } else { &gan.d };
+        let (g, w) = if local.contains("running_") { (&mut gs, &mut ws) } else { (&mut gw, &mut ww) };
+        g.extend(net.read_named(e, &local)?.iter().map(|x| *x as f64));
+        w.extend(tensor(&v["final"], name)?.1);
+    }
+    // each Adam step moves a weight by at most about lr = 2e-4; compare well inside one step
+    rows.push(compare(family, &format!("{path}: every weight after {TORCH_ITERATIONS} steps"), &shape, &gw, &ww, 2e-6, 1e-4));
+    rows.push(compare(family, &format!("{path}: batch-norm running mean and var"), &shape, &gs, &ws, 1e-6, 1e-4));
+    // Adam's moments (flat in the parameter layout) by PyTorch's parameter names
+    let ck = gan.checkpoint(e)?;
+    let moment = |net: &Net, state: &crate::checkpoint::NetState, local: &str, slot: &str| -> Result<Vec<f64>> {
+        let k = state.opt_names.iter().position(|n| n == slot).ok_or_else(|| anyhow!("the optimizer keeps no {slot}"))?;
+        let (_, _, offset, shape) = net
+            .export_names()
+            .into_iter()
+            .find(|(n, which, ..)| n == local && *which == Which::Params)
+            .ok_or_else(|| anyhow!("no parameter named {local}"))?;
+        let n: usize = shape.iter().product();
+        Ok(state.opt[k][offset..offset + n].iter().map(|x| *x as f64).collect())
+    };
+    let adam = v["adam"].as_object().ok_or_else(|| anyhow!("dcgan_iterations: no Adam state"))?;
+    for slot in ["exp_avg", "exp_avg_sq"] {
+        let (mut g, mut w) = (Vec::new(), Vec::new());
+        for name in adam.keys().filter(|k| k.ends_with(&format!(".{slot}"))) {
+            let (is_g, local) = net_of(name.trim_end_matches(&format!(".{slot}")))?;
+            let (net, state) = if is_g { (&gan.g, &ck.g) } else { (&gan.d, &ck.d) };
+            g.extend(moment(net, state, &local, slot)?);
+            w.extend(tensor(&v["adam"], name)?.1);
+        }
+        ensure!(!w.is_empty(), "dcgan_iterations: no {slot} moments");
+        // f32 rounding is relative to the largest gradients, not to a moment that nearly
+        // cancelled: atol is 1e-3 of the largest moment. A gradient scaled by 1.5 puts every
+        // moment 50% off (exp_avg_sq 125%), far outside.
+        let atol = 1e-3 * w.iter().fold(0f64, |a, x| a.max(x.abs()));
+        rows.push(compare(family, &format!("{path}: Adam {slot} of every parameter"), &shape, &g, &w, atol, 1e-3));
+    }
     Ok(rows)
 }
 
@@ -363,7 +408,7 @@ pub fn run(e: &mut Engine, model: &ModelConfig) -> Result<Vec<Row>> {
         rows.extend(tiled?.into_iter().filter(|r| r.family.starts_with("conv")));
     }
     rows.extend(pytorch_kernels(e)?);
-    rows.extend(pytorch_iteration(e)?);
+    rows.extend(pytorch_iterations(e)?);
     Ok(rows)
 }
 

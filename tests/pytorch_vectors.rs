@@ -161,58 +161,27 @@ fn adam_steps_match_pytorch() {
     assert_close(&download(e, &vt), &tensor(&v, "v").data, 1e-8, 1e-5, "Adam exp_avg_sq vs PyTorch");
 }
 
-/// One whole DCGAN iteration (D step on real and fake, Adam; G step, Adam) of a small dcgan28
-/// against the PyTorch DCGAN example run from the same weights, batch and noise.
+/// Five whole DCGAN iterations (D step on real and fake, Adam; G step, Adam) of a small dcgan28
+/// against the PyTorch DCGAN example run from the same weights, batches and noise: both losses
+/// at every step, and every weight, running statistic and Adam moment after the last
+/// (`gangpu check` runs the same comparison: `check::pytorch_iterations`).
 #[test]
-fn dcgan_iteration_matches_pytorch() {
-    dcgan_iteration_matches_pytorch_on(engine());
+fn dcgan_iterations_match_pytorch() {
+    dcgan_iterations_match_pytorch_on(engine());
 }
 
 /// The same with the shared-memory tiled convolutions (the GPU kernels).
 #[test]
-fn dcgan_iteration_matches_pytorch_with_shared_memory_tiles() {
-    dcgan_iteration_matches_pytorch_on(engine_tiled_conv());
+fn dcgan_iterations_match_pytorch_with_shared_memory_tiles() {
+    dcgan_iterations_match_pytorch_on(engine_tiled_conv());
 }
 
-fn dcgan_iteration_matches_pytorch_on(e: &Engine) {
-    use gangpu::models::ModelConfig;
-    use gangpu::train::{Gan, TrainConfig};
-    let v = load("dcgan_step");
-    let u = |k: &str| v[k].as_u64().unwrap() as usize;
-    let cfg = TrainConfig {
-        seed: 0,
-        ..TrainConfig::new(
-            ModelConfig { image_size: 28, channels: 1, nz: u("nz"), ngf: u("ngf"), ndf: u("ndf"), batch: u("batch"), cond: Default::default(), classes: 0 },
-            "test",
-            1,
-            std::env::temp_dir(),
-        )
-    };
-    let mut gan = Gan::new(e, cfg, None).unwrap();
-    let init = &v["init"];
-    for (name, _) in init.as_object().unwrap() {
-        let t = tensor(init, name);
-        let (net, local) = if let Some(n) = name.strip_prefix("netG.") { (&gan.g, n) } else { (&gan.d, name.strip_prefix("netD.").unwrap()) };
-        net.write_named(e, local, &t.data.iter().map(|x| *x as f32).collect::<Vec<_>>()).unwrap();
-    }
-    let real = tensor(&v, "real");
-    let z = tensor(&v, "z");
-    gan.real.write(&e.gpu, &real.data.iter().map(|x| *x as f32).collect::<Vec<_>>()).unwrap();
-    gan.z.write(&e.gpu, &z.data.iter().map(|x| *x as f32).collect::<Vec<_>>()).unwrap();
-    gan.draw_inputs = false;
-    gan.submit_iteration(e, None);
-    e.gpu.wait().unwrap();
-    let m = gan.read_metrics(e).unwrap();
-    let f = |k: &str| v[k].as_f64().unwrap();
-    let got = [m.loss_d as f64, m.loss_g as f64, m.d_x as f64, m.d_g_z1 as f64, m.d_g_z2 as f64];
-    let want = [f("errD_real") + f("errD_fake"), f("errG"), f("D_x"), f("D_G_z1"), f("D_G_z2")];
-    assert_close(&got, &want, 1e-5, 1e-4, "Loss_D, Loss_G, D(x), D(G(z)) before/after vs PyTorch");
-    let fin = &v["final"];
-    for (name, _) in fin.as_object().unwrap() {
-        let t = tensor(fin, name);
-        let (net, local) = if let Some(n) = name.strip_prefix("netG.") { (&gan.g, n) } else { (&gan.d, name.strip_prefix("netD.").unwrap()) };
-        let got: Vec<f64> = net.read_named(e, local).unwrap().iter().map(|x| *x as f64).collect();
-        // Adam's first step moves each weight by about lr = 2e-4; compare well inside that.
-        assert_close(&got, &t.data, 2e-6, 1e-4, &format!("{name} after one iteration vs PyTorch"));
+fn dcgan_iterations_match_pytorch_on(e: &Engine) {
+    let rows = gangpu::check::pytorch_iterations(e).unwrap_or_else(|err| panic!("{err:#}"));
+    // losses at every step, weights, running statistics, exp_avg, exp_avg_sq
+    assert_eq!(rows.len(), 5, "{rows:#?}");
+    for r in &rows {
+        eprintln!("{} on {}: max abs {:.2e}, max rel {:.2e}", r.path, e.gpu.adapter, r.max_abs, r.max_rel);
+        assert!(r.pass, "{}: {} ({})", r.family, r.path, r.first_failure.as_deref().unwrap_or(""));
     }
 }
