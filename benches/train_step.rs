@@ -4,7 +4,7 @@
 //! profile (CI's smoke run); GANGPU_KERNELS picks the kernel plan.
 
 use anyhow::Result;
-use gangpu::bench::{self, BenchOptions};
+use gangpu::app::bench::{self, BenchOptions};
 use gangpu::Engine;
 
 fn main() -> Result<()> {

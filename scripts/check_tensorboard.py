@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from PIL import Image  # pip install pillow (as .ci/run does): the sample images are decoded
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -45,14 +46,12 @@ def main():
     grids = sorted(int(n[5:-4]) for n in os.listdir(os.path.join(run, "samples")) if n.startswith("step_") and n.endswith(".png"))
     if sorted(i.step for i in images) != grids:
         sys.exit(f"sample images at steps {[i.step for i in images]} in TensorBoard, grids saved at {grids}")
-    try:
-        from PIL import Image
-        for i in images:
-            im = Image.open(io.BytesIO(i.encoded_image_string))
-            if (im.width, im.height) != (i.width, i.height):
-                sys.exit(f"image at step {i.step}: header says {i.width}x{i.height}, PNG is {im.width}x{im.height}")
-    except ImportError:
-        pass
+    for i in images:
+        im = Image.open(io.BytesIO(i.encoded_image_string))
+        if (im.width, im.height) != (i.width, i.height):
+            sys.exit(f"image at step {i.step}: header says {i.width}x{i.height}, PNG is {im.width}x{im.height}")
+    if compared == 0 or not images:
+        sys.exit(f"nothing to compare: {compared} scalars and {len(images)} images in {run}")
     print(f"ok: {compared} scalars and {len(images)} images match metrics.jsonl and samples/")
 
 

@@ -49,3 +49,12 @@ pub fn beta(s: &str) -> Result<f64, String> {
         Err(format!("must be in [0, 1), got {v}"))
     }
 }
+
+// The help headings of `gangpu train`'s flags: each is one `--resume` group (train::RESUME_POLICY).
+pub const MODEL: &str = "Model (kept on --resume)";
+pub const DATA: &str = "Data (kept on --resume)";
+pub const OBJECTIVE: &str = "Objective (kept on --resume)";
+pub const SCHEDULE: &str = "Schedule (may change on --resume)";
+pub const OUTPUT: &str = "Output (may change on --resume)";
+pub const START: &str = "Start";
+pub const DEVICE: &str = "Device";

@@ -8,10 +8,22 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub use crate::family::{Family, COMMON_WGSL};
+/// What the engine needs of a kernel family (the families are `kernels::Family`, one table row
+/// each): its name, its WGSL source, whether naga's runtime checks are off, and the storage
+/// bindings its entry points share.
+pub trait KernelFamily: Copy + std::fmt::Display {
+    fn name(self) -> &'static str;
+    /// The whole source as compiled, with shaders/ files from `dir` where it holds them.
+    fn source(self, dir: Option<&std::path::Path>) -> Result<String>;
+    /// Compiled without naga's runtime checks (the host proves what they would guard).
+    fn trusted(self) -> bool;
+    /// The storage bindings (binding, read-only) of one explicit layout shared by every entry
+    /// point; None: each pipeline's layout comes from its shader.
+    fn storage_bindings(self) -> Option<&'static [(u32, bool)]>;
+}
 
-/// Cache key of a pipeline: family, entry point, and its override constants (values as bits).
-type PipelineKey = (Family, &'static str, Vec<(&'static str, u64)>);
+/// Cache key of a pipeline: family name, entry point, and its override constants (values as bits).
+type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
 
 /// A recorded kernel launch, replayable any number of times.
 pub struct Dispatch {
@@ -57,7 +69,7 @@ pub struct Engine {
     /// What the convolutions' binding 6 (batch-norm partial statistics) holds when a pass writes
     /// none: 16 bytes never written, as every binding of a shared layout needs a buffer.
     pub(crate) no_bn_partials: wgpu::Buffer,
-    modules: Mutex<HashMap<Family, wgpu::ShaderModule>>,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
@@ -145,16 +157,17 @@ impl Engine {
         self.plan.describe()
     }
 
-    fn module(&self, family: Family) -> Result<wgpu::ShaderModule> {
+    fn module<F: KernelFamily>(&self, family: F) -> Result<wgpu::ShaderModule> {
         let mut modules = self.modules.lock().map_err(|_| anyhow!("shader cache poisoned"))?;
-        if let Some(m) = modules.get(&family) {
+        if let Some(m) = modules.get(family.name()) {
             return Ok(m.clone());
         }
-        let src = family.source_from(self.shader_dir.as_deref())?;
+        let src = family.source(self.shader_dir.as_deref())?;
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(family.name()), source: wgpu::ShaderSource::Wgsl(src.into()) };
-        let module = match family.runtime_checks() {
-            // SAFETY: see Family::trusted: every index these kernels form is clamped in the
+        let unchecked = family.trusted() && std::env::var("GANGPU_RUNTIME_CHECKS").as_deref() != Ok("on");
+        let module = match unchecked.then(wgpu::ShaderRuntimeChecks::unchecked) {
+            // SAFETY: see kernels::family (the trusted families): every index these kernels form is clamped in the
             // shader or bounded by shapes the launchers check, every loop is a counted loop with
             // a finite bound, and every divisor is a non-zero constant or a checked shape.
             Some(checks) => unsafe { self.gpu.device.create_shader_module_trusted(desc, checks) },
@@ -163,19 +176,19 @@ impl Engine {
         if let Some(err) = pollster::block_on(scope.pop()) {
             bail!("compiling shader family '{family}': {err}");
         }
-        modules.insert(family, module.clone());
+        modules.insert(family.name(), module.clone());
         Ok(module)
     }
 
     /// The cached pipeline for `family::entry`, compiled on first use.
-    pub fn pipeline(&self, family: Family, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+    pub fn pipeline<F: KernelFamily>(&self, family: F, entry: &'static str) -> Result<wgpu::ComputePipeline> {
         self.pipeline_with(family, entry, &[])
     }
 
     /// The cached pipeline for `family::entry` specialised by `constants` (WGSL overrides, e.g.
     /// a layer's shape), compiled on first use. The workgroup size `WG` is always set.
-    pub fn pipeline_with(&self, family: Family, entry: &'static str, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
-        let key: PipelineKey = (family, entry, constants.iter().map(|(n, v)| (*n, v.to_bits())).collect());
+    pub fn pipeline_with<F: KernelFamily>(&self, family: F, entry: &'static str, constants: &[(&'static str, f64)]) -> Result<wgpu::ComputePipeline> {
+        let key: PipelineKey = (family.name(), entry, constants.iter().map(|(n, v)| (*n, v.to_bits())).collect());
         if let Some(p) = self.pipelines.lock().map_err(|_| anyhow!("pipeline cache poisoned"))?.get(&key) {
             return Ok(p.clone());
         }
@@ -238,9 +251,9 @@ impl Engine {
 
     /// Builds a dispatch: its own uniform params buffer (binding 0) and a bind group with
     /// `bindings` (binding index, resource). Done once, outside the training loop.
-    pub fn dispatch<P: bytemuck::Pod>(
+    pub fn dispatch<P: bytemuck::Pod, F: KernelFamily>(
         &self,
-        family: Family,
+        family: F,
         entry: &'static str,
         params: &P,
         bindings: &[(u32, wgpu::BindingResource<'_>)],
@@ -265,9 +278,9 @@ impl Engine {
 
     /// Builds a dispatch of a kernel specialised by override `constants`: its shape lives in the
     /// constants rather than in a params buffer.
-    pub fn dispatch_specialised(
+    pub fn dispatch_specialised<F: KernelFamily>(
         &self,
-        family: Family,
+        family: F,
         entry: &'static str,
         constants: &[(&'static str, f64)],
         bindings: &[(u32, wgpu::BindingResource<'_>)],
@@ -277,9 +290,9 @@ impl Engine {
         self.bind(family, entry, pipeline, bindings, groups)
     }
 
-    fn bind(
+    fn bind<F: KernelFamily>(
         &self,
-        family: Family,
+        family: F,
         entry: &'static str,
         pipeline: wgpu::ComputePipeline,
         bindings: &[(u32, wgpu::BindingResource<'_>)],

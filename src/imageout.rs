@@ -106,29 +106,6 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// The milestone grids side by side, each labelled "step N" above and, when given, its quality
-/// scores below.
-pub fn save_timeline(path: &Path, frames: &[(u64, Canvas, Option<String>)]) -> Result<()> {
-    ensure!(!frames.is_empty(), "timeline with no frames");
-    let label_h = 26;
-    let gap = 8;
-    let below = if frames.iter().any(|f| f.2.is_some()) { label_h } else { 0 };
-    let w = frames.iter().map(|(_, c, _)| c.w + gap).sum::<usize>() + gap;
-    let grid_h = frames.iter().map(|(_, c, _)| c.h).max().unwrap_or(0);
-    let h = grid_h + label_h + below + gap;
-    let mut t = Canvas::new(w, h, [255, 255, 255]);
-    let mut x = gap;
-    for (step, c, scores) in frames {
-        crate::charts::text(&mut t, &format!("step {}", thousands(*step)), x as i32, 4, 18)?;
-        t.blit(c, x, label_h);
-        if let Some(s) = scores {
-            crate::charts::text(&mut t, s, x as i32, (label_h + grid_h + 4) as i32, 14)?;
-        }
-        x += c.w + gap;
-    }
-    t.save(path)
-}
-
 /// Where `gangpu sample --out` writes: one grid image, or a folder of one PNG per sample.
 pub enum SampleOut {
     Grid,

@@ -4,6 +4,7 @@
 
 use crate::kernels::{Act, ConvGeom, ConvTGeom};
 use crate::nn::{BlockSpec, LayerKind};
+use crate::cli_values::{count_usize, MODEL};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -20,17 +21,34 @@ pub enum Cond {
     Acgan,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The model's shape: also the "Model" flags of `gangpu train` (kept on --resume).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 pub struct ModelConfig {
+    /// Image size: 28 (dcgan28) or 16, 32, 64, 128
+    #[arg(long, default_value_t = 28, allow_negative_numbers = true, value_parser = count_usize, help_heading = MODEL)]
     pub image_size: usize,
+    /// Image channels: 1 or 3
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = count_usize, help_heading = MODEL)]
     pub channels: usize,
+    /// Noise dimension
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = count_usize, help_heading = MODEL)]
     pub nz: usize,
+    /// Generator width
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize, help_heading = MODEL)]
     pub ngf: usize,
+    /// Discriminator width
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize, help_heading = MODEL)]
     pub ndf: usize,
+    /// Batch size
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize, help_heading = MODEL)]
     pub batch: usize,
+    /// Class conditioning on labelled data: cgan (one-hot label with z and as D input planes) or
+    /// acgan (label with z; D predicts the class with a second head)
+    #[arg(long, value_enum, default_value_t = Cond::None, help_heading = MODEL)]
     #[serde(default)]
     pub cond: Cond,
-    /// Number of classes (conditional models).
+    /// Number of classes (conditional models): the data set's.
+    #[arg(skip)]
     #[serde(default)]
     pub classes: usize,
 }

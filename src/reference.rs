@@ -362,3 +362,17 @@ pub fn class_stats(l: &[f64], classes: usize) -> Vec<f64> {
     }
     out
 }
+
+/// Deterministic uniform values in [lo, hi) (xorshift64 from `seed`): the inputs of every kernel
+/// check (`gangpu check` and the tests), so a failure reproduces.
+pub fn uniform(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
+        })
+        .collect()
+}

@@ -183,3 +183,72 @@ fn flags_the_lab_cannot_honour_are_not_offered() {
         assert!(err.contains(flag), "{err}");
     }
 }
+
+/// Every flag of `gangpu train` is in one `--resume` group (its help heading), and exactly the
+/// saved ones are settings in the run's config, where `--resume` keeps or changes them by their
+/// group; every flag of `gangpu lab` sets the `LabConfig` field of its name or is one of the
+/// lab's invocation flags. A new flag in neither fails here instead of being ignored on resume.
+#[test]
+fn every_train_and_lab_flag_is_classified() {
+    use clap::Args;
+    use gangpu::train::{Resume, TrainConfig};
+    let train = gangpu::app::train_cmd::TrainCli::augment_args(clap::Command::new("train"));
+    let saved = serde_json::to_value(TrainConfig::defaults()).expect("config as JSON");
+    let mut groups = std::collections::BTreeMap::new();
+    for arg in train.get_arguments() {
+        let id = arg.get_id().as_str();
+        let policy = gangpu::app::resume::policy(arg).unwrap_or_else(|e| panic!("{e}"));
+        let in_config = saved.get(id).is_some() || saved["model"].get(id).is_some();
+        assert_eq!(in_config, policy != Resume::NotSaved, "--{id}: {policy:?}, but {} the run's config", if in_config { "in" } else { "not in" });
+        *groups.entry(format!("{policy:?}")).or_insert(0) += 1;
+    }
+    eprintln!("train flags by --resume policy: {groups:?}");
+    assert!(groups.values().sum::<usize>() >= 36 && groups.len() == 3, "{groups:?}");
+    // the defaults are the command line's: parsing nothing gives TrainConfig::defaults()
+    let parsed = <TrainConfig as clap::FromArgMatches>::from_arg_matches(&TrainConfig::augment_args(clap::Command::new("t").no_binary_name(true)).get_matches_from(Vec::<String>::new())).expect("defaults parse");
+    assert_eq!(serde_json::to_value(&parsed).expect("json")["steps"], saved["steps"]);
+
+    let lab = gangpu::app::lab_cmd::LabArgs::augment_args(clap::Command::new("lab"));
+    let cfg = serde_json::to_value(gangpu::lab::LabConfig::defaults(gangpu::lab::Dist::Mixture, gangpu::gan::GanLoss::Bce)).expect("lab config as JSON");
+    let mut n = 0;
+    for arg in lab.get_arguments() {
+        let id = arg.get_id().as_str();
+        let setting = cfg.get(id).is_some();
+        let invocation = gangpu::app::lab_cmd::INVOCATION.contains(&id);
+        assert!(setting != invocation, "lab --{id}: {}", if setting { "a LabConfig setting listed as an invocation flag" } else { "neither a LabConfig setting nor an invocation flag" });
+        n += 1;
+    }
+    assert!(n >= 20, "{n} lab flags");
+}
+
+/// A changeable setting given on --resume is applied by its group's policy, a fixed one refused,
+/// without a list of settings: checked on settings of every group.
+#[test]
+fn resume_merge_follows_each_flags_group() {
+    use clap::Args;
+    use gangpu::train::TrainConfig;
+    let cmd = gangpu::app::train_cmd::TrainCli::augment_args(clap::Command::new("train"));
+    let saved = TrainConfig::defaults();
+    for (id, change, ok) in [
+        ("eval_n", (|c: &mut TrainConfig| c.eval_n = 64) as fn(&mut TrainConfig), true),
+        ("gpu_data_mb", |c| c.gpu_data_mb = Some(8), true),
+        ("tensorboard", |c| c.tensorboard = false, true),
+        ("beta2", |c| c.beta2 = 0.99, true),
+        ("hflip", |c| c.hflip = true, false),
+        ("spectral_norm", |c| c.spectral_norm = true, false),
+        ("batch", |c| c.model.batch = 32, false),
+        ("cond", |c| c.model.cond = gangpu::models::Cond::Cgan, false),
+    ] {
+        let mut asked = saved.clone();
+        change(&mut asked);
+        let r = gangpu::app::resume::merge(&saved, &asked, &cmd, &|x| x == id);
+        match (ok, r) {
+            (true, Ok((merged, changes))) => {
+                assert_eq!(serde_json::to_value(&merged).unwrap(), serde_json::to_value(&asked).unwrap(), "{id}");
+                assert_eq!(changes.len(), 1, "{id}: {changes:?}");
+            }
+            (false, Err(e)) => assert!(e.to_string().contains("conflicts with the checkpoint"), "{id}: {e}"),
+            (ok, r) => panic!("{id}: expected {}, got {:?}", if ok { "a change" } else { "a refusal" }, r.map(|x| x.1)),
+        }
+    }
+}

@@ -57,14 +57,14 @@ fn decoded_folders_are_cached_and_never_served_stale() {
         v
     };
     let decode = || {
-        let key = gangpu::data_cache::key(&imgs, &files(), 8, 1).unwrap();
+        let key = gangpu::data::cache::key(&imgs, &files(), 8, 1).unwrap();
         // what the folder loader does: the cache first, else decode and store
-        match gangpu::data_cache::load(&cache, &key, 8, 1) {
+        match gangpu::data::cache::load(&cache, &key, 8, 1) {
             Ok(Some(ds)) => (ds, true),
             _ => {
                 std::env::set_var("GANGPU_DATA_CACHE", "0");
                 let ds = data::image_folder(&imgs, 8, 1).unwrap();
-                gangpu::data_cache::store(&cache, &key, &ds).unwrap();
+                gangpu::data::cache::store(&cache, &key, &ds).unwrap();
                 (ds, false)
             }
         }
@@ -86,13 +86,13 @@ fn decoded_folders_are_cached_and_never_served_stale() {
     let (added, hit) = decode();
     assert!(!hit && added.count == 6, "an added file must be seen");
     // a corrupt cache file is reported (the folder loader then decodes again)
-    let key = gangpu::data_cache::key(&imgs, &files(), 8, 1).unwrap();
+    let key = gangpu::data::cache::key(&imgs, &files(), 8, 1).unwrap();
     std::fs::write(cache.join(format!("{key}.bin")), b"GANGPUC1 garbage").unwrap();
-    assert!(gangpu::data_cache::load(&cache, &key, 8, 1).is_err(), "a corrupt cache file must not load");
+    assert!(gangpu::data::cache::load(&cache, &key, 8, 1).is_err(), "a corrupt cache file must not load");
     // and the real loader rebuilds it, with the right pixels
     std::env::set_var("GANGPU_CACHE_DIR", &cache);
     std::env::remove_var("GANGPU_DATA_CACHE");
     let rebuilt = data::image_folder(&imgs, 8, 1).unwrap();
     assert_eq!(rebuilt.count, 6);
-    assert!(gangpu::data_cache::load(&cache, &key, 8, 1).unwrap().is_some(), "the corrupt cache file must have been rebuilt");
+    assert!(gangpu::data::cache::load(&cache, &key, 8, 1).unwrap().is_some(), "the corrupt cache file must have been rebuilt");
 }

@@ -77,7 +77,7 @@ fn the_shipped_classifier_recognises_held_out_digits() {
     }
     // the shipped file round-trips through the loader bit for bit
     let bytes = clf.to_bytes(e, &[]).expect("serialise");
-    assert!(gangpu::eval::cli::same_weights(&bytes, classifier::BUILTIN), "loading and saving changed the weights");
+    assert!(gangpu::app::eval_cmd::same_weights(&bytes, classifier::BUILTIN), "loading and saving changed the weights");
 }
 
 #[test]
@@ -87,9 +87,9 @@ fn retraining_the_classifier_is_reproducible() {
     let r = Recipe { epochs: 1, held_out: 10_000 - 256, ..Recipe::default() };
     let run = |r: &Recipe| classifier_train::train(e, r, &mut |_| {}).expect("train").clf.to_bytes(e, &[]).expect("bytes");
     let (a, b) = (run(&r), run(&r));
-    assert!(gangpu::eval::cli::same_weights(&a, &b), "the same recipe made different weights");
+    assert!(gangpu::app::eval_cmd::same_weights(&a, &b), "the same recipe made different weights");
     let c = run(&Recipe { seed: 7, ..r.clone() });
-    assert!(!gangpu::eval::cli::same_weights(&a, &c), "another seed made the same weights");
+    assert!(!gangpu::app::eval_cmd::same_weights(&a, &c), "another seed made the same weights");
 }
 
 #[test]

@@ -177,7 +177,7 @@ fn dcgan_iterations_match_pytorch_with_shared_memory_tiles() {
 }
 
 fn dcgan_iterations_match_pytorch_on(e: &Engine) {
-    let rows = gangpu::check::pytorch_iterations(e).unwrap_or_else(|err| panic!("{err:#}"));
+    let rows = gangpu::app::check::pytorch_iterations(e).unwrap_or_else(|err| panic!("{err:#}"));
     // losses at every step, weights, running statistics, exp_avg, exp_avg_sq
     assert_eq!(rows.len(), 5, "{rows:#?}");
     for r in &rows {

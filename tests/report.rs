@@ -78,15 +78,19 @@ fn a_training_run_reports_in_html_png_and_tensorboard() {
     assert_not_blank(&dir.join("shot.png"));
 
     // TensorBoard's reader sees what metrics.jsonl holds
-    let py = Command::new("python3").args(["-c", "import tensorboard"]).output();
+    let py = Command::new("python3").args(["-c", "import tensorboard, PIL"]).output();
     assert!(
         py.is_ok_and(|o| o.status.success()),
-        "this test reads the event files with TensorBoard's reader: `pip install tensorboard` (as .ci/run does)"
+        "this test reads the event files with TensorBoard's reader and decodes their images: `pip install tensorboard pillow` (as .ci/run does)"
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_tensorboard.py");
     let out = Command::new("python3").arg(&script).arg(&run).output().expect("run check_tensorboard.py");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok:"));
+    // "ok: N scalars and M images match ...": both compared, none skipped
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let counts: Vec<usize> = said.trim().strip_prefix("ok: ").unwrap_or_else(|| panic!("{said}")).split(' ').filter_map(|w| w.parse().ok()).collect();
+    // 4 scalars (losses, D outputs) at 5 log rows, the eval scores at 2 steps; grids at steps 10 and 20
+    assert!(counts.len() == 2 && counts[0] >= 20 && counts[1] == 2, "{said}");
 
     // `gangpu report` draws the figures again from the run's files
     for f in ["curves.png", "report.html", "timeline.png"] {

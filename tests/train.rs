@@ -59,12 +59,14 @@ fn short_run_writes_every_output_file() {
     // the first row at step 1 (users see the run start at once), then every --log-every steps
     assert_eq!(m.iter().map(|r| r.step).collect::<Vec<_>>(), vec![1, 2, 4, 6, 8, 10], "log rows");
     for r in &m {
-        assert!(r.finite() && r.loss_d > 0.0 && r.loss_g > 0.0, "implausible metrics {r:?}");
+        assert!(r.finite(), "non-finite metrics {r:?}");
         // D(x), D(G(z)) are batch means of sigmoids and Loss_D the mean BCE: by Jensen
         // (-log is convex) Loss_D >= -log D(x) - log(1 - D(G(z))), equal only if D is constant
         assert!(r.d_x > 0.0 && r.d_x < 1.0 && r.d_g_z1 > 0.0 && r.d_g_z1 < 1.0, "D outputs are probabilities: {r:?}");
         let bound = -(r.d_x as f64).ln() - (1.0 - r.d_g_z1 as f64).ln();
         assert!(r.loss_d as f64 >= bound - 1e-4, "Loss_D {} below its Jensen bound {bound}: losses and D outputs disagree", r.loss_d);
+        // the same for G's non-saturating loss: Loss_G = mean -log D(G(z)) >= -log mean D(G(z))
+        assert!(r.loss_g as f64 >= -(r.d_g_z2 as f64).ln() - 1e-4, "Loss_G {} below its Jensen bound: {r:?}", r.loss_g);
     }
     let img = image::open(dir.join("samples/step_000010.png")).unwrap();
     assert_eq!((img.width(), img.height()), (4 * 30 + 2, 4 * 30 + 2), "a 4x4 grid of 28-pixel samples with 2-pixel gaps");

@@ -5,9 +5,8 @@
 //! text (inline in report.html).
 
 pub mod lab;
-pub mod training;
 
-use crate::imageout::Canvas;
+use crate::imageout::{thousands, Canvas};
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -294,6 +293,29 @@ pub fn text(c: &mut Canvas, text: &str, x: i32, y: i32, size: u32) -> Result<()>
     root.draw_text(text, &(FONT, size).into_font().color(&BLACK), (x, y)).map_err(draw_err)?;
     root.present().map_err(draw_err)?;
     Ok(())
+}
+
+/// The milestone grids side by side, each labelled "step N" above and, when given, its quality
+/// scores below.
+pub fn save_timeline(path: &Path, frames: &[(u64, Canvas, Option<String>)]) -> Result<()> {
+    anyhow::ensure!(!frames.is_empty(), "timeline with no frames");
+    let label_h = 26;
+    let gap = 8;
+    let below = if frames.iter().any(|f| f.2.is_some()) { label_h } else { 0 };
+    let w = frames.iter().map(|(_, c, _)| c.w + gap).sum::<usize>() + gap;
+    let grid_h = frames.iter().map(|(_, c, _)| c.h).max().unwrap_or(0);
+    let h = grid_h + label_h + below + gap;
+    let mut t = Canvas::new(w, h, [255, 255, 255]);
+    let mut x = gap;
+    for (step, c, scores) in frames {
+        text(&mut t, &format!("step {}", thousands(*step)), x as i32, 4, 18)?;
+        t.blit(c, x, label_h);
+        if let Some(s) = scores {
+            text(&mut t, s, x as i32, (label_h + grid_h + 4) as i32, 14)?;
+        }
+        x += c.w + gap;
+    }
+    t.save(path)
 }
 
 #[cfg(test)]

@@ -9,10 +9,8 @@
 
 pub mod classifier;
 pub mod classifier_train;
-pub mod cli;
 pub mod score;
 pub mod swd;
-pub mod train_eval;
 
 use serde::{Deserialize, Serialize};
 

@@ -3,12 +3,13 @@
 //! params struct mirrors the WGSL struct of its family; specialised kernels take override
 //! constants instead.
 
-use crate::engine::{Dispatch, Engine, Family};
+use crate::engine::{Dispatch, Engine};
 use crate::tensor::Tensor;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use bytemuck::{Pod, Zeroable};
 
 mod activation;
+pub mod family;
 mod batchnorm;
 mod cond;
 mod conv;
@@ -24,6 +25,7 @@ mod random;
 mod specnorm;
 
 pub use activation::*;
+pub use family::Family;
 pub use batchnorm::*;
 pub use cond::*;
 pub use conv::*;
@@ -45,7 +47,7 @@ pub fn wgsl_codes() -> String {
     for (k, name) in LossKind::ALL {
         s.push_str(&format!("const {name}: u32 = {}u;\n", k.code()));
     }
-    for (d, name) in crate::lab::Dist::ALL {
+    for (d, name) in Dist::ALL {
         s.push_str(&format!("const {name}: u32 = {}u;\n", d.code()));
     }
     s

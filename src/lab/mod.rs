@@ -6,8 +6,8 @@
 use crate::engine::{Dispatch, Engine};
 use crate::imageout::Canvas;
 use crate::kernels::{self, Act, BnConfig, ConvWorkspace};
-use crate::train::step::{Adversarial, DHooks, GHooks, Targets};
-use crate::train::{SLOT_FAKE, SLOT_GEN, SLOT_REAL};
+use crate::gan::step::{Adversarial, DHooks, GHooks, Targets};
+use crate::gan::{SLOT_FAKE, SLOT_GEN, SLOT_REAL};
 use crate::nn::{BlockSpec, LayerKind, LinearGeom, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
@@ -19,81 +19,11 @@ mod run;
 pub use measures::*;
 pub use run::*;
 
-/// Target distributions (see shaders/lab.wgsl for their exact definitions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dist {
-    /// 1-D N(2, 0.5^2)
-    Gaussian,
-    /// 1-D 0.5 N(-2, 0.4^2) + 0.5 N(2, 0.4^2)
-    Mixture,
-    /// 1-D U[3, 4]: no overlap with G's starting distribution near 0 (the lecture's case)
-    Disjoint,
-    /// 2-D: 8 Gaussians on a circle of radius 2
-    #[value(name = "8gaussians")]
-    #[serde(rename = "8gaussians")]
-    EightGaussians,
-    /// 2-D: 25 Gaussians on a 5x5 grid
-    #[value(name = "25gaussians")]
-    #[serde(rename = "25gaussians")]
-    TwentyFiveGaussians,
-    /// 2-D: a ring of radius 2
-    Ring,
-    /// 2-D: a swiss roll
-    SwissRoll,
-}
+/// The target distributions are the lab kernel's (kernels::lab, beside lab.wgsl).
+pub use crate::kernels::Dist;
 
-impl Dist {
-    /// Every distribution with its WGSL name: the codes are defined here only (their position)
-    /// and prepended to every shader as constants; lab.wgsl switches on the names.
-    pub const ALL: [(Dist, &'static str); 7] = [
-        (Dist::Gaussian, "DIST_GAUSSIAN"),
-        (Dist::Mixture, "DIST_MIXTURE"),
-        (Dist::Disjoint, "DIST_DISJOINT"),
-        (Dist::EightGaussians, "DIST_8_GAUSSIANS"),
-        (Dist::TwentyFiveGaussians, "DIST_25_GAUSSIANS"),
-        (Dist::Ring, "DIST_RING"),
-        (Dist::SwissRoll, "DIST_SWISS_ROLL"),
-    ];
-
-    pub fn code(self) -> u32 {
-        Dist::ALL.iter().position(|(d, _)| *d == self).unwrap_or(0) as u32
-    }
-    pub fn dim(self) -> usize {
-        match self {
-            Dist::Gaussian | Dist::Mixture | Dist::Disjoint => 1,
-            _ => 2,
-        }
-    }
-    /// Plot range (both axes in 2-D).
-    pub fn range(self) -> (f64, f64) {
-        match self {
-            Dist::Gaussian | Dist::Mixture => (-5.0, 5.0),
-            Dist::Disjoint => (-2.0, 6.0),
-            Dist::TwentyFiveGaussians => (-5.5, 5.5),
-            _ => (-3.5, 3.5),
-        }
-    }
-    /// Mode centres and their standard deviation, for mixtures.
-    pub fn modes(self) -> Option<(Vec<[f64; 2]>, f64)> {
-        match self {
-            Dist::EightGaussians => Some((
-                (0..8).map(|k| {
-                    let a = std::f64::consts::TAU * k as f64 / 8.0;
-                    [2.0 * a.cos(), 2.0 * a.sin()]
-                })
-                .collect(),
-                0.1,
-            )),
-            Dist::TwentyFiveGaussians => Some(((0..25).map(|k| [(k % 5) as f64 * 2.0 - 4.0, (k / 5) as f64 * 2.0 - 4.0]).collect(), 0.1)),
-            Dist::Mixture => Some((vec![[-2.0, 0.0], [2.0, 0.0]], 0.4)),
-            _ => None,
-        }
-    }
-}
-
-/// The lab's objectives are the trainer's (`GanLoss::terms`, one table for both).
-pub use crate::train::{GLoss, GanLoss};
+/// The lab's objectives are the trainer's (`gan::OBJECTIVES`, one table for both).
+pub use crate::gan::{GLoss, GanLoss};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -104,6 +34,18 @@ pub enum LabOpt {
     Rmsprop,
     /// Plain gradient descent: steps proportional to the gradient (vanishing gradients show)
     Sgd,
+}
+
+impl LabOpt {
+    /// The rate `gangpu lab` uses with this optimizer unless --lr is given (with the objective's
+    /// own optimizer: the objective's rate, `gan::Objective::lab`).
+    pub fn default_lr(self) -> f64 {
+        match self {
+            LabOpt::Adam => 1e-3,
+            LabOpt::Rmsprop => 5e-4,
+            LabOpt::Sgd => 0.05,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -137,7 +79,11 @@ impl LabConfig {
     /// MLPs need a wider box to learn in a few thousand steps); every other objective with Adam
     /// (lr 1e-3, betas 0.5/0.999) and 1 D step per G step.
     pub fn defaults(dist: Dist, loss: GanLoss) -> LabConfig {
-        let wgan = loss == GanLoss::Wgan;
+        let d = loss.objective().lab;
+        let optimizer = match d.optimizer {
+            crate::gan::Optimizer::Adam => LabOpt::Adam,
+            crate::gan::Optimizer::Rmsprop => LabOpt::Rmsprop,
+        };
         LabConfig {
             dist,
             loss,
@@ -146,12 +92,12 @@ impl LabConfig {
             hidden: 64,
             depth: 2,
             batch: 256,
-            steps: if wgan { 1000 } else { 2000 },
-            d_steps: if wgan { 5 } else { 1 },
+            steps: d.steps,
+            d_steps: d.d_steps,
             g_steps: 1,
             d_warmup: 0,
-            optimizer: if wgan { LabOpt::Rmsprop } else { LabOpt::Adam },
-            lr: if wgan { 5e-4 } else { 1e-3 },
+            optimizer,
+            lr: optimizer.default_lr(),
             clip: 0.1,
             seed: 1,
             log_every: 50,
@@ -456,14 +402,14 @@ impl Lab {
             (2, Some((m, std))) => (Some(modes_covered(fake, &m, std)), Some(m.len())),
             _ => (None, None),
         };
-        let wgan = self.cfg.loss == GanLoss::Wgan;
+        let objective = self.cfg.loss.objective();
         Ok(LabMetrics {
             step: self.step,
             loss_d: s[SLOT_REAL] + s[SLOT_FAKE],
             loss_g: s[SLOT_GEN],
             d_real: s[SLOT_REAL + 1],
             d_fake: s[SLOT_FAKE + 1],
-            critic_estimate: if wgan { Some(s[SLOT_REAL + 1] - s[SLOT_FAKE + 1]) } else { None },
+            critic_estimate: objective.logs_critic_estimate.then(|| crate::gan::critic_estimate(s[SLOT_REAL + 1], s[SLOT_FAKE + 1])),
             w1,
             sliced_w,
             modes_covered,
@@ -477,7 +423,7 @@ impl Lab {
     pub fn frame(&self, fake: &[f32], real: &[f32], grid: &[f32], title: &str) -> Result<Canvas> {
         let (lo, hi) = self.cfg.dist.range();
         // D's output as a probability for the sigmoid objectives; raw otherwise
-        let prob = matches!(self.cfg.loss, GanLoss::Bce | GanLoss::Bgan);
+        let prob = self.cfg.loss.objective().probabilities;
         let curve: Vec<f32> = if prob { grid.iter().map(|l| 1.0 / (1.0 + (-l).exp())).collect() } else { grid.to_vec() };
         if self.cfg.dist.dim() == 1 {
             crate::charts::lab::histogram_frame(title, real, fake, &self.grid_x, &curve, prob, lo, hi)

@@ -49,13 +49,7 @@ pub fn run(e: &Engine, cfg: LabConfig, quiet: bool) -> Result<LabRun> {
     let metrics_path = out.join("metrics.jsonl");
     let _ = std::fs::remove_file(&metrics_path);
     let mut last_frame = Canvas::new(1, 1, [255, 255, 255]);
-    let name = match cfg.loss {
-        GanLoss::Bce => "BCE",
-        GanLoss::Wgan => "WGAN",
-        GanLoss::Lsgan => "LSGAN",
-        GanLoss::Hinge => "hinge",
-        GanLoss::Bgan => "BGAN",
-    };
+    let name = cfg.loss.objective().display;
     while lab.step <= cfg.steps {
         let s = lab.step;
         let log_now = s % cfg.log_every == 0 || s == cfg.steps;
@@ -139,7 +133,7 @@ fn series(ms: &[LabMetrics], f: impl Fn(&LabMetrics) -> Option<f64>) -> Vec<(f64
 pub fn measures_panels(ms: &[LabMetrics], dim: usize, loss: GanLoss) -> Vec<Panel> {
     let dist_name = if dim == 1 { "W1 (exact, 1-D)" } else { "sliced W (64 directions)" };
     let mut dist = vec![charts::series(dist_name, charts::BLUE, series(ms, |m| m.w1.or(m.sliced_w)))];
-    if loss == GanLoss::Wgan {
+    if loss.objective().logs_critic_estimate {
         dist.push(charts::series("critic's estimate", charts::RED, series(ms, |m| m.critic_estimate.map(|v| v as f64))));
     }
     vec![

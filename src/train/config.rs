@@ -3,43 +3,9 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use crate::kernels::LossKind;
+use crate::gan::{GLoss, GanLoss, Optimizer};
+use crate::cli_values::*;
 use crate::models::ModelConfig;
-
-/// The generator's objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum GLoss {
-    /// -E[log D(G(z))]: BCE of fakes labelled real (standard in DCGAN).
-    Nonsaturating,
-    /// E[log(1 - D(G(z)))]: the lecture's minimax form (saturates early).
-    Minimax,
-}
-
-/// The adversarial objective (published defaults in `TrainConfig::apply_loss_defaults`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum GanLoss {
-    /// Binary cross-entropy on logits (the original GAN / DCGAN)
-    #[default]
-    Bce,
-    /// Wasserstein: critic without sigmoid, weight clipping, RMSProp, several critic steps
-    Wgan,
-    /// Least squares on D's raw output
-    Lsgan,
-    /// Hinge loss for D, -E[D(G(z))] for G
-    Hinge,
-    /// Boundary-seeking: D as in GAN, G minimises 0.5 E[logit^2]
-    Bgan,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Optimizer {
-    #[default]
-    Adam,
-    Rmsprop,
-}
 
 fn one() -> usize {
     1
@@ -53,147 +19,178 @@ fn eval_n_default() -> usize {
     1000
 }
 
-/// Every setting of a run (written to config.json and into checkpoints).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The groups of `gangpu train`'s flags (clap help headings) and what `--resume` does with each:
+/// the checkpoint keeps the settings that define its model, objective and data (a flag asking
+/// for another value is an error); schedule and output settings may change. Every flag is in
+/// one group (tests/cli.rs enumerates them).
+pub const RESUME_POLICY: &[(&str, Resume)] = &[
+    (MODEL, Resume::Fixed),
+    (DATA, Resume::Fixed),
+    (OBJECTIVE, Resume::Fixed),
+    (SCHEDULE, Resume::Changeable),
+    (OUTPUT, Resume::Changeable),
+    (START, Resume::NotSaved),
+    (DEVICE, Resume::NotSaved),
+];
+
+/// What `--resume` does with a flag of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// The checkpoint's value stays; asking for another is an error.
+    Fixed,
+    /// The new value applies from the resumed step on (and is reported).
+    Changeable,
+    /// How this process starts or which adapter it uses: not a setting of the run.
+    NotSaved,
+}
+
+/// Every setting of a run, declared once: the command line of `gangpu train` (clap derive; the
+/// help heading of each flag is its `--resume` group), config.json and checkpoints (serde).
+/// Settings whose default depends on --loss (`gan::Objective::train`) get it in
+/// `apply_loss_defaults` unless given.
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Args)]
 pub struct TrainConfig {
+    #[command(flatten)]
     pub model: ModelConfig,
+
+    /// `mnist` (built in), an IDX image file (raw or .gz), or a folder of images (searched recursively)
+    #[arg(long, default_value = "mnist", help_heading = DATA)]
     pub data: String,
-    pub steps: u64,
-    /// Set when the run length was given as --epochs (steps is then derived from it).
-    #[serde(default)]
-    pub epochs: Option<f64>,
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub g_loss: GLoss,
-    #[serde(default)]
-    pub loss: GanLoss,
-    #[serde(default)]
-    pub optimizer: Optimizer,
-    /// D (critic) steps per G step.
-    #[serde(default = "one")]
-    pub critic_steps: usize,
-    /// Clip D's weights to [-clip, clip] before each D step (WGAN).
-    #[serde(default)]
-    pub clip: Option<f32>,
-    /// WGAN's original schedule: 100 critic steps for the first 25 G steps and every 500th.
-    #[serde(default)]
-    pub wgan_schedule: bool,
-    /// Spectral normalisation of D's weights (one power iteration per use, as torch's spectral_norm).
-    #[serde(default)]
-    pub spectral_norm: bool,
-    /// Mirror each real image left-right with probability 1/2 when the batch is drawn (on the GPU).
+    /// Mirror real images left-right with probability 1/2 as batches are drawn (on the GPU)
+    #[arg(long, help_heading = DATA)]
     #[serde(default)]
     pub hflip: bool,
-    /// GPU memory the data set may take, MiB; a larger set streams from the host (None: as much
-    /// as one storage binding holds).
-    #[serde(default)]
-    pub gpu_data_mb: Option<u64>,
+    /// Seed for initialisation, noise and batch draws
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = seed_u32, help_heading = DATA)]
     pub seed: u32,
+
+    /// Objective. Published defaults apply unless overridden: bce, lsgan, hinge, bgan: Adam lr 2e-4,
+    /// betas (0.5, 0.999), 1 D step; wgan: RMSProp lr 5e-5, clip 0.01, 5 critic steps (100 for the
+    /// first 25 G steps and every 500th), critic with batch norm as in the original WGAN code
+    #[arg(long, value_enum, default_value_t = GanLoss::Bce, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub loss: GanLoss,
+    /// Generator loss with --loss bce: nonsaturating (-log D(G(z))) or minimax (log(1 - D(G(z))), the lecture's form)
+    #[arg(long, value_enum, default_value_t = GLoss::Nonsaturating, help_heading = OBJECTIVE)]
+    pub g_loss: GLoss,
+    /// Optimizer for both networks [default: per --loss]
+    #[arg(long, value_enum, default_value_t = Optimizer::Adam, hide_default_value = true, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// D (critic) steps per G step [default: per --loss; a fixed count turns off WGAN's 100-step schedule]
+    #[arg(long, default_value_t = 1, hide_default_value = true, allow_negative_numbers = true, value_parser = count_usize, help_heading = OBJECTIVE)]
+    #[serde(default = "one")]
+    pub critic_steps: usize,
+    /// Clip D's weights to [-C, C] before each D step [default: 0.01 for wgan, none otherwise]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f32, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub clip: Option<f32>,
+    /// Spectral normalisation of D's weights (power iteration on the GPU); the usual partner of --loss hinge
+    #[arg(long, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub spectral_norm: bool,
+    /// WGAN's original schedule: 100 critic steps for the first 25 G steps and every 500th (with
+    /// --loss wgan unless --critic-steps is given).
+    #[arg(skip)]
+    #[serde(default)]
+    pub wgan_schedule: bool,
+    /// Adam's epsilon (torch.optim's default).
+    #[arg(skip = 1e-8)]
+    pub eps: f64,
+
+    /// Training iterations (one D step + one G step each)
+    #[arg(long, default_value_t = 2000, allow_negative_numbers = true, value_parser = count_u64, help_heading = SCHEDULE)]
+    pub steps: u64,
+    /// Train for this many passes over the data set instead of --steps (each epoch draws every
+    /// image once, in its own seeded order; fractions allowed)
+    #[arg(long, conflicts_with = "steps", allow_negative_numbers = true, value_parser = positive_f64, help_heading = SCHEDULE)]
+    #[serde(default)]
+    pub epochs: Option<f64>,
+    /// Learning rate [default: per --loss]
+    #[arg(long, default_value_t = 2e-4, hide_default_value = true, allow_negative_numbers = true, value_parser = positive_f64, help_heading = SCHEDULE)]
+    pub lr: f64,
+    /// Adam beta1 [default: 0.5]
+    #[arg(long, default_value_t = 0.5, hide_default_value = true, allow_negative_numbers = true, value_parser = beta, help_heading = SCHEDULE)]
+    pub beta1: f64,
+    /// Adam beta2 [default: 0.999]
+    #[arg(long, default_value_t = 0.999, hide_default_value = true, allow_negative_numbers = true, value_parser = beta, help_heading = SCHEDULE)]
+    pub beta2: f64,
+
+    /// Run folder
+    #[arg(long, default_value = "runs/dcgan", help_heading = OUTPUT)]
+    pub out: PathBuf,
+    /// Sample grid every N steps (besides the milestones 100, 1000, 5000, 50000)
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = count_u64, help_heading = OUTPUT)]
     pub sample_every: u64,
+    /// Checkpoint every N steps (and at the end, and on Ctrl-C, SIGTERM or SIGHUP)
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = count_u64, help_heading = OUTPUT)]
     pub checkpoint_every: u64,
+    /// Read the losses back every N steps
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = count_u64, help_heading = OUTPUT)]
     pub log_every: u64,
-    /// Quality scores (FID, coverage, SWD: src/eval) every N steps and at the milestones; 0: off.
+    /// Quality scores every N steps and at the milestones (FID, coverage, confidence on 28x28
+    /// grayscale; SWD on any data), on the GPU without stalling training; 0: off
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole_u64, help_heading = OUTPUT)]
     #[serde(default)]
     pub eval_every: u64,
-    /// Samples each quality evaluation scores (rounded up to whole batches).
+    /// Samples each quality evaluation scores (rounded up to whole batches)
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = count_usize, help_heading = OUTPUT)]
     #[serde(default = "eval_n_default")]
     pub eval_n: usize,
-    /// TensorBoard event files (scalars, sample grids) in the run folder's tensorboard/.
+    /// Do not write TensorBoard event files (by default scalars and sample grids go to
+    /// OUT/tensorboard/, for `tensorboard --logdir OUT`)
+    #[arg(long = "no-tensorboard", action = clap::ArgAction::SetFalse, help_heading = OUTPUT)]
     #[serde(default = "yes")]
     pub tensorboard: bool,
-    pub out: PathBuf,
-}
-
-/// One term of an objective, computed on D's adversarial output by one loss kernel: the kind of
-/// loss, the target D's output is compared with, and the factor on its batch mean.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LossTerm {
-    pub kind: LossKind,
-    pub target: f32,
-    pub scale: f32,
-}
-
-const fn term(kind: LossKind, target: f32, scale: f32) -> LossTerm {
-    LossTerm { kind, target, scale }
-}
-
-impl GanLoss {
-    /// The objective as three terms: the real pass and the fake pass of the D step (their sum is
-    /// Loss_D) and G's loss. The whole table of objectives; a new loss is one arm here (and a
-    /// kernel only if its math is new). Checked against the published formulas in tests/objectives.rs.
-    pub fn terms(self, g_loss: GLoss) -> [LossTerm; 3] {
-        use LossKind::*;
-        match (self, g_loss) {
-            // -E log D(x) - E log(1 - D(G(z))); G: -E log D(G(z)), or the lecture's E log(1 - D(G(z)))
-            (GanLoss::Bce, GLoss::Nonsaturating) => [term(BceLogits, 1.0, 1.0), term(BceLogits, 0.0, 1.0), term(BceLogits, 1.0, 1.0)],
-            (GanLoss::Bce, GLoss::Minimax) => [term(BceLogits, 1.0, 1.0), term(BceLogits, 0.0, 1.0), term(BceLogits, 0.0, -1.0)],
-            // D as BCE; G: 0.5 E[(log D - log(1 - D))^2] = 0.5 E[logit^2]
-            (GanLoss::Bgan, _) => [term(BceLogits, 1.0, 1.0), term(BceLogits, 0.0, 1.0), term(Squared, 0.0, 1.0)],
-            // critic: mean f(fake) - mean f(real); G: -mean f(fake)
-            (GanLoss::Wgan, _) => [term(Linear, 1.0, -1.0), term(Linear, 1.0, 1.0), term(Linear, 1.0, -1.0)],
-            // 0.5 E[(D(x) - 1)^2] + 0.5 E[D(G(z))^2]; G: 0.5 E[(D(G(z)) - 1)^2]
-            (GanLoss::Lsgan, _) => [term(Squared, 1.0, 1.0), term(Squared, 0.0, 1.0), term(Squared, 1.0, 1.0)],
-            // E relu(1 - D(x)) + E relu(1 + D(G(z))); G: -E D(G(z))
-            (GanLoss::Hinge, _) => [term(Hinge, 1.0, 1.0), term(Hinge, -1.0, 1.0), term(Linear, 1.0, -1.0)],
-        }
-    }
-}
-
-/// What `--loss` sets when the user does not override it.
-pub struct LossDefaults {
-    pub optimizer: Optimizer,
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub critic_steps: usize,
-    pub clip: Option<f32>,
-    pub wgan_schedule: bool,
-}
-
-impl GanLoss {
-    /// Published defaults (../shared/docs/models.md): WGAN: RMSProp 5e-5, clip 0.01, 5 critic
-    /// steps with the original 100-step schedule; the others: DCGAN's Adam 2e-4, betas (0.5, 0.999).
-    pub fn defaults(self) -> LossDefaults {
-        match self {
-            GanLoss::Wgan => LossDefaults { optimizer: Optimizer::Rmsprop, lr: 5e-5, beta1: 0.0, beta2: 0.99, critic_steps: 5, clip: Some(0.01), wgan_schedule: true },
-            _ => LossDefaults { optimizer: Optimizer::Adam, lr: 2e-4, beta1: 0.5, beta2: 0.999, critic_steps: 1, clip: None, wgan_schedule: false },
-        }
-    }
+    /// GPU memory the data set may take, in MiB; a larger data set stays on the host and streams
+    /// to the GPU batch by batch (same batches, bit for bit) [default: what one storage binding holds]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u64, help_heading = OUTPUT)]
+    #[serde(default)]
+    pub gpu_data_mb: Option<u64>,
 }
 
 impl TrainConfig {
-    /// A run of `model` on `data` with DCGAN's BCE defaults, written to `out`.
+    /// Every setting at its command-line default (the defaults live in the clap attributes
+    /// above, once), with --loss bce's defaults applied.
+    pub fn defaults() -> TrainConfig {
+        use clap::{Args, FromArgMatches};
+        let cmd = TrainConfig::augment_args(clap::Command::new("defaults").no_binary_name(true));
+        // parsing no arguments cannot fail: every flag is optional with a default
+        let m = cmd.try_get_matches_from(std::iter::empty::<&str>()).unwrap_or_default();
+        let mut c = TrainConfig::from_arg_matches(&m).unwrap_or_else(|_| unreachable!("the defaults parse"));
+        c.apply_loss_defaults(&|_| false);
+        c
+    }
+
+    /// A run of `model` on `data` for `steps` steps with every other setting at its default
+    /// (DCGAN's BCE recipe), written to `out`.
     pub fn new(model: ModelConfig, data: &str, steps: u64, out: PathBuf) -> TrainConfig {
-        let d = GanLoss::Bce.defaults();
-        TrainConfig {
-            model,
-            data: data.into(),
-            steps,
-            epochs: None,
-            lr: d.lr,
-            beta1: d.beta1,
-            beta2: d.beta2,
-            eps: 1e-8,
-            g_loss: GLoss::Nonsaturating,
-            loss: GanLoss::Bce,
-            optimizer: d.optimizer,
-            critic_steps: d.critic_steps,
-            clip: d.clip,
-            wgan_schedule: d.wgan_schedule,
-            spectral_norm: false,
-            hflip: false,
-            gpu_data_mb: None,
-            seed: 1,
-            sample_every: 500,
-            checkpoint_every: 500,
-            log_every: 50,
-            eval_every: 0,
-            eval_n: eval_n_default(),
-            tensorboard: true,
-            out,
+        TrainConfig { model, data: data.into(), steps, out, ..TrainConfig::defaults() }
+    }
+
+    /// Sets what --loss decides (`gan::Objective::train`: optimizer, rate, betas, critic steps,
+    /// clipping, WGAN's schedule) where the flag was not given (`explicit(id)`).
+    pub fn apply_loss_defaults(&mut self, explicit: &dyn Fn(&str) -> bool) {
+        let d = self.loss.defaults();
+        if !explicit("optimizer") {
+            self.optimizer = d.optimizer;
         }
+        if !explicit("lr") {
+            self.lr = d.lr;
+        }
+        if !explicit("beta1") {
+            self.beta1 = d.beta1;
+        }
+        if !explicit("beta2") {
+            self.beta2 = d.beta2;
+        }
+        if !explicit("critic_steps") {
+            self.critic_steps = d.critic_steps;
+        }
+        if !explicit("clip") {
+            self.clip = d.clip;
+        }
+        self.wgan_schedule = d.wgan_schedule && !explicit("critic_steps");
     }
 
     /// G steps that draw `epochs` passes over `images` real images (one batch per D step, with

@@ -56,7 +56,7 @@ impl Figures {
                     ("speed/steps_per_s", m.steps_per_s),
                     ("data/epoch", m.epoch),
                 ];
-                for (tag, x) in [("wgan/em_estimate", m.em_estimate), ("acgan/acc_real", m.acc_real), ("acgan/acc_fake", m.acc_fake)] {
+                for (tag, x) in [("wgan/critic_estimate", m.critic_estimate), ("acgan/acc_real", m.acc_real), ("acgan/acc_fake", m.acc_fake)] {
                     if let Some(x) = x {
                         v.push((tag, x as f64));
                     }
@@ -118,13 +118,13 @@ impl Figures {
         if frames.is_empty() {
             return Ok(());
         }
-        imageout::save_timeline(&paths.root.join("timeline.png"), &frames)
+        crate::charts::save_timeline(&paths.root.join("timeline.png"), &frames)
     }
 
     /// Rewrites curves.png and report.html.
     pub fn refresh(&mut self, running: bool, status: &str) -> Result<()> {
         self.timed(|f| {
-            let panels = crate::charts::training::panels(&f.rows, &f.evals, &f.cfg);
+            let panels = super::curves::panels(&f.rows, &f.evals, &f.cfg);
             crate::charts::save_png(&f.root.join("curves.png"), &panels, 2, 620, 330)?;
             let mut latest = Vec::new();
             if let Some(m) = f.rows.last() {

@@ -7,7 +7,8 @@ use crate::checkpoint::{self, Checkpoint, NetState, RawCheckpoint};
 use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
-pub use crate::progress::{BarProgress, PlainProgress, Progress};
+pub mod progress;
+pub use progress::{BarProgress, PlainProgress, Progress};
 use crate::kernels::{self, BnConfig, ConvWorkspace, RngParams};
 use crate::models::Cond;
 use crate::nn::{Activations, Net, NetOptimizer, OptRule};
@@ -19,10 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 mod config;
+mod curves;
+mod eval_glue;
 mod feed;
 mod figures;
 mod run;
-pub mod step;
+pub use crate::gan::{GLoss, GanLoss, LossDefaults, Optimizer};
+use crate::gan::{step, SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, SLOT_FAKE, SLOT_GEN, SLOT_REAL, STATS_LEN};
 pub use config::*;
 pub use run::*;
 
@@ -40,17 +44,6 @@ const STREAM_LABELS: u32 = 7;
 /// The fixed noise of the quality evaluations (`--eval-every`).
 pub(crate) const STREAM_EVAL: u32 = 8;
 
-// Slots of the stats buffer: [loss, mean D output] for the real pass, the fake pass (D step)
-// and the fake pass (G step).
-pub(crate) const SLOT_REAL: usize = 0;
-pub(crate) const SLOT_FAKE: usize = 2;
-pub(crate) const SLOT_GEN: usize = 4;
-// ACGAN's class cross-entropy: [loss, accuracy] on real, fake (D step), fake (G step).
-const SLOT_CE_REAL: usize = 8;
-const SLOT_CE_FAKE: usize = 10;
-const SLOT_CE_GEN: usize = 12;
-const STATS_LEN: usize = 16;
-
 /// One logged row.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Metrics {
@@ -60,9 +53,10 @@ pub struct Metrics {
     pub d_x: f32,
     pub d_g_z1: f32,
     pub d_g_z2: f32,
-    /// WGAN: the critic's estimate of the Earth Mover's distance, mean f(real) - mean f(fake).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub em_estimate: Option<f32>,
+    /// WGAN: the critic's estimate of the Earth Mover's distance (`gan::critic_estimate`:
+    /// mean f(real) - mean f(fake)); runs before 0.3 logged it as `em_estimate`.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "em_estimate")]
+    pub critic_estimate: Option<f32>,
     /// ACGAN: D's class accuracy on the real and the fake batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acc_real: Option<f32>,
@@ -86,7 +80,7 @@ impl Metrics {
         let class_loss_d = ac.then(|| s[SLOT_CE_REAL] + s[SLOT_CE_FAKE]);
         let class_loss_g = ac.then(|| s[SLOT_CE_GEN]);
         Metrics {
-            em_estimate: if cfg.loss == GanLoss::Wgan { Some(-(s[SLOT_REAL] + s[SLOT_FAKE])) } else { None },
+            critic_estimate: cfg.loss.objective().logs_critic_estimate.then(|| crate::gan::critic_estimate(s[SLOT_REAL + 1], s[SLOT_FAKE + 1])),
             acc_real: ac.then(|| s[SLOT_CE_REAL + 1]),
             acc_fake: ac.then(|| s[SLOT_CE_FAKE + 1]),
             class_loss_d,
@@ -136,6 +130,9 @@ pub struct Gan {
     pub d_count: u64,
     /// Images in the data set (1 when sampling only): an epoch is this many real images.
     pub data_count: usize,
+    /// The training images, kept on the host for `--eval-every`'s reference statistics (None
+    /// when evaluations are off).
+    eval_reference: Option<Dataset>,
     /// The real batch and the noise of a D step, drawn in one dispatch.
     feed: feed::Feed,
     draw_labels: Option<Dispatch>,
@@ -309,6 +306,7 @@ impl Gan {
         let sample_noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
         let fixed_noise = kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?;
 
+        let eval_reference = if cfg.eval_every > 0 { data.cloned() } else { None };
         let mut gan = Gan {
             cfg,
             g,
@@ -325,6 +323,7 @@ impl Gan {
             clip_d,
             d_count: 0,
             data_count: real_count,
+            eval_reference,
             feed,
             draw_labels,
             lab_sample,

@@ -60,7 +60,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         0 => None,
         every => {
             progress.note(&format!("preparing quality evaluations every {every} steps and at the milestones ({} samples each)", cfg.eval_n));
-            let ev = crate::eval::train_eval::TrainEval::new(e, gan, every, cfg.eval_n)?;
+            let ev = eval_glue::TrainEval::new(e, gan, every, cfg.eval_n)?;
             progress.note(&format!("quality evaluations compare {} samples with {}", ev.n, ev.reference));
             Some(ev)
         }
@@ -165,7 +165,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
                 estimated = true;
                 let per = t0.elapsed().as_secs_f64() / (s - s0) as f64;
                 if cfg.steps > s {
-                    progress.note(&crate::progress::estimate_line(&e.gpu.adapter.to_string(), e.gpu.is_cpu, per, cfg.steps - s, mc.ngf, mc.ndf));
+                    progress.note(&progress::estimate_line(&e.gpu.adapter.to_string(), e.gpu.is_cpu, per, cfg.steps - s, mc.ngf, mc.ndf));
                 }
             }
             _ => {}

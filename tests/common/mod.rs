@@ -72,17 +72,20 @@ pub fn engine_tiled_conv_64() -> &'static Engine {
     })
 }
 
-/// Deterministic uniform values in [lo, hi) (xorshift), so failures reproduce.
+/// Deterministic uniform values in [lo, hi) (the library's generator, shared with `gangpu check`).
 pub fn rand_vec(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
-        })
-        .collect()
+    gangpu::reference::uniform(n, seed, lo, hi)
+}
+
+/// A code path this adapter cannot run, said on stderr. Where CI expects the adapter to run it
+/// (`GANGPU_TEST_EXPECT=subgroups,...`, set per adapter in .ci/run) the test fails instead: a
+/// test never passes silently without the path it claims to cover.
+pub fn skipped(path: &str, why: &str) {
+    let expected = std::env::var("GANGPU_TEST_EXPECT").unwrap_or_default();
+    if expected.split(',').any(|p| p.trim() == path) {
+        panic!("GANGPU_TEST_EXPECT names {path}, but this adapter did not run it: {why}");
+    }
+    eprintln!("SKIPPED {path}: {why}");
 }
 
 pub fn to_f32(v: &[f64]) -> Vec<f32> {

@@ -5,7 +5,7 @@
 //! rebuilt with a warning. Location: $GANGPU_CACHE_DIR, else $XDG_CACHE_HOME/gangpu, else
 //! ~/.cache/gangpu (README: how to clear it).
 
-use crate::data::Dataset;
+use super::dataset::Dataset;
 use anyhow::{bail, ensure, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -51,15 +51,7 @@ fn tol(terms: usize) -> f64 {
 
 /// Deterministic values in [lo, hi), rounded through f32 (the GPU's inputs exactly).
 fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)) as f32 as f64
-        })
-        .collect()
+    cpu::uniform(n, seed, lo, hi).into_iter().map(|v| v as f32 as f64).collect()
 }
 
 fn up(e: &Engine, shape: &[usize], v: &[f64], label: &str) -> Result<Tensor> {
@@ -181,12 +173,12 @@ pub fn model_layers(e: &Engine, model: &ModelConfig) -> Result<Vec<Row>> {
 
 /// The PyTorch vectors, embedded (tests/vectors/*.json).
 pub const VECTORS: [(&str, &str); 6] = [
-    ("conv2d", include_str!("../tests/vectors/conv2d.json")),
-    ("conv_transpose2d", include_str!("../tests/vectors/conv_transpose2d.json")),
-    ("batchnorm", include_str!("../tests/vectors/batchnorm.json")),
-    ("bce_logits", include_str!("../tests/vectors/bce_logits.json")),
-    ("adam", include_str!("../tests/vectors/adam.json")),
-    ("dcgan_iterations", include_str!("../tests/vectors/dcgan_iterations.json")),
+    ("conv2d", include_str!("../../tests/vectors/conv2d.json")),
+    ("conv_transpose2d", include_str!("../../tests/vectors/conv_transpose2d.json")),
+    ("batchnorm", include_str!("../../tests/vectors/batchnorm.json")),
+    ("bce_logits", include_str!("../../tests/vectors/bce_logits.json")),
+    ("adam", include_str!("../../tests/vectors/adam.json")),
+    ("dcgan_iterations", include_str!("../../tests/vectors/dcgan_iterations.json")),
 ];
 
 /// One embedded vector file, parsed.

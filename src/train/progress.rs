@@ -2,7 +2,7 @@
 //! an ETA and the latest losses), plain log lines in the PyTorch DCGAN example's format on a pipe,
 //! and, once the first steps are timed, the expected total time.
 
-use crate::train::Metrics;
+use super::Metrics;
 use std::time::Duration;
 
 /// What the caller hears about while training runs.

@@ -2,6 +2,7 @@
 //! JPEG) or one PNG per sample.
 
 use crate::checkpoint::RawCheckpoint;
+use crate::cli_values::{count_usize, label_u32, seed_u32};
 use crate::models::{Cond, ModelConfig};
 use crate::torch_import::{Role, TorchWeights};
 use crate::train::{self, Gan, TrainConfig};
@@ -9,14 +10,29 @@ use crate::{imageout, Engine, GpuOptions};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
-/// What `gangpu sample` was asked for.
+/// `gangpu sample`'s flags.
+#[derive(clap::Args, Clone, Debug)]
 pub struct SampleArgs {
+    /// Checkpoint file (checkpoint.safetensors in a run folder)
+    #[arg(long, required_unless_present = "net_g", conflicts_with = "net_g")]
     pub checkpoint: Option<PathBuf>,
+    /// Or a PyTorch generator: safetensors with the DCGAN example's names (main.0.weight ...)
+    #[arg(long = "netG", value_name = "FILE")]
     pub net_g: Option<PathBuf>,
+    /// Number of images
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true, value_parser = count_usize)]
     pub n: usize,
+    /// Noise seed
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = seed_u32)]
     pub seed: u32,
+    /// An image file (.png, .jpg or .jpeg: one grid in that format) or a folder (one PNG per sample)
+    #[arg(long, default_value = "samples.png")]
     pub out: PathBuf,
+    /// Batch size G runs at (batch norm uses batch statistics, as in training) [default: the checkpoint's; 64 with --netG]
+    #[arg(long, allow_negative_numbers = true, value_parser = count_usize)]
     pub batch: Option<usize>,
+    /// Class to generate (conditional checkpoints); without it a conditional grid has one row per class
+    #[arg(long, allow_negative_numbers = true, value_parser = label_u32)]
     pub label: Option<u32>,
 }
 
@@ -72,15 +88,7 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
         }
         None => mc.batch,
     };
-    let per = mc.channels * mc.image_size * mc.image_size;
-    let mut values = Vec::with_capacity(n * per);
-    let mut batch = 0u32;
-    while values.len() < n * per {
-        let v = gan.sample_seeded(&e, seed, batch)?;
-        let take = (n * per - values.len()).min(keep * per);
-        values.extend_from_slice(&v[..take]);
-        batch += 1;
-    }
+    let values = super::generate::samples(&e, &gan, n, seed, keep)?;
     if let imageout::SampleOut::Grid = target {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -6,49 +6,12 @@ use anyhow::{bail, ensure, Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-const MNIST_IMAGES: &[u8] = include_bytes!("../assets/mnist-10k-images-idx3-ubyte.gz");
-const MNIST_LABELS: &[u8] = include_bytes!("../assets/mnist-10k-labels-idx1-ubyte.gz");
+pub mod cache;
+mod dataset;
+pub use dataset::Dataset;
 
-/// Images as bytes, (count, channels, size, size), plus labels where the source has them.
-#[derive(Clone, Debug)]
-pub struct Dataset {
-    pub count: usize,
-    pub channels: usize,
-    pub size: usize,
-    pub pixels: Vec<u8>,
-    pub labels: Option<Vec<u8>>,
-    /// Where it came from, for config.json.
-    pub source: String,
-    /// Files skipped because they could not be decoded.
-    pub skipped: Vec<String>,
-    /// Class names (sub-folder names for image folders, digits for MNIST).
-    pub class_names: Vec<String>,
-}
-
-impl Dataset {
-    pub fn values_per_image(&self) -> usize {
-        self.channels * self.size * self.size
-    }
-    pub fn image(&self, i: usize) -> &[u8] {
-        let v = self.values_per_image();
-        &self.pixels[i * v..(i + 1) * v]
-    }
-    /// Number of classes (labels are 0..classes), 0 for unlabelled data.
-    pub fn classes(&self) -> usize {
-        self.labels.as_ref().map_or(0, |l| l.iter().map(|v| *v as usize + 1).max().unwrap_or(0))
-    }
-
-    /// Pixels packed 4 per u32 word, each image padded to whole words (the GPU layout).
-    pub fn packed_words(&self) -> Vec<u8> {
-        let v = self.values_per_image();
-        let words = v.div_ceil(4);
-        let mut out = vec![0u8; self.count * words * 4];
-        for i in 0..self.count {
-            out[i * words * 4..i * words * 4 + v].copy_from_slice(self.image(i));
-        }
-        out
-    }
-}
+const MNIST_IMAGES: &[u8] = include_bytes!("../../assets/mnist-10k-images-idx3-ubyte.gz");
+const MNIST_LABELS: &[u8] = include_bytes!("../../assets/mnist-10k-labels-idx1-ubyte.gz");
 
 fn gunzip_if_needed(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {
@@ -210,10 +173,10 @@ pub fn image_folder_cached(dir: &Path, size: usize, channels: usize, use_cache: 
     if files.is_empty() {
         bail!("{} contains no image files ({}), searched recursively", dir.display(), format_names());
     }
-    let cache = crate::data_cache::cache_dir().filter(|_| use_cache && std::env::var("GANGPU_DATA_CACHE").as_deref() != Ok("0"));
-    let key = crate::data_cache::key(dir, &files, size, channels)?;
+    let cache = cache::cache_dir().filter(|_| use_cache && std::env::var("GANGPU_DATA_CACHE").as_deref() != Ok("0"));
+    let key = cache::key(dir, &files, size, channels)?;
     if let Some(cd) = &cache {
-        match crate::data_cache::load(cd, &key, size, channels) {
+        match cache::load(cd, &key, size, channels) {
             Ok(Some(ds)) => {
                 for f in &ds.skipped {
                     eprintln!("warning: skipping {f}: cannot decode (found when the folder was cached)");
@@ -291,7 +254,7 @@ pub fn image_folder_cached(dir: &Path, size: usize, channels: usize, use_cache: 
     let (labels, class_names) = if labelled && class_names.len() >= 2 { (Some(labels), class_names) } else { (None, vec![]) };
     let ds = Dataset { count, channels, size, pixels, labels, source: format!("image folder {}", dir.display()), skipped, class_names };
     if let Some(cd) = &cache {
-        if let Err(e) = crate::data_cache::store(cd, &key, &ds) {
+        if let Err(e) = cache::store(cd, &key, &ds) {
             eprintln!("warning: could not cache the decoded images in {}: {e:#}", cd.display());
         }
     }

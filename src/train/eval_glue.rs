@@ -7,11 +7,11 @@
 //! buffer of the GPU layer's read-back ring; the step loop goes on while the GPU works. When the copies are mapped, a worker
 //! thread finishes the scores (FID's eigen-decomposition, SWD) and hands them back.
 
-use super::classifier::{Classifier, StatsAccumulator};
-use super::score::{fid_unavailable, Reference, Scores};
+use super::Gan;
+use crate::eval::classifier::{Classifier, StatsAccumulator};
+use crate::eval::score::{fid_unavailable, Reference, Scores};
 use crate::engine::{Dispatch, Engine};
 use crate::tensor::Tensor;
-use crate::train::Gan;
 use crate::readback::ReadbackRing;
 use anyhow::{anyhow, Context, Result};
 use std::sync::mpsc;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// A finished evaluation's work for the worker thread.
 struct Job {
     step: u64,
-    stats: Option<super::FeatureStats>,
+    stats: Option<crate::eval::FeatureStats>,
     samples: Vec<f32>,
 }
 
@@ -46,14 +46,14 @@ pub struct TrainEval {
 
 impl TrainEval {
     /// Prepares evaluations of `gan` every `every` steps with `n` samples (rounded up to whole
-    /// batches) against the run's training data (blocking: loads the data set, computes the
-    /// reference statistics).
+    /// batches) against the run's training data, which `Gan::new` kept for it (blocking: computes
+    /// the reference statistics).
     pub fn new(e: &Engine, gan: &Gan, every: u64, n: usize) -> Result<TrainEval> {
         let mc = &gan.cfg.model;
         let b = mc.batch;
         let batches = n.div_ceil(b).max(1);
         let n = batches * b;
-        let data = crate::data::load(&gan.cfg.data, mc.image_size, mc.channels).context("loading the reference images for --eval-every")?;
+        let data = gan.eval_reference.as_ref().ok_or_else(|| anyhow!("--eval-every needs the training data set: build the Gan with it"))?;
         let clf = match fid_unavailable(mc.channels, mc.image_size) {
             None => {
                 let c = Classifier::new(e, b)?;
@@ -62,7 +62,7 @@ impl TrainEval {
             }
             Some(_) => None,
         };
-        let reference = Reference::new(e, &data, clf.as_ref(), n)?;
+        let reference = Reference::new(e, data, clf.as_ref(), n)?;
         let description = reference.description.clone();
         let acc = match clf {
             Some(_) => Some(StatsAccumulator::new(e)?),
@@ -73,7 +73,7 @@ impl TrainEval {
         let mut chunks = Vec::with_capacity(batches);
         for i in 0..batches {
             let z = Tensor::zeros(&e.gpu, &[b, mc.nz, 1, 1], &format!("evaluation noise {i}"))?;
-            fill.push(crate::kernels::normal(e, &z, gan.cfg.seed, crate::train::STREAM_EVAL, i as u32)?);
+            fill.push(crate::kernels::normal(e, &z, gan.cfg.seed, super::STREAM_EVAL, i as u32)?);
             let mut list = gan.generate_dispatches(e, &z)?;
             if let (Some(c), Some(a)) = (&clf, &acc) {
                 list.extend(c.forward(e, gan.generated())?);
@@ -122,7 +122,7 @@ impl TrainEval {
     /// Whether step `s` of a run of `last` steps is evaluated: every `every` steps, at the
     /// milestones and at the end.
     pub fn due(&self, s: u64, last: u64) -> bool {
-        self.every > 0 && (s % self.every == 0 || crate::train::MILESTONES.contains(&s) || s == last)
+        self.every > 0 && (s % self.every == 0 || super::MILESTONES.contains(&s) || s == last)
     }
 
     /// Submits an evaluation of the current G (after the iteration of step `step`). Waits only

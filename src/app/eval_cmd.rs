@@ -1,9 +1,9 @@
 //! `gangpu eval`: scores a folder of images or a checkpoint's samples against a reference set and
 //! prints one JSON line; `--train-classifier` remakes the classifier by the committed recipe.
 
-use super::classifier::{Classifier, BUILTIN};
-use super::classifier_train::{self, Recipe};
-use super::score::{fid_unavailable, Reference, Scores};
+use crate::eval::classifier::{self, Classifier, BUILTIN};
+use crate::eval::classifier_train::{self, Recipe};
+use crate::eval::score::{fid_unavailable, Reference, Scores};
 use crate::cli_values::{count_usize, seed_u32};
 use crate::engine::Engine;
 use crate::gpu::GpuOptions;
@@ -117,7 +117,7 @@ fn score(e: &Engine, a: &EvalArgs, data: &str, values: &[f32], n: usize, channel
         notes.push(format!("the reference set has {} images, fewer than the {n} samples: SWD compares the first {} descriptors of each", r.swd_n, r.swd_n));
     }
     let stats = match &clf {
-        Some(c) => Some(super::classifier::stats_of_images(e, c, values)?),
+        Some(c) => Some(classifier::stats_of_images(e, c, values)?),
         None => None,
     };
     let scores = r.score(stats.as_ref(), values, n);
@@ -166,20 +166,10 @@ fn load_samples(dir: &Path, notes: &mut Vec<String>) -> Result<(Vec<f32>, usize,
 #[allow(clippy::type_complexity)]
 fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: u32) -> Result<(Vec<f32>, usize, usize, usize, String, Option<String>)> {
     let raw = crate::checkpoint::RawCheckpoint::read(ck)?;
-    let cfg = crate::train::checkpoint_config(&raw)?;
-    let mc = cfg.model.clone();
-    let trained_on = cfg.data.clone();
-    let mut gan = crate::train::Gan::new(e, cfg, None)?;
-    gan.load_checkpoint(e, &raw)?;
-    let per = mc.channels * mc.image_size * mc.image_size;
-    let mut values = Vec::with_capacity(n * per);
-    let mut batch = 0u32;
-    while values.len() < n * per {
-        let v = gan.sample_seeded(e, seed, batch)?;
-        let take = (n * per - values.len()).min(v.len());
-        values.extend_from_slice(&v[..take]);
-        batch += 1;
-    }
+    let gan = super::generate::from_checkpoint(e, &raw, None)?;
+    let mc = gan.cfg.model.clone();
+    let trained_on = gan.cfg.data.clone();
+    let values = super::generate::samples(e, &gan, n, seed, mc.batch)?;
     let what = format!("{} samples of {} (step {}, seed {seed})", n, ck.display(), raw.step()?);
     Ok((values, n, mc.channels, mc.image_size, what, Some(trained_on)))
 }

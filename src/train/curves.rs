@@ -2,9 +2,9 @@
 //! after the D step, the WGAN critic's Earth Mover's estimate, ACGAN's class accuracies, and the
 //! quality scores when `--eval-every` made them.
 
-use super::{series, Panel, BLUE, GREEN, GREY, ORANGE, PURPLE, RED, TEAL};
+use super::{Metrics, TrainConfig};
+use crate::charts::{series, Panel, BLUE, GREEN, GREY, ORANGE, PURPLE, RED, TEAL};
 use crate::eval::score::Scores;
-use crate::train::{GanLoss, Metrics, TrainConfig};
 
 /// The panels of a run's curves, from its logged rows and evaluations.
 pub fn panels(rows: &[Metrics], evals: &[(u64, Scores)], cfg: &TrainConfig) -> Vec<Panel> {
@@ -16,7 +16,7 @@ pub fn panels(rows: &[Metrics], evals: &[(u64, Scores)], cfg: &TrainConfig) -> V
     }
     let mut out = vec![Panel::new("Losses", "step", "loss", losses).linear()];
     // D's output: a probability for the sigmoid objectives, a raw score otherwise
-    let prob = matches!(cfg.loss, GanLoss::Bce | GanLoss::Bgan);
+    let prob = cfg.loss.objective().probabilities;
     let d = vec![
         series("D(x)", GREEN, pts(&|m| Some(m.d_x))),
         series("D(G(z)) before the D step", RED, pts(&|m| Some(m.d_g_z1))),
@@ -27,8 +27,8 @@ pub fn panels(rows: &[Metrics], evals: &[(u64, Scores)], cfg: &TrainConfig) -> V
     } else {
         Panel::new("Critic's output (raw)", "step", "mean output", d).linear()
     });
-    if rows.iter().any(|m| m.em_estimate.is_some()) {
-        out.push(Panel::new("Earth Mover's estimate: mean f(real) - mean f(fake)", "step", "estimate", vec![series("EM estimate", PURPLE, pts(&|m| m.em_estimate))]).linear());
+    if rows.iter().any(|m| m.critic_estimate.is_some()) {
+        out.push(Panel::new("Critic's Earth Mover's estimate: mean f(real) - mean f(fake)", "step", "estimate", vec![series("critic's estimate", PURPLE, pts(&|m| m.critic_estimate))]).linear());
     }
     if rows.iter().any(|m| m.acc_real.is_some()) {
         out.push(
