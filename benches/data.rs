@@ -53,7 +53,12 @@ fn main() -> Result<()> {
     let warm = data::load(dir.join("imgs").to_str().unwrap_or_default(), 64, 3)?;
     let warm_s = t.elapsed().as_secs_f64();
     assert_eq!(cold.pixels, warm.pixels);
-    println!("\ndecode {n} PNGs (96x80 -> 64x64 RGB) on {} threads: {:.0} images/s cold, {:.0} images/s from the cache", rayon::current_num_threads(), n as f64 / cold_s, n as f64 / warm_s);
+    println!(
+        "\ndecode {n} PNGs (96x80 -> 64x64 RGB) on {} threads: {:.0} images/s cold, {:.0} images/s from the cache",
+        rayon::current_num_threads(),
+        n as f64 / cold_s,
+        n as f64 / warm_s
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
     // streaming: the same model on resident and on streamed data (budget 1 MiB)
@@ -70,7 +75,16 @@ fn main() -> Result<()> {
     }
     println!("{:<10} {:>14.1} {:>14.1} {:>9.1}%", "dcgan28", r, s, 100.0 * (s - r) / r);
     if !quick {
-        let big = Dataset { count: 4096, channels: 3, size: 64, pixels: (0..4096 * 3 * 64 * 64).map(|i| (i % 251) as u8).collect(), labels: None, source: "synthetic".into(), skipped: vec![], class_names: vec![] };
+        let big = Dataset {
+            count: 4096,
+            channels: 3,
+            size: 64,
+            pixels: (0..4096 * 3 * 64 * 64).map(|i| (i % 251) as u8).collect(),
+            labels: None,
+            source: "synthetic".into(),
+            skipped: vec![],
+            class_names: vec![],
+        };
         let (r, _) = step_ms(&e, &big, 64, None, 1)?;
         let (s, _) = step_ms(&e, &big, 64, Some(4), 1)?;
         println!("{:<10} {:>14.1} {:>14.1} {:>9.1}%", "dcgan64", r, s, 100.0 * (s - r) / r);
@@ -80,7 +94,16 @@ fn main() -> Result<()> {
     if !quick {
         let before = rss_mib();
         let count = 20_000;
-        let ds = Dataset { count, channels: 3, size: 64, pixels: vec![7u8; count * 3 * 64 * 64], labels: None, source: "synthetic".into(), skipped: vec![], class_names: vec![] };
+        let ds = Dataset {
+            count,
+            channels: 3,
+            size: 64,
+            pixels: vec![7u8; count * 3 * 64 * 64],
+            labels: None,
+            source: "synthetic".into(),
+            skipped: vec![],
+            class_names: vec![],
+        };
         let packed = (count * 3 * 64 * 64) as f64 / (1 << 20) as f64;
         let model = ModelConfig { image_size: 64, channels: 3, nz: 100, ngf: 8, ndf: 8, batch: 64, cond: Default::default(), classes: 0 };
         let cfg = TrainConfig { gpu_data_mb: Some(16), ..TrainConfig::new(model, "bench", 10, std::env::temp_dir()) };

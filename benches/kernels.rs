@@ -36,7 +36,13 @@ enum Layer {
 fn main() -> Result<()> {
     let e = Engine::open_default()?;
     let quick = std::env::var("GANGPU_BENCH_QUICK").is_ok();
-    let (reps, rounds) = if quick { (1, 1) } else if e.gpu.is_cpu { (1, 5) } else { (20, 5) };
+    let (reps, rounds) = if quick {
+        (1, 1)
+    } else if e.gpu.is_cpu {
+        (1, 5)
+    } else {
+        (20, 5)
+    };
     // GANGPU_BENCH_ROUNDS: more rounds steady the minimum on a shared, noisy machine
     let rounds = std::env::var("GANGPU_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(rounds);
     println!("adapter: {}", e.gpu.adapter);
@@ -142,7 +148,10 @@ fn main() -> Result<()> {
 /// once more for its statistics, or merges the partial statistics the convolution wrote as it
 /// stored the output (conv.wgsl's BN_STATS). Layers whose kernel writes no partials are skipped.
 fn bn_statistics<'a>(e: &Engine, layers: impl Iterator<Item = &'a Layer>, reps: usize, rounds: usize) -> Result<()> {
-    println!("\n{:<28} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}", "forward + batch norm", "conv ms", "bn ms", "together", "conv+part", "bn merge", "together", "ratio");
+    println!(
+        "\n{:<28} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "forward + batch norm", "conv ms", "bn ms", "together", "conv+part", "bn merge", "together", "ratio"
+    );
     let cfg = kernels::BnConfig { eps: 1e-5, momentum: 0.1, act: kernels::Act::Relu };
     for layer in layers {
         let (name, g, pass, x_shape, w_shape, y_shape) = match layer {

@@ -40,8 +40,7 @@ const RED: u32 = 64u;
 @group(0) @binding(13) var<storage, read_write> dx4: array<vec4<f32>>; // input gradient as chunks (_vv)
 @group(0) @binding(14) var<storage, read> parts: array<vec4<f32>>;  // (C, P.parts): count, mean, M2, 0 of groups of x (_parts)
 
-var<workgroup> red_a: array<f32, RED>;
-var<workgroup> red_b: array<f32, RED>;
+// red_a, red_b: common.wgsl's reduction arrays
 var<workgroup> red_c: array<f32, RED>;
 
 // A lane walks its share of the channel, RED items apart, as (image, position) = (.x, .y) with
@@ -77,14 +76,7 @@ fn chunk(p: vec2<u32>, ch: u32) -> Chunk {
 }
 
 fn reduce2(lid: u32) {
-    for (var off = RED / 2u; off > 0u; off = off / 2u) {
-        workgroupBarrier();
-        if (lid < off) {
-            red_a[lid] += red_a[lid + off];
-            red_b[lid] += red_b[lid + off];
-        }
-    }
-    workgroupBarrier();
+    tree_reduce2(lid, RED);
 }
 
 fn activate(v: f32) -> f32 {

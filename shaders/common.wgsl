@@ -110,3 +110,23 @@ fn portable_cos_2pi(u: f32) -> f32 {
 fn box_muller(u1: f32, u2: f32) -> f32 {
     return sqrt(-2.0 * portable_ln(u1)) * portable_cos_2pi(u2);
 }
+
+// The one tree reduction of a workgroup's partial sums (batch norm, the losses, spectral norm):
+// each lane below `lanes` (the family's workgroup size: a power of two, at most RED_MAX, the same
+// value in every lane) has written its partials to red_a[lid] and red_b[lid]; afterwards red_a[0]
+// and red_b[0] hold the totals, readable by every lane. Only the entry points that call it use
+// the arrays' workgroup memory.
+const RED_MAX: u32 = 256u;
+var<workgroup> red_a: array<f32, RED_MAX>;
+var<workgroup> red_b: array<f32, RED_MAX>;
+
+fn tree_reduce2(lid: u32, lanes: u32) {
+    for (var off = lanes / 2u; off > 0u; off = off / 2u) {
+        workgroupBarrier();
+        if (lid < off) {
+            red_a[lid] += red_a[lid + off];
+            red_b[lid] += red_b[lid + off];
+        }
+    }
+    workgroupBarrier();
+}

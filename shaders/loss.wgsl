@@ -22,22 +22,14 @@ const RED: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>; // (N) d(scale * mean loss)/d logits
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>; // slots: [slot] mean loss * scale, [slot+1] mean output
 
-var<workgroup> red_a: array<f32, RED>;
-var<workgroup> red_b: array<f32, RED>;
+// red_a, red_b and the reduction: common.wgsl
 
 // Sums each invocation's (loss, output) over the workgroup; writes the scaled mean loss and the
 // mean output into the stats slot.
 fn write_stats(lid: u32, loss: f32, out: f32, inv_n: f32) {
     red_a[lid] = loss;
     red_b[lid] = out;
-    for (var off = RED / 2u; off > 0u; off = off / 2u) {
-        workgroupBarrier();
-        if (lid < off) {
-            red_a[lid] += red_a[lid + off];
-            red_b[lid] += red_b[lid + off];
-        }
-    }
-    workgroupBarrier();
+    tree_reduce2(lid, RED);
     if (lid == 0u) {
         stats[P.slot] = P.scale * red_a[0] * inv_n;
         stats[P.slot + 1u] = red_b[0] * inv_n;

@@ -14,16 +14,12 @@ const SN_WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read_write> state: array<f32>; // [u (rows) | v (cols) | sigma]
 @group(0) @binding(3) var<storage, read_write> w_sn: array<f32>;  // (rows, cols) W / sigma
 
-var<workgroup> red: array<f32, SN_WG>;
-
+// The sum of x over the workgroup (common.wgsl's reduction), returned to every lane.
 fn reduce_sum(lid: u32, x: f32) -> f32 {
-    red[lid] = x;
-    for (var off = SN_WG / 2u; off > 0u; off = off / 2u) {
-        workgroupBarrier();
-        if (lid < off) { red[lid] += red[lid + off]; }
-    }
-    workgroupBarrier();
-    let total = red[0];
+    red_a[lid] = x;
+    red_b[lid] = 0.0;
+    tree_reduce2(lid, SN_WG);
+    let total = red_a[0];
     workgroupBarrier();
     return total;
 }

@@ -132,9 +132,7 @@ impl RawCheckpoint {
         let mut sn_state = vec![0f32; net.sn.as_ref().map_or(0, |s| s.state.layout.len)];
         for (name, which, offset, shape) in net.export_names() {
             let full = format!("{prefix}.{name}");
-            let t = st.tensor(&full).map_err(|_| {
-                anyhow!("{}: tensor {full} is missing: the checkpoint was made for a different architecture", self.path)
-            })?;
+            let t = st.tensor(&full).map_err(|_| anyhow!("{}: tensor {full} is missing: the checkpoint was made for a different architecture", self.path))?;
             if t.shape() != shape.as_slice() || t.dtype() != Dtype::F32 {
                 bail!(
                     "{}: tensor {full} has shape {:?} ({:?}) but this model needs {:?} (f32): the checkpoint was made for a different architecture",

@@ -202,10 +202,7 @@ impl Engine {
             layout: layout.as_ref(),
             module: &module,
             entry_point: Some(entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &all,
-                zero_initialize_workgroup_memory: false,
-            },
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &all, zero_initialize_workgroup_memory: false },
             cache: None,
         });
         if let Some(err) = pollster::block_on(scope.pop()) {
@@ -300,11 +297,8 @@ impl Engine {
     ) -> Result<Dispatch> {
         let entries: Vec<_> = bindings.iter().map(|(b, r)| wgpu::BindGroupEntry { binding: *b, resource: r.clone() }).collect();
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let bind_group = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(entry),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        let bind_group =
+            self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &pipeline.get_bind_group_layout(0), entries: &entries });
         if let Some(err) = pollster::block_on(scope.pop()) {
             bail!("binding buffers for {family}::{entry}: {err}");
         }
@@ -345,11 +339,25 @@ impl Engine {
             let n = 2 * chunk.len() as u32;
             let set = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("dispatch times"), ty: wgpu::QueryType::Timestamp, count: n });
             let bytes = n as u64 * 8;
-            let resolve = self.gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("timestamps"), size: bytes, usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false });
-            let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("timestamps read"), size: bytes, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+            let resolve = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps read"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
             let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("timed dispatches") });
             for (i, d) in chunk.iter().enumerate() {
-                let writes = wgpu::ComputePassTimestampWrites { query_set: &set, beginning_of_pass_write_index: Some(2 * i as u32), end_of_pass_write_index: Some(2 * i as u32 + 1) };
+                let writes = wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                };
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(writes) });
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &d.bind_group, &[]);
@@ -381,7 +389,10 @@ impl Engine {
 /// of at least 8 lanes, and numbered in invocation order.
 fn probe_subgroups(gpu: &Gpu, wg: u32) -> Result<bool> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("subgroup probe"), source: wgpu::ShaderSource::Wgsl(plan::SubgroupProbe::WGSL.into()) });
+    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("subgroup probe"),
+        source: wgpu::ShaderSource::Wgsl(plan::SubgroupProbe::WGSL.into()),
+    });
     let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some("subgroup probe"),
         layout: None,
@@ -391,8 +402,18 @@ fn probe_subgroups(gpu: &Gpu, wg: u32) -> Result<bool> {
         cache: None,
     });
     let words = 2 * 2 * wg as u64;
-    let out = gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("probe out"), size: words * 4, usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false });
-    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some("probe staging"), size: words * 4, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let out = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("probe out"),
+        size: words * 4,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("probe staging"),
+        size: words * 4,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
     let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("subgroup probe"),
         layout: &pipeline.get_bind_group_layout(0),

@@ -1,8 +1,8 @@
 //! GPU context: one headless wgpu device, chosen from any backend, with wgpu errors turned into
 //! `anyhow` errors instead of panics.
 
-use anyhow::{anyhow, bail, Context, Result};
 use crate::plan::{AdapterFacts, Backend, DeviceKind};
+use anyhow::{anyhow, bail, Context, Result};
 use std::sync::{Arc, Mutex};
 
 /// How to pick an adapter. Empty fields fall back to `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`.
@@ -204,7 +204,18 @@ impl Gpu {
             }
         }));
         let is_cpu = facts.is_software();
-        Ok(Gpu { device, queue, adapter: AdapterSummary::from_info(info), limits, is_cpu, subgroups_enabled, timestamps, facts, errors, allocated: Default::default() })
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: AdapterSummary::from_info(info),
+            limits,
+            is_cpu,
+            subgroups_enabled,
+            timestamps,
+            facts,
+            errors,
+            allocated: Default::default(),
+        })
     }
 
     /// Returns the first wgpu validation error raised since the last check, as an error.
@@ -220,9 +231,7 @@ impl Gpu {
 
     /// Blocks until all submitted work is done, then reports any wgpu error.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| anyhow!("waiting for the GPU: {e}"))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| anyhow!("waiting for the GPU: {e}"))?;
         self.check("running GPU work")
     }
 
@@ -262,4 +271,3 @@ pub fn quiet_mesa() {
         std::env::set_var("XDG_RUNTIME_DIR", &dir);
     }
 }
-

@@ -71,8 +71,7 @@ fn main() {
     let sub = matches.subcommand().map(|(_, m)| m.clone());
     // whether flag `id` was given on the command line (not a default)
     let explicit = move |id: &str| {
-        sub.as_ref()
-            .is_some_and(|m| m.try_get_raw(id).ok().flatten().is_some() && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        sub.as_ref().is_some_and(|m| m.try_get_raw(id).ok().flatten().is_some() && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
     };
     let done = |r: anyhow::Result<()>| r.map(|_| Exit::Done);
     let result = match cli.command {

@@ -2,9 +2,9 @@
 //! MNIST, and the general DCGAN for 16, 32, 64 and 128 pixels (one stride-2 layer per doubling
 //! from 4x4).
 
+use crate::cli_values::{count_usize, MODEL};
 use crate::kernels::{Act, ConvGeom, ConvTGeom};
 use crate::nn::{BlockSpec, LayerKind};
-use crate::cli_values::{count_usize, MODEL};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -102,15 +102,27 @@ impl ModelConfig {
 
     /// Classes G sees next to z (one-hot), 0 when unconditional.
     pub fn g_label_channels(&self) -> usize {
-        if self.cond == Cond::None { 0 } else { self.classes }
+        if self.cond == Cond::None {
+            0
+        } else {
+            self.classes
+        }
     }
     /// Label planes D sees next to the image (CGAN).
     pub fn d_label_channels(&self) -> usize {
-        if self.cond == Cond::Cgan { self.classes } else { 0 }
+        if self.cond == Cond::Cgan {
+            self.classes
+        } else {
+            0
+        }
     }
     /// Outputs of D per sample: the adversarial logit, plus class logits for ACGAN.
     pub fn d_outputs(&self) -> usize {
-        if self.cond == Cond::Acgan { 1 + self.classes } else { 1 }
+        if self.cond == Cond::Acgan {
+            1 + self.classes
+        } else {
+            1
+        }
     }
 
     /// Generator: z (B, nz [+ classes], 1, 1) -> image (B, C, S, S) in [-1, 1].

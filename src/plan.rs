@@ -236,7 +236,10 @@ pub fn plan(f: &AdapterFacts, choice: PlanChoice) -> Result<KernelPlan> {
             ConvKernels::Implicit,
             GemmKernels::Register,
             false,
-            format!("a GPU whose workgroup limits ({} invocations, {} bytes) are below the tiles'", f.max_invocations_per_workgroup, f.max_workgroup_storage_bytes),
+            format!(
+                "a GPU whose workgroup limits ({} invocations, {} bytes) are below the tiles'",
+                f.max_invocations_per_workgroup, f.max_workgroup_storage_bytes
+            ),
         )),
         PlanChoice::Auto if sg => Ok(make("cpu", ConvKernels::Implicit, GemmKernels::Register, true, format!("a software adapter with {}", sg_note()))),
         // without shared loads the layout path measured faster on llvmpipe (README, Performance)
@@ -264,8 +267,6 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invoca
     /// subgroups of one size of at least 8 that divides the workgroup, lanes in invocation order.
     pub fn lanes_in_order(words: &[u32], workgroup: u32) -> bool {
         let Some(&size) = words.get(1) else { return false };
-        size >= 8
-            && workgroup % size == 0
-            && words.chunks(2).enumerate().all(|(i, p)| p.len() == 2 && p[1] == size && p[0] == (i as u32 % workgroup) % size)
+        size >= 8 && workgroup % size == 0 && words.chunks(2).enumerate().all(|(i, p)| p.len() == 2 && p[1] == size && p[0] == (i as u32 % workgroup) % size)
     }
 }

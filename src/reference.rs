@@ -21,8 +21,7 @@ pub fn conv2d(g: &ConvGeom, x: &[f64], w: &[f64]) -> Vec<f64> {
                                 if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
                                     continue;
                                 }
-                                s += x[((n * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize]
-                                    * w[((co * g.cin + ci) * g.kh + ky) * g.kw + kx];
+                                s += x[((n * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize] * w[((co * g.cin + ci) * g.kh + ky) * g.kw + kx];
                             }
                         }
                     }
@@ -93,8 +92,7 @@ pub fn conv_transpose2d(g: &ConvTGeom, x: &[f64], w: &[f64]) -> Vec<f64> {
                                 if oy < 0 || ox < 0 || oy >= oh as isize || ox >= ow as isize {
                                     continue;
                                 }
-                                y[((n * g.cout + co) * oh + oy as usize) * ow + ox as usize] +=
-                                    v * w[((ci * g.cout + co) * g.kh + ky) * g.kw + kx];
+                                y[((n * g.cout + co) * oh + oy as usize) * ow + ox as usize] += v * w[((ci * g.cout + co) * g.kh + ky) * g.kw + kx];
                             }
                         }
                     }

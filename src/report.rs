@@ -54,7 +54,8 @@ pub fn html(r: &Report) -> Result<String> {
          img{image-rendering:pixelated;border:1px solid #ccc}table{border-collapse:collapse}td{padding:2px 10px;border-bottom:1px solid #eee}\
          pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}svg{max-width:100%;height:auto}</style>\n</head><body>\n",
     );
-    let state = if r.running { "<span class=\"state running\">running: this page reloads every 15 s</span>" } else { "<span class=\"state done\">finished</span>" };
+    let state =
+        if r.running { "<span class=\"state running\">running: this page reloads every 15 s</span>" } else { "<span class=\"state done\">finished</span>" };
     h.push_str(&format!("<h1>{}</h1>\n<p>{state} {}</p>\n", esc(&r.title), esc(r.status)));
     for (caption, path) in &r.highlights {
         if path.exists() {

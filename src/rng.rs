@@ -41,7 +41,11 @@ pub fn epoch_image(seed: u32, stream: u32, epoch: u32, pos: u32, count: u32) -> 
         y = feistel(y, half, key);
         t += 1;
     }
-    if y < count { y } else { y % count }
+    if y < count {
+        y
+    } else {
+        y % count
+    }
 }
 
 pub fn rng_unit(seed: u32, stream: u32, counter: u32, index: u32) -> f64 {

@@ -22,7 +22,8 @@ pub const TRAIN_FILES: &[&str] = &[
 ];
 
 /// What `gangpu lab` writes into its folder (`--compare` runs its two trainings in bce/ and wgan/).
-pub const LAB_FILES: &[&str] = &["config.json", "metrics.jsonl", "frames", "run.gif", "measures.png", "report.html", "report.html.tmp", "compare.png", "compare.json", "bce", "wgan"];
+pub const LAB_FILES: &[&str] =
+    &["config.json", "metrics.jsonl", "frames", "run.gif", "measures.png", "report.html", "report.html.tmp", "compare.png", "compare.json", "bce", "wgan"];
 
 /// The run files of `files` present in `dir`.
 pub fn existing_run_files(dir: &Path, files: &[&str]) -> Vec<String> {
@@ -155,7 +156,9 @@ impl RunLock {
                     Ok(h) => format!("a running `gangpu {}` (pid {} on {}, since {})", h.command, h.pid, h.host, h.since),
                     Err(_) => "another gangpu process".to_string(),
                 };
-                let stop = serde_json::from_str::<LockHolder>(text.trim()).map(|h| format!("stop it with `kill -TERM {}` (it saves a checkpoint first), ", h.pid)).unwrap_or_default();
+                let stop = serde_json::from_str::<LockHolder>(text.trim())
+                    .map(|h| format!("stop it with `kill -TERM {}` (it saves a checkpoint first), ", h.pid))
+                    .unwrap_or_default();
                 bail!(
                     "{} is in use by {who}: a run folder belongs to one running process. Wait for it to finish, {stop}or pick another --out \
                      (sample, eval --checkpoint and report read a live run's folder without waiting)",
@@ -166,7 +169,10 @@ impl RunLock {
         }
         let holder = LockHolder { pid: std::process::id(), host: host_name(), since: utc_now(), command: command.into() };
         let text = serde_json::to_string(&holder).context("writing the lock file")?;
-        file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(text.as_bytes())).and_then(|_| file.flush())
+        file.set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| file.write_all(text.as_bytes()))
+            .and_then(|_| file.flush())
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(RunLock { _file: file, dir: dir.to_path_buf() })
     }

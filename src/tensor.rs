@@ -153,9 +153,7 @@ pub fn map_blocking(gpu: &Gpu, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
         let _ = tx.send(r);
     });
     gpu.wait()?;
-    rx.recv()
-        .map_err(|_| anyhow!("buffer mapping callback never ran"))?
-        .map_err(|e| anyhow!("mapping a read-back buffer: {e}"))?;
+    rx.recv().map_err(|_| anyhow!("buffer mapping callback never ran"))?.map_err(|e| anyhow!("mapping a read-back buffer: {e}"))?;
     let data = {
         let view = staging.get_mapped_range(..).map_err(|e| anyhow!("mapped range: {e}"))?;
         bytemuck::cast_slice::<u8, f32>(&view).to_vec()

@@ -56,8 +56,9 @@ impl TorchWeights {
     pub fn read(path: &Path, role: Role) -> Result<TorchWeights> {
         let bytes = std::fs::read(path).with_context(|| format!("reading PyTorch weights {}", path.display()))?;
         let what = path.display().to_string();
-        let st = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| anyhow!("{what} is not a valid safetensors file ({e}); save PyTorch weights with safetensors.torch.save_file(model.state_dict(), path)"))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+            anyhow!("{what} is not a valid safetensors file ({e}); save PyTorch weights with safetensors.torch.save_file(model.state_dict(), path)")
+        })?;
         let names: Vec<String> = st.names().into_iter().cloned().collect();
         // A file with both networks (a gangpu checkpoint) gives the one asked for.
         let own = names.iter().any(|n| n.starts_with(role.prefix()));
@@ -181,4 +182,3 @@ pub fn adopt_shapes(model: &mut ModelConfig, w: &TorchWeights, explicit: &dyn Fn
     }
     Ok(())
 }
-

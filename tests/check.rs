@@ -21,7 +21,10 @@ fn check_passes_and_a_corrupted_kernel_fails_it() {
     let dir = tmpdir("check");
     let (code, table, err) = check(&dir, None);
     assert_eq!(code, Some(0), "{table}\n{err}");
-    assert!(err.contains(", 0 failed,") && table.contains("DCGAN iterations (PyTorch)") && table.contains("conv_transpose") && !table.contains("FAIL"), "{table}\n{err}");
+    assert!(
+        err.contains(", 0 failed,") && table.contains("DCGAN iterations (PyTorch)") && table.contains("conv_transpose") && !table.contains("FAIL"),
+        "{table}\n{err}"
+    );
     let rows = table.lines().filter(|l| l.ends_with("pass")).count();
     assert!(rows >= 40, "{rows} comparisons:\n{table}");
     // Adam's first moment fed 1.5 x the gradient: the PyTorch Adam rows and the whole iteration fail

@@ -205,7 +205,10 @@ fn every_train_and_lab_flag_is_classified() {
     eprintln!("train flags by --resume policy: {groups:?}");
     assert!(groups.values().sum::<usize>() >= 36 && groups.len() == 3, "{groups:?}");
     // the defaults are the command line's: parsing nothing gives TrainConfig::defaults()
-    let parsed = <TrainConfig as clap::FromArgMatches>::from_arg_matches(&TrainConfig::augment_args(clap::Command::new("t").no_binary_name(true)).get_matches_from(Vec::<String>::new())).expect("defaults parse");
+    let parsed = <TrainConfig as clap::FromArgMatches>::from_arg_matches(
+        &TrainConfig::augment_args(clap::Command::new("t").no_binary_name(true)).get_matches_from(Vec::<String>::new()),
+    )
+    .expect("defaults parse");
     assert_eq!(serde_json::to_value(&parsed).expect("json")["steps"], saved["steps"]);
 
     let lab = gangpu::app::lab_cmd::LabArgs::augment_args(clap::Command::new("lab"));
@@ -215,7 +218,11 @@ fn every_train_and_lab_flag_is_classified() {
         let id = arg.get_id().as_str();
         let setting = cfg.get(id).is_some();
         let invocation = gangpu::app::lab_cmd::INVOCATION.contains(&id);
-        assert!(setting != invocation, "lab --{id}: {}", if setting { "a LabConfig setting listed as an invocation flag" } else { "neither a LabConfig setting nor an invocation flag" });
+        assert!(
+            setting != invocation,
+            "lab --{id}: {}",
+            if setting { "a LabConfig setting listed as an invocation flag" } else { "neither a LabConfig setting nor an invocation flag" }
+        );
         n += 1;
     }
     assert!(n >= 20, "{n} lab flags");

@@ -26,9 +26,9 @@ const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] =
     (1, 1, 5, 7, 1, 3, 1, 1),
     (2, 3, 9, 11, 5, 3, 2, 1),
     (1, 3, 13, 13, 64, 5, 2, 2),
-    (64, 1, 28, 28, 64, 4, 2, 1),  // dcgan28 D layer 1
+    (64, 1, 28, 28, 64, 4, 2, 1),   // dcgan28 D layer 1
     (64, 64, 14, 14, 128, 4, 2, 1), // dcgan28 D layer 2
-    (64, 128, 7, 7, 1, 7, 1, 0),   // dcgan28 D layer 3
+    (64, 128, 7, 7, 1, 7, 1, 0),    // dcgan28 D layer 3
     (3, 64, 7, 9, 6, 1, 1, 0),
     (2, 5, 15, 15, 3, 7, 1, 0),
     (1, 128, 3, 3, 3, 3, 1, 2),
@@ -254,7 +254,8 @@ fn fused_activations_match_the_reference() {
             let xt = f32_round(&rand_vec(t.x_shape().iter().product(), 320 + i as u64, -1.0, 1.0));
             let wt = f32_round(&rand_vec(t.w_shape().iter().product(), 330 + i as u64, -0.5, 0.5));
             let yt = zeros(e, &t.y_shape(), "yt");
-            let d = kernels::conv_transpose2d_forward_act(e, &ws, &t, &upload(e, &t.x_shape(), &xt, "xt"), &upload(e, &t.w_shape(), &wt, "wt"), &yt, act, None).unwrap();
+            let d = kernels::conv_transpose2d_forward_act(e, &ws, &t, &upload(e, &t.x_shape(), &xt, "xt"), &upload(e, &t.w_shape(), &wt, "wt"), &yt, act, None)
+                .unwrap();
             e.run(&Engine::flat(&[&d])).unwrap();
             let want: Vec<f64> = cpu::conv_transpose2d(&t, &xt, &wt).into_iter().map(|v| cpu::act(act, v)).collect();
             assert_close(&download(e, &yt), &want, tol(10 * 4), 1e-5, &format!("conv_transpose2d + {act:?} fused ({})", e.describe()));
@@ -348,7 +349,18 @@ fn check_partials(e: &Engine, subset: Option<&[usize]>) -> usize {
         let c = out_shape[1];
         // NaN everywhere first: a slot the kernel leaves unwritten poisons its channel
         let parts = upload(e, &[c, slots, 4], &vec![f64::NAN; c * slots * 4], "partials");
-        let d = kernels::conv_pass(e, pass, &g, &upload(e, &a_shape, &a, "a"), &upload(e, &g.w_shape(), &w, "w"), &out, false, kernels::Act::Identity, Some(&parts)).unwrap();
+        let d = kernels::conv_pass(
+            e,
+            pass,
+            &g,
+            &upload(e, &a_shape, &a, "a"),
+            &upload(e, &g.w_shape(), &w, "w"),
+            &out,
+            false,
+            kernels::Act::Identity,
+            Some(&parts),
+        )
+        .unwrap();
         e.run(&Engine::flat(&[&d])).unwrap();
         let want = match pass {
             kernels::ConvPass::Forward => cpu::conv2d(&g, &a, &w),
@@ -389,15 +401,34 @@ fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
     let dense = cg(2, 8, 7, 7, 3, 7, 1, 0);
     assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &dense).is_none(), "a dense forward pass is a GEMM without partials");
     let parts = zeros(e, &[3, 1, 4], "partials");
-    let err = kernels::conv_pass(e, kernels::ConvPass::Forward, &dense, &zeros(e, &dense.x_shape(), "x"), &zeros(e, &dense.w_shape(), "w"), &zeros(e, &dense.y_shape(), "y"), false, kernels::Act::Identity, Some(&parts))
-        .err()
-        .expect("partials on a dense pass must be refused");
+    let err = kernels::conv_pass(
+        e,
+        kernels::ConvPass::Forward,
+        &dense,
+        &zeros(e, &dense.x_shape(), "x"),
+        &zeros(e, &dense.w_shape(), "w"),
+        &zeros(e, &dense.y_shape(), "y"),
+        false,
+        kernels::Act::Identity,
+        Some(&parts),
+    )
+    .err()
+    .expect("partials on a dense pass must be refused");
     assert!(err.to_string().contains("cannot write batch-norm partial statistics"), "unexpected error: {err}");
     let slots = kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).unwrap();
     let wrong = zeros(e, &[5, slots + 1, 4], "partials");
-    let err = kernels::conv2d_forward_act(e, &ws, &g, &zeros(e, &g.x_shape(), "x"), &zeros(e, &g.w_shape(), "w"), &zeros(e, &g.y_shape(), "y"), kernels::Act::Identity, Some(&wrong))
-        .err()
-        .expect("partials of the wrong size must be refused");
+    let err = kernels::conv2d_forward_act(
+        e,
+        &ws,
+        &g,
+        &zeros(e, &g.x_shape(), "x"),
+        &zeros(e, &g.w_shape(), "w"),
+        &zeros(e, &g.y_shape(), "y"),
+        kernels::Act::Identity,
+        Some(&wrong),
+    )
+    .err()
+    .expect("partials of the wrong size must be refused");
     assert!(format!("{err:#}").contains("batch-norm partials"), "unexpected error: {err:#}");
     assert!(kernels::bn_partial_slots(engine_tiled_conv(), kernels::ConvPass::WeightGrad, &g).is_none(), "a weight gradient feeds no batch norm");
 }

@@ -34,7 +34,12 @@ fn measures_are_right_on_known_samples() {
     assert!((lab::js_histograms(&a, &b, 1, -5.0, 5.0) - std::f64::consts::LN_2).abs() < 1e-12);
     // modes: points on 3 of 8 modes
     let (modes, std) = Dist::EightGaussians.modes().unwrap();
-    let pts: Vec<f32> = (0..300).flat_map(|i| { let m = modes[i % 3]; [m[0] as f32, m[1] as f32] }).collect();
+    let pts: Vec<f32> = (0..300)
+        .flat_map(|i| {
+            let m = modes[i % 3];
+            [m[0] as f32, m[1] as f32]
+        })
+        .collect();
     assert_eq!(lab::modes_covered(&pts, &modes, std), 3);
 }
 

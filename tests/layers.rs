@@ -56,10 +56,7 @@ fn batchnorm_train_eval_and_backward_match_reference() {
         let (want_y, mean, var) = cpu::batchnorm_train(&x, n, c, hw, &gamma, &beta, 1e-5, act);
         assert_close(&download(e, &y), &want_y, 2e-5, 1e-4, &format!("bn train forward, {what}"));
         let m = (n * hw) as f64;
-        let want_running: Vec<f64> = (0..c)
-            .map(|k| 0.9 * rm0[k] + 0.1 * mean[k])
-            .chain((0..c).map(|k| 0.9 * rv0[k] + 0.1 * var[k] * m / (m - 1.0)))
-            .collect();
+        let want_running: Vec<f64> = (0..c).map(|k| 0.9 * rm0[k] + 0.1 * mean[k]).chain((0..c).map(|k| 0.9 * rv0[k] + 0.1 * var[k] * m / (m - 1.0))).collect();
         let running_now = download(e, &running);
         assert_close(&running_now, &want_running, 1e-5, 1e-4, &format!("bn running stats, {what}"));
         let want_saved: Vec<f64> = mean.iter().cloned().chain(var.iter().map(|v| 1.0 / (v + 1e-5).sqrt())).collect();
@@ -111,7 +108,14 @@ fn batchnorm_merging_partial_statistics_matches_reference() {
     // the statistics a convolution summarised as it wrote x, merged instead of a pass over x:
     // scalar, chunked and whole-chunk variants; data far from zero
     let e = engine();
-    let cases = [(64, 128, 7, 7, Act::Relu, 0.0), (2, 3, 5, 3, Act::LeakyRelu(0.2), 0.0), (2, 5, 3, 3, Act::Identity, 0.0), (4, 8, 8, 8, Act::Relu, 0.0), (3, 4, 7, 7, Act::Identity, 400.0), (2, 6, 4, 4, Act::LeakyRelu(0.2), -250.0)];
+    let cases = [
+        (64, 128, 7, 7, Act::Relu, 0.0),
+        (2, 3, 5, 3, Act::LeakyRelu(0.2), 0.0),
+        (2, 5, 3, 3, Act::Identity, 0.0),
+        (4, 8, 8, 8, Act::Relu, 0.0),
+        (3, 4, 7, 7, Act::Identity, 400.0),
+        (2, 6, 4, 4, Act::LeakyRelu(0.2), -250.0),
+    ];
     for (i, &(n, c, h, w, act, shift)) in cases.iter().enumerate() {
         let hw = h * w;
         let cfg = BnConfig { eps: 1e-5, momentum: 0.1, act };
@@ -139,11 +143,13 @@ fn batchnorm_merging_partial_statistics_matches_reference() {
         assert_close(&download(e, &saved), &want_saved, 1e-5, 1e-4, &format!("bn saved stats from partials, {what}"));
     }
     // partials are batch statistics, of the right shape
-    let (x, aff, run, saved, y) = (zeros(e, &[2, 3, 4, 4], "x"), zeros(e, &[2, 3], "a"), zeros(e, &[2, 3], "r"), zeros(e, &[2, 3], "s"), zeros(e, &[2, 3, 4, 4], "y"));
+    let (x, aff, run, saved, y) =
+        (zeros(e, &[2, 3, 4, 4], "x"), zeros(e, &[2, 3], "a"), zeros(e, &[2, 3], "r"), zeros(e, &[2, 3], "s"), zeros(e, &[2, 3, 4, 4], "y"));
     let cfg = BnConfig { eps: 1e-5, momentum: 0.1, act: Act::Relu };
     let err = kernels::batchnorm_forward(e, &cfg, false, &x, &aff, &y, &run, &saved, Some(&zeros(e, &[3, 2, 4], "p"))).err().expect("partials in eval mode");
     assert!(err.to_string().contains("training mode only"), "unexpected error: {err}");
-    let err = kernels::batchnorm_forward(e, &cfg, true, &x, &aff, &y, &run, &saved, Some(&zeros(e, &[4, 2, 4], "p"))).err().expect("partials of 4 channels for 3");
+    let err =
+        kernels::batchnorm_forward(e, &cfg, true, &x, &aff, &y, &run, &saved, Some(&zeros(e, &[4, 2, 4], "p"))).err().expect("partials of 4 channels for 3");
     assert!(err.to_string().contains("partials must be (3, slots, 4)"), "unexpected error: {err}");
 }
 
@@ -221,7 +227,8 @@ fn linear_forward_and_backward_match_reference() {
         let w = f32_round(&rand_vec(dout * din, 510 + i as u64, -0.5, 0.5));
         let bias = f32_round(&rand_vec(dout, 520 + i as u64, -0.5, 0.5));
         let dy = f32_round(&rand_vec(b * dout, 530 + i as u64, -1.0, 1.0));
-        let (xt, wt, bt, dyt) = (upload(e, &[b, din], &x, "x"), upload(e, &[dout, din], &w, "w"), upload(e, &[dout], &bias, "b"), upload(e, &[b, dout], &dy, "dy"));
+        let (xt, wt, bt, dyt) =
+            (upload(e, &[b, din], &x, "x"), upload(e, &[dout, din], &w, "w"), upload(e, &[dout], &bias, "b"), upload(e, &[b, dout], &dy, "dy"));
         let (y, dx) = (zeros(e, &[b, dout], "y"), zeros(e, &[b, din], "dx"));
         let dw0 = f32_round(&rand_vec(dout * din, 540 + i as u64, -1.0, 1.0));
         let dw = upload(e, &[dout, din], &dw0, "dw");
@@ -362,7 +369,10 @@ fn spectral_norm_power_iteration_and_backward_match_reference() {
         let b = kernels::spectral_norm_backward(e, &state, &w_sn, &rt, &dw).unwrap();
         e.run(&[&b]).unwrap();
         let sig_of = |wv: &[f64]| (0..rows).map(|a| (0..cols).map(|k| u[a] * wv[a * cols + k] * v[k]).sum::<f64>()).sum::<f64>();
-        let f = |wv: &[f64]| { let sg = sig_of(wv); wv.iter().zip(&r).map(|(x, y)| x / sg * y).sum::<f64>() };
+        let f = |wv: &[f64]| {
+            let sg = sig_of(wv);
+            wv.iter().zip(&r).map(|(x, y)| x / sg * y).sum::<f64>()
+        };
         let got = download(e, &dw);
         assert!((sig_of(&w) - sigma).abs() < 1e-3 * sigma.abs(), "sigma = u^T W v");
         for j in (0..rows * cols).step_by((rows * cols / 40).max(1)) {
@@ -565,7 +575,22 @@ fn gather_batch_draws_every_image_once_per_epoch() {
     let mut drawn = Vec::new();
     let mut first = Vec::new();
     for counter in 0..5u32 {
-        d.set_params(&e.gpu, &kernels::RngParams { counter, ..kernels::RngParams { len: (b * values) as u32, seed: 5, stream: 2, count: count as u32, words: words as u32, values: values as u32, side: 1, ..Default::default() } });
+        d.set_params(
+            &e.gpu,
+            &kernels::RngParams {
+                counter,
+                ..kernels::RngParams {
+                    len: (b * values) as u32,
+                    seed: 5,
+                    stream: 2,
+                    count: count as u32,
+                    words: words as u32,
+                    values: values as u32,
+                    side: 1,
+                    ..Default::default()
+                }
+            },
+        );
         e.run(&[&d]).unwrap();
         let got = download(e, &out);
         if counter == 0 {

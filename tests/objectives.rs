@@ -5,8 +5,8 @@
 
 mod common;
 use common::*;
-use gangpu::kernels;
 use gangpu::gan::{GLoss, GanLoss, LossTerm, OBJECTIVES};
+use gangpu::kernels;
 use gangpu::kernels::LossKind;
 
 fn softplus(x: f64) -> f64 {

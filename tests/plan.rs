@@ -21,27 +21,102 @@ fn facts(name: &str, backend: Backend, kind: DeviceKind, vendor: u32, subgroups:
 fn auto_picks_per_adapter() {
     use Backend::*;
     use DeviceKind::*;
-    let dx12_no_subgroups = AdapterFacts { max_workgroup_storage_bytes: 32768, ..facts("AMD Radeon RX 580 (DX12)", Dx12, DiscreteGpu, vendor::AMD, None, None) };
-    let low_limits = AdapterFacts { max_invocations_per_workgroup: 128, max_workgroup_storage_bytes: 16384, ..facts("Mali-G52 (Vulkan)", Vulkan, IntegratedGpu, 0x13b5, None, None) };
+    let dx12_no_subgroups =
+        AdapterFacts { max_workgroup_storage_bytes: 32768, ..facts("AMD Radeon RX 580 (DX12)", Dx12, DiscreteGpu, vendor::AMD, None, None) };
+    let low_limits = AdapterFacts {
+        max_invocations_per_workgroup: 128,
+        max_workgroup_storage_bytes: 16384,
+        ..facts("Mali-G52 (Vulkan)", Vulkan, IntegratedGpu, 0x13b5, None, None)
+    };
     let table: Vec<(AdapterFacts, &str, ConvKernels, GemmKernels, bool, u32)> = vec![
-        (facts("NVIDIA H100 80GB HBM3", Vulkan, DiscreteGpu, vendor::NVIDIA, Some((32, 32)), Some(true)), "gpu", ConvKernels::Tiled, GemmKernels::Tiled, false, 128),
-        (facts("AMD Radeon RX 7900 XTX (RADV NAVI31)", Vulkan, DiscreteGpu, vendor::AMD, Some((32, 64)), Some(true)), "gpu", ConvKernels::Tiled, GemmKernels::Tiled, false, 128),
-        (facts("Intel(R) Arc(tm) A770 Graphics (DG2)", Vulkan, DiscreteGpu, vendor::INTEL, Some((8, 32)), None), "gpu", ConvKernels::Tiled, GemmKernels::Tiled, false, 128),
-        (facts("Intel(R) UHD Graphics 770", Dx12, IntegratedGpu, vendor::INTEL, Some((8, 32)), None), "gpu", ConvKernels::Tiled, GemmKernels::Tiled, false, 128),
+        (
+            facts("NVIDIA H100 80GB HBM3", Vulkan, DiscreteGpu, vendor::NVIDIA, Some((32, 32)), Some(true)),
+            "gpu",
+            ConvKernels::Tiled,
+            GemmKernels::Tiled,
+            false,
+            128,
+        ),
+        (
+            facts("AMD Radeon RX 7900 XTX (RADV NAVI31)", Vulkan, DiscreteGpu, vendor::AMD, Some((32, 64)), Some(true)),
+            "gpu",
+            ConvKernels::Tiled,
+            GemmKernels::Tiled,
+            false,
+            128,
+        ),
+        (
+            facts("Intel(R) Arc(tm) A770 Graphics (DG2)", Vulkan, DiscreteGpu, vendor::INTEL, Some((8, 32)), None),
+            "gpu",
+            ConvKernels::Tiled,
+            GemmKernels::Tiled,
+            false,
+            128,
+        ),
+        (
+            facts("Intel(R) UHD Graphics 770", Dx12, IntegratedGpu, vendor::INTEL, Some((8, 32)), None),
+            "gpu",
+            ConvKernels::Tiled,
+            GemmKernels::Tiled,
+            false,
+            128,
+        ),
         (facts("Apple M2 Pro", Metal, IntegratedGpu, vendor::APPLE, Some((4, 32)), None), "gpu", ConvKernels::Tiled, GemmKernels::Tiled, false, 128),
         (dx12_no_subgroups, "gpu", ConvKernels::Tiled, GemmKernels::Tiled, false, 128),
         (low_limits, "cpu-plain", ConvKernels::Implicit, GemmKernels::Register, false, 128),
         // lavapipe: subgroups of 8 (16 with LP_NATIVE_VECTOR_WIDTH=512), lanes in order
-        (facts("llvmpipe (LLVM 15.0.6, 256 bits)", Vulkan, Cpu, vendor::MESA, Some((8, 8)), Some(true)), "cpu", ConvKernels::Implicit, GemmKernels::Register, true, 64),
-        (facts("llvmpipe (LLVM 15.0.6, 512 bits)", Vulkan, Cpu, vendor::MESA, Some((16, 16)), Some(true)), "cpu", ConvKernels::Implicit, GemmKernels::Register, true, 64),
+        (
+            facts("llvmpipe (LLVM 15.0.6, 256 bits)", Vulkan, Cpu, vendor::MESA, Some((8, 8)), Some(true)),
+            "cpu",
+            ConvKernels::Implicit,
+            GemmKernels::Register,
+            true,
+            64,
+        ),
+        (
+            facts("llvmpipe (LLVM 15.0.6, 512 bits)", Vulkan, Cpu, vendor::MESA, Some((16, 16)), Some(true)),
+            "cpu",
+            ConvKernels::Implicit,
+            GemmKernels::Register,
+            true,
+            64,
+        ),
         // the same with lanes out of order: no subgroup kernels
-        (facts("llvmpipe (LLVM 15.0.6, 256 bits)", Vulkan, Cpu, vendor::MESA, Some((8, 8)), Some(false)), "layout", ConvKernels::Layout, GemmKernels::Register, false, 64),
+        (
+            facts("llvmpipe (LLVM 15.0.6, 256 bits)", Vulkan, Cpu, vendor::MESA, Some((8, 8)), Some(false)),
+            "layout",
+            ConvKernels::Layout,
+            GemmKernels::Register,
+            false,
+            64,
+        ),
         // SwiftShader: subgroups of 4, fewer than the kernels share rows among
-        (facts("SwiftShader Device (Subzero)", Vulkan, Cpu, vendor::GOOGLE, Some((4, 4)), None), "layout", ConvKernels::Layout, GemmKernels::Register, false, 64),
+        (
+            facts("SwiftShader Device (Subzero)", Vulkan, Cpu, vendor::GOOGLE, Some((4, 4)), None),
+            "layout",
+            ConvKernels::Layout,
+            GemmKernels::Register,
+            false,
+            64,
+        ),
         // llvmpipe over GL: no subgroups
-        (facts("llvmpipe (LLVM 15.0.6, 256 bits)", Gl, DeviceKind::Other, vendor::MESA, None, None), "layout", ConvKernels::Layout, GemmKernels::Register, false, 64),
+        (
+            facts("llvmpipe (LLVM 15.0.6, 256 bits)", Gl, DeviceKind::Other, vendor::MESA, None, None),
+            "layout",
+            ConvKernels::Layout,
+            GemmKernels::Register,
+            false,
+            64,
+        ),
         // a software adapter whose subgroups outgrow the workgroup
-        (facts("llvmpipe (LLVM 19, 1024 bits)", Vulkan, Cpu, vendor::MESA, Some((32, 128)), Some(true)), "layout", ConvKernels::Layout, GemmKernels::Register, false, 64),
+        (
+            facts("llvmpipe (LLVM 19, 1024 bits)", Vulkan, Cpu, vendor::MESA, Some((32, 128)), Some(true)),
+            "layout",
+            ConvKernels::Layout,
+            GemmKernels::Register,
+            false,
+            64,
+        ),
     ];
     for (f, name, conv, gemm, sg, wg) in table {
         let p = plan(&f, PlanChoice::Auto).unwrap_or_else(|e| panic!("{}: {e:#}", f.name));

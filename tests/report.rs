@@ -26,7 +26,11 @@ fn render(page: &Path, shot: &Path) -> (String, Vec<String>) {
     let base = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=3000"];
     let dom = Command::new(chromium()).args(base).args(["--enable-logging=stderr", "--v=0", "--dump-dom", &url]).output().expect("run chromium");
     let console = String::from_utf8_lossy(&dom.stderr).lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).map(String::from).collect();
-    let out = Command::new(chromium()).args(base).args(["--window-size=1280,1600", &format!("--screenshot={}", shot.display()), &url]).output().expect("run chromium");
+    let out = Command::new(chromium())
+        .args(base)
+        .args(["--window-size=1280,1600", &format!("--screenshot={}", shot.display()), &url])
+        .output()
+        .expect("run chromium");
     assert!(out.status.success(), "chromium screenshot failed: {}", String::from_utf8_lossy(&out.stderr));
     (String::from_utf8_lossy(&dom.stdout).into_owned(), console)
 }

@@ -1,7 +1,7 @@
 //! Every shader family parses and validates with naga: no adapter needed.
 
-use gangpu::kernels::Family;
 use gangpu::kernels::family::{FAMILIES, FILES};
+use gangpu::kernels::Family;
 use gangpu::kernels::*;
 use std::mem::{offset_of, size_of};
 
@@ -9,8 +9,7 @@ use std::mem::{offset_of, size_of};
 fn every_shader_parses_and_validates() {
     for family in Family::all() {
         let src = family.source();
-        let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|e| panic!("shader family '{family}' does not parse:\n{}", e.emit_to_string(&src)));
+        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("shader family '{family}' does not parse:\n{}", e.emit_to_string(&src)));
         // only the subgroup families may use subgroup operations (the others run on adapters without them)
         let caps = if family.uses_subgroups() {
             naga::valid::Capabilities::all()
@@ -18,9 +17,7 @@ fn every_shader_parses_and_validates() {
             naga::valid::Capabilities::all() - naga::valid::Capabilities::SUBGROUP - naga::valid::Capabilities::SUBGROUP_BARRIER
         };
         let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
-        validator
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("shader family '{family}' does not validate:\n{}", e.emit_to_string(&src)));
+        validator.validate(&module).unwrap_or_else(|e| panic!("shader family '{family}' does not validate:\n{}", e.emit_to_string(&src)));
         assert!(!module.entry_points.is_empty(), "shader family '{family}' has no entry point");
     }
 }
@@ -80,7 +77,8 @@ fn every_key() -> Vec<Family> {
     let keys = vec![Activation, Batchnorm, Cond, Conv, ConvSubgroups, ConvTiled, Eval, Gemm, GemmSubgroups, Lab, Layout, Loss, Matmul, Optim, Random, Specnorm];
     for k in &keys {
         match k {
-            Activation | Batchnorm | Cond | Conv | ConvSubgroups | ConvTiled | Eval | Gemm | GemmSubgroups | Lab | Layout | Loss | Matmul | Optim | Random | Specnorm => {}
+            Activation | Batchnorm | Cond | Conv | ConvSubgroups | ConvTiled | Eval | Gemm | GemmSubgroups | Lab | Layout | Loss | Matmul | Optim | Random
+            | Specnorm => {}
         }
     }
     keys
@@ -140,7 +138,8 @@ fn params_structs_match_their_wgsl_layout() {
             let ty = &module.types[var.ty];
             let name = ty.name.clone().unwrap_or_default();
             let naga::TypeInner::Struct { members, span } = &ty.inner else { panic!("{family}: uniform {name} is not a struct") };
-            let (_, size, fields) = rust.iter().find(|(n, ..)| *n == name).unwrap_or_else(|| panic!("{family}: uniform struct {name} has no Rust twin in rust_params()"));
+            let (_, size, fields) =
+                rust.iter().find(|(n, ..)| *n == name).unwrap_or_else(|| panic!("{family}: uniform struct {name} has no Rust twin in rust_params()"));
             assert!(*span as usize <= *size, "{family}: WGSL {name} is {span} bytes, the Rust struct {size}");
             // padding members (`_p...`) may be named differently on each side
             for m in members.iter().filter(|m| !m.name.as_deref().unwrap_or("_").starts_with('_')) {
@@ -149,7 +148,10 @@ fn params_structs_match_their_wgsl_layout() {
                 assert_eq!(rust_off, Some(m.offset as usize), "{family}: {name}.{mname} at WGSL offset {}, Rust {rust_off:?}", m.offset);
             }
             for (f, o) in fields.iter().filter(|(f, _)| !f.starts_with('_')) {
-                assert!(members.iter().any(|m| m.name.as_deref() == Some(*f) && m.offset as usize == *o), "{family}: Rust {name}.{f} (offset {o}) is not in the WGSL struct");
+                assert!(
+                    members.iter().any(|m| m.name.as_deref() == Some(*f) && m.offset as usize == *o),
+                    "{family}: Rust {name}.{f} (offset {o}) is not in the WGSL struct"
+                );
             }
             seen.push(name);
         }

@@ -16,7 +16,26 @@ const BIN: &str = env!("CARGO_BIN_EXE_gangpu");
 /// A long, small training run in `out`, checkpointing every step; waits until it has logged a step.
 fn start_train(dir: &Path, out: &str) -> Child {
     let child = Command::new(BIN)
-        .args(["train", "--steps", "1000000", "--ngf", "8", "--ndf", "8", "--batch", "16", "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "1000000", "--no-tensorboard", "--out", out])
+        .args([
+            "train",
+            "--steps",
+            "1000000",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--batch",
+            "16",
+            "--checkpoint-every",
+            "1",
+            "--log-every",
+            "1",
+            "--sample-every",
+            "1000000",
+            "--no-tensorboard",
+            "--out",
+            out,
+        ])
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -93,7 +93,8 @@ fn cli_trains_and_samples_from_pytorch_weights() {
     assert_eq!(code, 0, "{err}");
     let img = image::open(dir.join("grid.png")).expect("a PNG grid");
     assert!(img.width() >= 28 * 2, "grid too small: {}x{}", img.width(), img.height());
-    let (code, err) = gangpu_cli(bin, &["train", "--netG", g.to_str().unwrap(), "--netD", d.to_str().unwrap(), "--steps", "2", "--batch", "8", "--out", "run"], &dir);
+    let (code, err) =
+        gangpu_cli(bin, &["train", "--netG", g.to_str().unwrap(), "--netD", d.to_str().unwrap(), "--steps", "2", "--batch", "8", "--out", "run"], &dir);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("G starts from PyTorch weights") && err.contains("D starts from PyTorch weights"), "{err}");
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run/config.json")).unwrap()).unwrap();

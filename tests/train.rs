@@ -17,7 +17,12 @@ fn small_cfg(out: &Path, steps: u64) -> TrainConfig {
         sample_every: 5,
         checkpoint_every: 5,
         log_every: 2,
-        ..TrainConfig::new(ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 }, "mnist", steps, out.to_path_buf())
+        ..TrainConfig::new(
+            ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 },
+            "mnist",
+            steps,
+            out.to_path_buf(),
+        )
     }
 }
 
@@ -40,11 +45,7 @@ fn run(cfg: &TrainConfig, resume: Option<&Path>) -> Gan {
 }
 
 fn metrics(dir: &Path) -> Vec<Metrics> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]

@@ -33,7 +33,12 @@ fn cfg(loss: GanLoss, name: &str, steps: u64) -> TrainConfig {
         sample_every: 1000,
         checkpoint_every: 1000,
         log_every: 5,
-        ..TrainConfig::new(ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 }, "mnist", steps, out)
+        ..TrainConfig::new(
+            ModelConfig { image_size: 28, channels: 1, nz: 16, ngf: 8, ndf: 8, batch: 16, cond: Default::default(), classes: 0 },
+            "mnist",
+            steps,
+            out,
+        )
     }
 }
 
@@ -67,7 +72,11 @@ fn every_loss_trains_on_mnist_without_nan_or_collapse() {
                 // (-mean f(real) + mean f(fake)); a wrong term scale or slot breaks the equality
                 let em = last.critic_estimate.expect("WGAN logs the critic's estimate");
                 assert!((em - (last.d_x - last.d_g_z1)).abs() < 1e-6, "the estimate is mean f(real) - mean f(fake)");
-                assert!((em + last.loss_d).abs() < 1e-5 * (1.0 + em.abs()), "estimate {em} vs critic loss {}: the loss terms disagree with D's outputs", last.loss_d);
+                assert!(
+                    (em + last.loss_d).abs() < 1e-5 * (1.0 + em.abs()),
+                    "estimate {em} vs critic loss {}: the loss terms disagree with D's outputs",
+                    last.loss_d
+                );
                 assert!(em.is_finite() && em > 0.0, "the critic separates real from fake: EM estimate {em}");
             }
         }

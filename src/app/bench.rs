@@ -168,7 +168,11 @@ fn write_listing(e: &Engine, list: &[&crate::Dispatch], model: &str, batch: usiz
     for (i, d) in list.iter().enumerate() {
         let n = d.groups.iter().map(|&g| g as u64).product::<u64>();
         let why = if n >= want {
-            if d.work.is_empty() { String::new() } else { format!("     ({})", d.work) }
+            if d.work.is_empty() {
+                String::new()
+            } else {
+                format!("     ({})", d.work)
+            }
         } else {
             short += 1;
             if d.work.is_empty() {
@@ -185,7 +189,10 @@ fn write_listing(e: &Engine, list: &[&crate::Dispatch], model: &str, batch: usiz
 
 /// The table's header line.
 pub fn header() -> String {
-    format!("{:<10} {:>6} {:>6} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9}", "model", "batch", "iters", "ms/iter", "iter/s", "GFLOP/iter", "GFLOP/s", "dispatches", "GPU MiB")
+    format!(
+        "{:<10} {:>6} {:>6} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9}",
+        "model", "batch", "iters", "ms/iter", "iter/s", "GFLOP/iter", "GFLOP/s", "dispatches", "GPU MiB"
+    )
 }
 
 /// One JSON line of a result (the profile as [kernel, dispatches, ms] triples).

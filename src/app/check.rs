@@ -111,7 +111,15 @@ fn convt_layer(e: &Engine, name: &str, g: &ConvTGeom, act: Act, seed: u64) -> Re
     let want_y: Vec<f64> = cpu::conv_transpose2d(g, &x, &w).into_iter().map(|v| cpu::act(act, v)).collect();
     let (want_dx, want_dw) = cpu::conv_transpose2d_backward(g, &x, &w, &dy);
     Ok(vec![
-        compare("conv_transpose", &format!("{path} forward{}", if act == Act::Identity { String::new() } else { format!(" + {act:?}") }), &shape, &down(e, &y)?, &want_y, tol(g.cin * g.kh * g.kw), 1e-5),
+        compare(
+            "conv_transpose",
+            &format!("{path} forward{}", if act == Act::Identity { String::new() } else { format!(" + {act:?}") }),
+            &shape,
+            &down(e, &y)?,
+            &want_y,
+            tol(g.cin * g.kh * g.kw),
+            1e-5,
+        ),
         compare("conv_transpose", &format!("{path} input-grad"), &shape, &down(e, &dx)?, &want_dx, tol(g.cout * g.kh * g.kw), 1e-5),
         compare("conv_transpose", &format!("{path} weight-grad"), &shape, &down(e, &dw)?, &want_dw, tol(g.n * g.h * g.w), 1e-5),
     ])
@@ -129,7 +137,12 @@ fn batchnorm_layer(e: &Engine, name: &str, n: usize, c: usize, hw: usize, act: A
     let dyt = up(e, &shape, &dy, "dy")?;
     let affine = up(e, &[2, c], &[gamma.clone(), beta.clone()].concat(), "affine")?;
     let running = up(e, &[2, c], &[vec![0.0; c], vec![1.0; c]].concat(), "running")?;
-    let (saved, y, dx, daff) = (Tensor::zeros(&e.gpu, &[2, c], "saved")?, Tensor::zeros(&e.gpu, &shape, "y")?, Tensor::zeros(&e.gpu, &shape, "dx")?, Tensor::zeros(&e.gpu, &[2, c], "daff")?);
+    let (saved, y, dx, daff) = (
+        Tensor::zeros(&e.gpu, &[2, c], "saved")?,
+        Tensor::zeros(&e.gpu, &shape, "y")?,
+        Tensor::zeros(&e.gpu, &shape, "dx")?,
+        Tensor::zeros(&e.gpu, &[2, c], "daff")?,
+    );
     let f = kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved, None)?;
     let b = kernels::batchnorm_backward(e, &cfg, &xt, &dyt, &affine, &saved, &dx, &daff, false, true)?;
     e.run(&[&f, &b])?;
@@ -242,7 +255,12 @@ pub fn pytorch_kernels(e: &Engine) -> Result<Vec<Row>> {
     let xt = up(e, &x.0, &x.1, "x")?;
     let affine = up(e, &[2, c], &cat("gamma", "beta")?, "affine")?;
     let running = up(e, &[2, c], &cat("running_mean_before", "running_var_before")?, "running")?;
-    let (saved, y, dx, daff) = (Tensor::zeros(&e.gpu, &[2, c], "saved")?, Tensor::zeros(&e.gpu, &x.0, "y")?, Tensor::zeros(&e.gpu, &x.0, "dx")?, Tensor::zeros(&e.gpu, &[2, c], "daff")?);
+    let (saved, y, dx, daff) = (
+        Tensor::zeros(&e.gpu, &[2, c], "saved")?,
+        Tensor::zeros(&e.gpu, &x.0, "y")?,
+        Tensor::zeros(&e.gpu, &x.0, "dx")?,
+        Tensor::zeros(&e.gpu, &[2, c], "daff")?,
+    );
     let dy = tensor(&v, "dy")?;
     let dyt = up(e, &dy.0, &dy.1, "dy")?;
     let f = kernels::batchnorm_forward(e, &cfg, true, &xt, &affine, &y, &running, &saved, None)?;
@@ -259,7 +277,15 @@ pub fn pytorch_kernels(e: &Engine) -> Result<Vec<Row>> {
     let n = l.1.len();
     let (lt, tt, gt, stats) = (up(e, &[n], &l.1, "l")?, up(e, &[n], &t.1, "t")?, Tensor::zeros(&e.gpu, &[n], "g")?, Tensor::zeros(&e.gpu, &[2], "stats")?);
     e.run(&[&kernels::loss(e, LossKind::BceLogits, 1.0, &lt, &tt, &gt, &stats, 0)?])?;
-    rows.push(compare("loss (PyTorch)", "BCE with logits: loss, mean sigmoid", &format!("[{n}]"), &down(e, &stats)?, &[num(&v, "loss")?, num(&v, "mean_sigmoid")?], 1e-5, 1e-5));
+    rows.push(compare(
+        "loss (PyTorch)",
+        "BCE with logits: loss, mean sigmoid",
+        &format!("[{n}]"),
+        &down(e, &stats)?,
+        &[num(&v, "loss")?, num(&v, "mean_sigmoid")?],
+        1e-5,
+        1e-5,
+    ));
     rows.push(compare("loss (PyTorch)", "BCE with logits: gradient", &format!("[{n}]"), &down(e, &gt)?, &g.1, 1e-7, 1e-5));
     // Adam, three steps
     let v = vector("adam")?;
@@ -269,7 +295,8 @@ pub fn pytorch_kernels(e: &Engine) -> Result<Vec<Row>> {
     let (pt, gt, mt, vt) = (up(e, &[n], &p0.1, "p")?, Tensor::zeros(&e.gpu, &[n], "g")?, Tensor::zeros(&e.gpu, &[n], "m")?, Tensor::zeros(&e.gpu, &[n], "v")?);
     let d = kernels::adam(e, OptParams::adam(n, lr, b1, b2, eps, 1), &pt, &gt, &mt, &vt)?;
     for (t, g) in v["grads"].as_array().ok_or_else(|| anyhow!("adam vectors: no grads"))?.iter().enumerate() {
-        let data: Vec<f32> = g["data"].as_array().ok_or_else(|| anyhow!("adam grads: no data"))?.iter().map(|x| x.as_f64().unwrap_or(f64::NAN) as f32).collect();
+        let data: Vec<f32> =
+            g["data"].as_array().ok_or_else(|| anyhow!("adam grads: no data"))?.iter().map(|x| x.as_f64().unwrap_or(f64::NAN) as f32).collect();
         gt.write(&e.gpu, &data)?;
         d.set_params(&e.gpu, &OptParams::adam(n, lr, b1, b2, eps, t as u64 + 1));
         e.run(&[&d])?;
@@ -294,7 +321,8 @@ pub fn pytorch_iterations(e: &Engine) -> Result<Vec<Row>> {
     use crate::train::{Gan, TrainConfig};
     let v = vector("dcgan_iterations")?;
     let u = |k: &str| -> Result<usize> { v[k].as_u64().map(|x| x as usize).ok_or_else(|| anyhow!("dcgan_iterations: no {k}")) };
-    let model = ModelConfig { image_size: 28, channels: 1, nz: u("nz")?, ngf: u("ngf")?, ndf: u("ndf")?, batch: u("batch")?, cond: Default::default(), classes: 0 };
+    let model =
+        ModelConfig { image_size: 28, channels: 1, nz: u("nz")?, ngf: u("ngf")?, ndf: u("ndf")?, batch: u("batch")?, cond: Default::default(), classes: 0 };
     let cfg = TrainConfig { seed: 0, ..TrainConfig::new(model, "check", TORCH_ITERATIONS as u64, std::env::temp_dir()) };
     let mut gan = Gan::new(e, cfg, None)?;
     // (is G, the name inside the network)
@@ -347,11 +375,8 @@ pub fn pytorch_iterations(e: &Engine) -> Result<Vec<Row>> {
     let ck = gan.checkpoint(e)?;
     let moment = |net: &Net, state: &crate::checkpoint::NetState, local: &str, slot: &str| -> Result<Vec<f64>> {
         let k = state.opt_names.iter().position(|n| n == slot).ok_or_else(|| anyhow!("the optimizer keeps no {slot}"))?;
-        let (_, _, offset, shape) = net
-            .export_names()
-            .into_iter()
-            .find(|(n, which, ..)| n == local && *which == Which::Params)
-            .ok_or_else(|| anyhow!("no parameter named {local}"))?;
+        let (_, _, offset, shape) =
+            net.export_names().into_iter().find(|(n, which, ..)| n == local && *which == Which::Params).ok_or_else(|| anyhow!("no parameter named {local}"))?;
         let n: usize = shape.iter().product();
         Ok(state.opt[k][offset..offset + n].iter().map(|x| *x as f64).collect())
     };

@@ -1,11 +1,11 @@
 //! `gangpu eval`: scores a folder of images or a checkpoint's samples against a reference set and
 //! prints one JSON line; `--train-classifier` remakes the classifier by the committed recipe.
 
+use crate::cli_values::{count_usize, seed_u32};
+use crate::engine::Engine;
 use crate::eval::classifier::{self, Classifier, BUILTIN};
 use crate::eval::classifier_train::{self, Recipe};
 use crate::eval::score::{fid_unavailable, Reference, Scores};
-use crate::cli_values::{count_usize, seed_u32};
-use crate::engine::Engine;
 use crate::gpu::GpuOptions;
 use anyhow::{bail, ensure, Context, Result};
 use serde::Serialize;
@@ -22,9 +22,10 @@ pub struct EvalArgs {
     /// Samples generated from --checkpoint (and reference images drawn for SWD)
     #[arg(long, default_value_t = 1000, conflicts_with = "samples", allow_negative_numbers = true, value_parser = count_usize)]
     pub n: usize,
-    /// Noise seed of the samples generated from --checkpoint
-    #[arg(long, default_value_t = 0, conflicts_with = "samples", allow_negative_numbers = true, value_parser = seed_u32)]
-    pub seed: u32,
+    /// Noise seed of the samples generated from --checkpoint [default: the run's evaluation
+    /// noise, the samples `train --eval-every` scores, so the scores match the run's]
+    #[arg(long, conflicts_with = "samples", allow_negative_numbers = true, value_parser = seed_u32)]
+    pub seed: Option<u32>,
     /// Reference set: `mnist` (the built-in digits), an IDX image file, or a folder of images
     /// [default: mnist; with --checkpoint, the data set it was trained on]
     #[arg(long)]
@@ -121,7 +122,15 @@ fn score(e: &Engine, a: &EvalArgs, data: &str, values: &[f32], n: usize, channel
         None => None,
     };
     let scores = r.score(stats.as_ref(), values, n);
-    Ok(Report { samples: what, image: format!("{side}x{side}x{channels}"), reference: r.description.clone(), swd_reference_n: r.swd_n, classifier: clf_name, scores, notes })
+    Ok(Report {
+        samples: what,
+        image: format!("{side}x{side}x{channels}"),
+        reference: r.description.clone(),
+        swd_reference_n: r.swd_n,
+        classifier: clf_name,
+        scores,
+        notes,
+    })
 }
 
 /// A folder of images at the size of its first image; other sizes resized (said in `notes`);
@@ -153,7 +162,8 @@ fn load_samples(dir: &Path, notes: &mut Vec<String>) -> Result<(Vec<f32>, usize,
         let plane = side * side;
         (0..plane).all(|p| im[p] == im[plane + p] && im[p] == im[2 * plane + p])
     });
-    let (channels, pixels) = if gray { (1, rgb.pixels.chunks(3 * side * side).flat_map(|im| im[..side * side].to_vec()).collect::<Vec<u8>>()) } else { (3, rgb.pixels.clone()) };
+    let (channels, pixels) =
+        if gray { (1, rgb.pixels.chunks(3 * side * side).flat_map(|im| im[..side * side].to_vec()).collect::<Vec<u8>>()) } else { (3, rgb.pixels.clone()) };
     if !rgb.skipped.is_empty() {
         notes.push(format!("{} files could not be decoded and were left out (first: {})", rgb.skipped.len(), rgb.skipped[0]));
     }
@@ -164,13 +174,15 @@ fn load_samples(dir: &Path, notes: &mut Vec<String>) -> Result<(Vec<f32>, usize,
 /// `n` samples of a checkpoint's generator (class-ordered labels for a conditional one), and the
 /// data set it was trained on.
 #[allow(clippy::type_complexity)]
-fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: u32) -> Result<(Vec<f32>, usize, usize, usize, String, Option<String>)> {
+fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: Option<u32>) -> Result<(Vec<f32>, usize, usize, usize, String, Option<String>)> {
     let raw = crate::checkpoint::RawCheckpoint::read(ck)?;
     let gan = super::generate::from_checkpoint(e, &raw, None)?;
     let mc = gan.cfg.model.clone();
     let trained_on = gan.cfg.data.clone();
-    let values = super::generate::samples(e, &gan, n, seed, mc.batch)?;
-    let what = format!("{} samples of {} (step {}, seed {seed})", n, ck.display(), raw.step()?);
+    let noise = seed.map_or(super::generate::Noise::Evaluation, super::generate::Noise::Seed);
+    let values = super::generate::samples(e, &gan, n, noise, mc.batch)?;
+    let from = seed.map_or("the run's evaluation noise".to_string(), |s| format!("seed {s}"));
+    let what = format!("{} samples of {} (step {}, {from})", n, ck.display(), raw.step()?);
     Ok((values, n, mc.channels, mc.image_size, what, Some(trained_on)))
 }
 

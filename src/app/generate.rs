@@ -17,17 +17,29 @@ pub fn from_checkpoint(e: &Engine, raw: &RawCheckpoint, batch: Option<usize>) ->
     Ok(gan)
 }
 
+/// Which noise samples are drawn from.
+#[derive(Clone, Copy, Debug)]
+pub enum Noise {
+    /// Batches 0, 1, ... of a seed (`--seed`).
+    Seed(u32),
+    /// The run's evaluation noise: what `train --eval-every` scores, so the scores match.
+    Evaluation,
+}
+
 /// `n` samples (n x C x S x S values in [-1, 1]) of `gan`'s G on noise batches 0, 1, ... of
-/// `seed`, taking the first `keep` images of each batch (all of it unless a chosen class fills
+/// `noise`, taking the first `keep` images of each batch (all of it unless a chosen class fills
 /// only part of each batch).
-pub fn samples(e: &Engine, gan: &Gan, n: usize, seed: u32, keep: usize) -> Result<Vec<f32>> {
+pub fn samples(e: &Engine, gan: &Gan, n: usize, noise: Noise, keep: usize) -> Result<Vec<f32>> {
     let mc = &gan.cfg.model;
     let per = mc.channels * mc.image_size * mc.image_size;
     let keep = keep.clamp(1, mc.batch);
     let mut values = Vec::with_capacity(n * per);
     let mut batch = 0u32;
     while values.len() < n * per {
-        let v = gan.sample_seeded(e, seed, batch)?;
+        let v = match noise {
+            Noise::Seed(seed) => gan.sample_seeded(e, seed, batch)?,
+            Noise::Evaluation => gan.sample_eval_noise(e, batch)?,
+        };
         let take = (n * per - values.len()).min(keep * per);
         values.extend_from_slice(&v[..take]);
         batch += 1;

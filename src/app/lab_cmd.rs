@@ -122,9 +122,12 @@ pub fn run(a: LabArgs) -> Result<Exit> {
     };
     if let Some(sig) = crate::signals::received() {
         // the lab has no checkpoint: what it wrote up to the stop stays in its folder
-        eprintln!("stopped by {}: the lab's figures and metrics up to the stop are in {}; a lab run starts afresh (--overwrite)", crate::signals::name(sig), a.out.display());
+        eprintln!(
+            "stopped by {}: the lab's figures and metrics up to the stop are in {}; a lab run starts afresh (--overwrite)",
+            crate::signals::name(sig),
+            a.out.display()
+        );
         return Ok(stopped());
     }
     result.map(|_| Exit::Done)
 }
-

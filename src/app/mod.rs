@@ -76,15 +76,17 @@ pub fn devices(args: &DeviceArgs) -> Result<()> {
     let e = Engine::open(&args.opts()).context("opening the adapter to plan its kernels")?;
     let f = &e.gpu.facts;
     let sg = match f.subgroups {
-        Some((min, max)) => format!("subgroups {min}-{max} lanes{}", match f.subgroup_probe {
-            Some(true) => ", in invocation order (probed)",
-            Some(false) => ", NOT in invocation order (probed)",
-            None => "",
-        }),
+        Some((min, max)) => format!(
+            "subgroups {min}-{max} lanes{}",
+            match f.subgroup_probe {
+                Some(true) => ", in invocation order (probed)",
+                Some(false) => ", NOT in invocation order (probed)",
+                None => "",
+            }
+        ),
         None => "no subgroups".into(),
     };
     println!("vendor 0x{:04x}, {sg}, workgroups up to {} invocations and {} bytes", f.vendor, f.max_invocations_per_workgroup, f.max_workgroup_storage_bytes);
     println!("kernels: {} ({})", e.plan.describe(), e.plan.why);
     Ok(())
 }
-

@@ -88,7 +88,7 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
         }
         None => mc.batch,
     };
-    let values = super::generate::samples(&e, &gan, n, seed, keep)?;
+    let values = super::generate::samples(&e, &gan, n, super::generate::Noise::Seed(seed), keep)?;
     if let imageout::SampleOut::Grid = target {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

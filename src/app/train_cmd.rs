@@ -185,4 +185,3 @@ pub fn run(a: TrainCli, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         }
     })
 }
-

@@ -2,7 +2,7 @@
 //! over a heat map of D's output (2-D). Drawn with plotters into RGB canvases, so the frames of
 //! the GIF and compare.png share the charts' axes, ticks, legends and font.
 
-use super::{draw_err, font, fmt_num, BLUE, FONT, GREEN, ORANGE, PURPLE};
+use super::{draw_err, fmt_num, font, BLUE, FONT, GREEN, ORANGE, PURPLE};
 use crate::imageout::Canvas;
 use anyhow::Result;
 use plotters::prelude::*;
@@ -23,7 +23,11 @@ pub fn histogram(v: &[f32], lo: f64, hi: f64, bins: usize) -> Vec<f64> {
 
 /// What D's curve means: a probability (sigmoid objectives) or a raw critic value.
 fn curve_name(prob: bool) -> &'static str {
-    if prob { "D(x) = P(real)" } else { "critic f(x)" }
+    if prob {
+        "D(x) = P(real)"
+    } else {
+        "critic f(x)"
+    }
 }
 
 fn curve_range(curve: &[f32], prob: bool) -> (f64, f64) {
@@ -32,7 +36,11 @@ fn curve_range(curve: &[f32], prob: bool) -> (f64, f64) {
     }
     let mn = curve.iter().cloned().fold(f32::INFINITY, f32::min) as f64;
     let mx = curve.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-    if mx > mn { (mn - 0.05 * (mx - mn), mx + 0.05 * (mx - mn)) } else { (mn - 1.0, mn + 1.0) }
+    if mx > mn {
+        (mn - 0.05 * (mx - mn), mx + 0.05 * (mx - mn))
+    } else {
+        (mn - 1.0, mn + 1.0)
+    }
 }
 
 /// 1-D: densities of P_data and P_G over [lo, hi], D's output on the right-hand axis.
@@ -58,7 +66,16 @@ pub fn histogram_frame(title: &str, real: &[f32], fake: &[f32], curve_x: &[f32],
             .build_cartesian_2d(lo..hi, 0.0..ymax)
             .map_err(draw_err)?
             .set_secondary_coord(lo..hi, c0..c1);
-        chart.configure_mesh().x_desc("x").y_desc("density").label_style(label.clone()).x_label_formatter(&|v| fmt_num(*v)).y_label_formatter(&|v| fmt_num(*v)).light_line_style(RGBColor(238, 238, 238)).draw().map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("x")
+            .y_desc("density")
+            .label_style(label.clone())
+            .x_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| fmt_num(*v))
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()
+            .map_err(draw_err)?;
         chart.configure_secondary_axes().y_desc(curve_name(prob)).label_style(label.clone()).y_label_formatter(&|v| fmt_num(*v)).draw().map_err(draw_err)?;
         let bw = (hi - lo) / bins as f64;
         for (hist, color, name) in [(&hr, BLUE, "P_data"), (&hf, ORANGE, "P_G")] {
@@ -78,7 +95,14 @@ pub fn histogram_frame(title: &str, real: &[f32], fake: &[f32], curve_x: &[f32],
                 .label(format!("{} (right)", curve_name(prob)))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], GREEN.stroke_width(3)));
         }
-        chart.configure_series_labels().label_font(label).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(SeriesLabelPosition::UpperLeft).draw().map_err(draw_err)?;
+        chart
+            .configure_series_labels()
+            .label_font(label)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(draw_err)?;
         root.present().map_err(draw_err)?;
     }
     Ok(Canvas::from_rgb(w as usize, h as usize, &buf))
@@ -103,7 +127,16 @@ pub fn scatter_frame(title: &str, real: &[f32], fake: &[f32], grid: &[f32], gn: 
             .y_label_area_size(40)
             .build_cartesian_2d(lo..hi, lo..hi)
             .map_err(draw_err)?;
-        chart.configure_mesh().x_desc("x1").y_desc("x2").label_style(label.clone()).x_label_formatter(&|v| fmt_num(*v)).y_label_formatter(&|v| fmt_num(*v)).disable_mesh().draw().map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("x1")
+            .y_desc("x2")
+            .label_style(label.clone())
+            .x_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| fmt_num(*v))
+            .disable_mesh()
+            .draw()
+            .map_err(draw_err)?;
         let cell = (hi - lo) / gn as f64;
         chart
             .draw_series((0..gn * gn).map(|i| {
@@ -122,7 +155,14 @@ pub fn scatter_frame(title: &str, real: &[f32], fake: &[f32], grid: &[f32], gn: 
                 .label(name)
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
         }
-        chart.configure_series_labels().label_font(label).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(SeriesLabelPosition::UpperLeft).draw().map_err(draw_err)?;
+        chart
+            .configure_series_labels()
+            .label_font(label)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(draw_err)?;
         root.present().map_err(draw_err)?;
     }
     Ok(Canvas::from_rgb(w as usize, h as usize, &buf))

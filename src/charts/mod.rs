@@ -101,14 +101,22 @@ pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if v == v.round() && a < 1e7 {
         let s = crate::imageout::thousands(a as u64);
-        if v < 0.0 { format!("-{s}") } else { s }
+        if v < 0.0 {
+            format!("-{s}")
+        } else {
+            s
+        }
     } else if a != 0.0 && !(1e-3..1e5).contains(&a) {
         format!("{v:.1e}")
     } else {
         // three significant digits, no trailing zeros: 0.5, 1.25, 0.00125
         let decimals = (2 - a.log10().floor() as i32).clamp(0, 6) as usize;
         let s = format!("{v:.decimals$}");
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     }
 }
 
@@ -192,7 +200,14 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
                 .label(s.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
         }
-        chart.configure_series_labels().label_font(label_style).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(legend_corner(&live, (x0, x1), (y0, y1))).draw().map_err(draw_err)?;
+        chart
+            .configure_series_labels()
+            .label_font(label_style)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(legend_corner(&live, (x0, x1), (y0, y1)))
+            .draw()
+            .map_err(draw_err)?;
         return Ok(());
     }
     let (y0, y1) = padded(y0, y1);
@@ -235,7 +250,14 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
         let name = if *sec { format!("{} (right)", s.name) } else { s.name.clone() };
         anno.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
     }
-    chart.configure_series_labels().label_font(label_style).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.3)).position(legend_corner(&live, (x0, x1), (y0, y1))).draw().map_err(draw_err)?;
+    chart
+        .configure_series_labels()
+        .label_font(label_style)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(legend_corner(&live, (x0, x1), (y0, y1)))
+        .draw()
+        .map_err(draw_err)?;
     Ok(())
 }
 

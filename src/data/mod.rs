@@ -16,9 +16,7 @@ const MNIST_LABELS: &[u8] = include_bytes!("../../assets/mnist-10k-labels-idx1-u
 fn gunzip_if_needed(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .with_context(|| format!("{what}: corrupt or truncated gzip data"))?;
+        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).with_context(|| format!("{what}: corrupt or truncated gzip data"))?;
         Ok(out)
     } else {
         Ok(bytes.to_vec())
@@ -136,10 +134,8 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).with_context(|| format!("reading folder {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -277,9 +273,9 @@ pub fn load(spec: &str, size: usize, channels: usize) -> Result<Dataset> {
     let what = path.display().to_string();
     let (n, r, c, px) = parse_idx_images(&raw, &what)?;
     // labels beside it, if named like MNIST's (…-images-idx3-ubyte -> …-labels-idx1-ubyte)
-    let labels = labels_beside(path).and_then(|lp| std::fs::read(&lp).ok().map(|b| (lp, b))).and_then(|(lp, b)| {
-        parse_idx_labels(&b, &lp.display().to_string()).ok().filter(|l| l.len() == n)
-    });
+    let labels = labels_beside(path)
+        .and_then(|lp| std::fs::read(&lp).ok().map(|b| (lp, b)))
+        .and_then(|(lp, b)| parse_idx_labels(&b, &lp.display().to_string()).ok().filter(|l| l.len() == n));
     from_gray(n, r, c, &px, size, channels, labels, format!("IDX file {what}"))
 }
 

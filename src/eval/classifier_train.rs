@@ -33,7 +33,12 @@ impl Recipe {
     pub fn describe(&self) -> String {
         format!(
             "built-in MNIST digits, last {} held out; Adam lr {} (a tenth from epoch {}) betas (0.9, 0.999), batch {}, {} epochs, seed {}",
-            self.held_out, self.lr, self.decay_at + 1, self.batch, self.epochs, self.seed
+            self.held_out,
+            self.lr,
+            self.decay_at + 1,
+            self.batch,
+            self.epochs,
+            self.seed
         )
     }
 }
@@ -48,13 +53,7 @@ pub struct Trained {
 /// The first `count` images of `ds`.
 fn head(ds: &Dataset, count: usize) -> Dataset {
     let per = ds.values_per_image();
-    Dataset {
-        count,
-        pixels: ds.pixels[..count * per].to_vec(),
-        labels: ds.labels.as_ref().map(|l| l[..count].to_vec()),
-        skipped: vec![],
-        ..ds.clone()
-    }
+    Dataset { count, pixels: ds.pixels[..count * per].to_vec(), labels: ds.labels.as_ref().map(|l| l[..count].to_vec()), skipped: vec![], ..ds.clone() }
 }
 
 /// Images `from..` of `ds` as classifier input values in [-1, 1], and their labels.
@@ -111,7 +110,10 @@ pub fn train(e: &Engine, r: &Recipe, log: &mut dyn FnMut(&str)) -> Result<Traine
         opt.lr = if epoch >= r.decay_at { r.lr / 10.0 } else { r.lr };
         for _ in 0..steps_per_epoch {
             gather.set_params(&e.gpu, &gather_params(step as u32));
-            draw_labels.set_params(&e.gpu, &CondParams { batch: r.batch as u32, classes: CLASSES as u32, seed: r.seed, stream: 2, counter: step as u32, ..Default::default() });
+            draw_labels.set_params(
+                &e.gpu,
+                &CondParams { batch: r.batch as u32, classes: CLASSES as u32, seed: r.seed, stream: 2, counter: step as u32, ..Default::default() },
+            );
             let opt_dispatch = opt.step(&e.gpu);
             let mut list = vec![&gather, &draw_labels];
             list.extend(step_list.iter());
@@ -122,7 +124,10 @@ pub fn train(e: &Engine, r: &Recipe, log: &mut dyn FnMut(&str)) -> Result<Traine
             // as the trainer: at most two steps in flight, no read-back until the epoch ends
             if in_flight.len() > 2 {
                 if let Some(old) = in_flight.pop_front() {
-                    e.gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None }).map_err(|err| anyhow::anyhow!("waiting for the GPU: {err}"))?;
+                    e.gpu
+                        .device
+                        .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
+                        .map_err(|err| anyhow::anyhow!("waiting for the GPU: {err}"))?;
                 }
             }
             step += 1;

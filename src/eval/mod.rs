@@ -228,8 +228,8 @@ mod tests {
         let b: Vec<f64> = (0..d).map(|i| 2.0 + ((i * 7) % 5) as f64).collect();
         let mu1: Vec<f64> = (0..d).map(|i| i as f64 * 0.1).collect();
         let mu2: Vec<f64> = (0..d).map(|i| 1.0 - i as f64 * 0.05).collect();
-        let want = mu1.iter().zip(&mu2).map(|(x, y)| (x - y) * (x - y)).sum::<f64>()
-            + a.iter().zip(&b).map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2)).sum::<f64>();
+        let want =
+            mu1.iter().zip(&mu2).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() + a.iter().zip(&b).map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2)).sum::<f64>();
         let got = frechet_distance(&mu1, &rotated_diag(&q, &a), &mu2, &rotated_diag(&q, &b));
         assert!((got - want).abs() <= 1e-8 * want.max(1.0), "FID {got}, closed form {want}");
         // a set against itself scores 0

@@ -62,7 +62,20 @@ impl Reference {
             }
             _ => None,
         };
-        Ok(Reference { description: if ds.source.contains('(') { ds.source.clone() } else { format!("{} ({} images)", ds.source, crate::imageout::thousands(ds.count as u64)) }, fid_stats, fid_skipped, swd_desc, swd_n, channels: ds.channels, side: ds.size, swd })
+        Ok(Reference {
+            description: if ds.source.contains('(') {
+                ds.source.clone()
+            } else {
+                format!("{} ({} images)", ds.source, crate::imageout::thousands(ds.count as u64))
+            },
+            fid_stats,
+            fid_skipped,
+            swd_desc,
+            swd_n,
+            channels: ds.channels,
+            side: ds.size,
+            swd,
+        })
     }
 
     /// Scores of a sample set: its classifier statistics (when FID applies) and its values.

@@ -36,11 +36,7 @@ fn bn_shape(x: &Tensor) -> Result<(usize, usize, usize)> {
 }
 
 fn bn_params(e: &Engine, x: &Tensor, cfg: &BnConfig, train: bool, accumulate: bool, param_grad: bool) -> Result<BnParams> {
-    ensure!(
-        matches!(cfg.act, Act::Identity | Act::Relu | Act::LeakyRelu(_)),
-        "batch norm fuses only identity, ReLU or LeakyReLU, not {:?}",
-        cfg.act
-    );
+    ensure!(matches!(cfg.act, Act::Identity | Act::Relu | Act::LeakyRelu(_)), "batch norm fuses only identity, ReLU or LeakyReLU, not {:?}", cfg.act);
     let (n, c, hw) = bn_shape(x)?;
     ensure!(c as u32 <= e.gpu.limits.max_compute_workgroups_per_dimension, "batch norm: {c} channels exceed the workgroup limit");
     ensure!(!train || n * hw > 1, "batch norm in training mode needs more than one value per channel, got shape {:?}", x.shape);
@@ -102,7 +98,8 @@ pub fn batchnorm_forward(
     if let Some(t) = partials {
         bindings.push((14, t.binding()));
     }
-    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1]).map(|d| d.with_work(format!("one workgroup per channel ({} channels) reduces its statistics", p.c)))
+    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])
+        .map(|d| d.with_work(format!("one workgroup per channel ({} channels) reduces its statistics", p.c)))
 }
 
 /// Whether batch norm over these (N, C, ...) tensors reads vec4 chunks (Some: they hold a multiple
@@ -144,5 +141,6 @@ pub fn batchnorm_backward(
         None => ("bn_backward", vec![(1, x.binding()), (3, dy.binding()), (7, dx.binding())]),
     };
     bindings.extend([(2, affine.binding()), (5, saved.binding()), (8, daffine.binding())]);
-    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1]).map(|d| d.with_work(format!("one workgroup per channel ({} channels) reduces its statistics", p.c)))
+    e.dispatch(Family::Batchnorm, entry, &p, &bindings, [p.c, 1, 1])
+        .map(|d| d.with_work(format!("one workgroup per channel ({} channels) reduces its statistics", p.c)))
 }

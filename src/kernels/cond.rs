@@ -17,7 +17,17 @@ pub struct CondParams {
 
 /// lab_real[b] = labels[picked[b]]; lab_fake[b] uniform in [0, classes) from (seed, stream, counter).
 #[allow(clippy::too_many_arguments)]
-pub fn draw_labels(e: &Engine, batch: usize, classes: usize, picked: &wgpu::Buffer, labels: &wgpu::Buffer, lab_real: &wgpu::Buffer, lab_fake: &wgpu::Buffer, seed: u32, stream: u32) -> Result<Dispatch> {
+pub fn draw_labels(
+    e: &Engine,
+    batch: usize,
+    classes: usize,
+    picked: &wgpu::Buffer,
+    labels: &wgpu::Buffer,
+    lab_real: &wgpu::Buffer,
+    lab_fake: &wgpu::Buffer,
+    seed: u32,
+    stream: u32,
+) -> Result<Dispatch> {
     ensure!(classes >= 1, "no classes");
     let p = CondParams { batch: batch as u32, classes: classes as u32, seed, stream, ..Default::default() };
     e.dispatch(

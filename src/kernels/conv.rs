@@ -88,17 +88,7 @@ impl ConvTGeom {
     }
     /// The convolution whose input-gradient this transposed convolution is.
     pub fn as_conv(&self) -> ConvGeom {
-        ConvGeom {
-            n: self.n,
-            cin: self.cout,
-            h: self.oh(),
-            w: self.ow(),
-            cout: self.cin,
-            kh: self.kh,
-            kw: self.kw,
-            stride: self.stride,
-            pad: self.pad,
-        }
+        ConvGeom { n: self.n, cin: self.cout, h: self.oh(), w: self.ow(), cout: self.cin, kh: self.kh, kw: self.kw, stride: self.stride, pad: self.pad }
     }
     pub fn validate(&self) -> Result<()> {
         ensure!(self.n > 0 && self.cin > 0 && self.cout > 0 && self.h > 0 && self.w > 0, "conv_transpose: empty shape {self:?}");
@@ -263,7 +253,17 @@ pub fn bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Option<usiz
 /// plain GEMM). `bn_partials` (channels, `bn_partial_slots`, 4) receives batch-norm partial
 /// statistics of the output (count, mean, M2, 0), for `batchnorm_forward` to merge.
 #[allow(clippy::too_many_arguments)]
-pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+pub fn conv_pass(
+    e: &Engine,
+    pass: ConvPass,
+    g: &ConvGeom,
+    a: &Tensor,
+    b: &Tensor,
+    out: &Tensor,
+    accumulate: bool,
+    act: Act,
+    bn_partials: Option<&Tensor>,
+) -> Result<Vec<Dispatch>> {
     g.validate()?;
     ensure!(act == Act::Identity || !accumulate, "conv2d: an activation cannot be fused into an accumulated output");
     let (sa, sb, so, what) = match pass {
@@ -277,7 +277,8 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let bn_slots = match bn_partials {
         None => None,
         Some(t) => {
-            let slots = bn_partial_slots(e, pass, g).ok_or_else(|| anyhow!("conv2d {pass:?} {g:?}: this pass's kernel cannot write batch-norm partial statistics"))?;
+            let slots =
+                bn_partial_slots(e, pass, g).ok_or_else(|| anyhow!("conv2d {pass:?} {g:?}: this pass's kernel cannot write batch-norm partial statistics"))?;
             ensure!(act == Act::Identity && !accumulate, "conv2d: batch-norm partial statistics summarise a plain (not activated, not accumulated) output");
             t.expect_shape(&[so[1], slots, 4], "conv2d batch-norm partials")?;
             ensure!(t.offset % 4 == 0, "conv2d: batch-norm partials must start on a 16-byte boundary");
@@ -317,7 +318,13 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
     let bindings = vec![(1, a.binding()), (2, b.binding()), (3, out.binding()), (4, b4.binding()), (5, a4.binding()), (6, parts)];
     let mut constants = g.constants(accumulate);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
-    constants.extend([("ACT", act.code() as f64), ("ACT_SLOPE", act.slope() as f64), ("SRC_VEC4", flag(vec4_ok(a))), ("WT_VEC4", flag(vec4_ok(b))), ("BLOCKS", blocks as f64)]);
+    constants.extend([
+        ("ACT", act.code() as f64),
+        ("ACT_SLOPE", act.slope() as f64),
+        ("SRC_VEC4", flag(vec4_ok(a))),
+        ("WT_VEC4", flag(vec4_ok(b))),
+        ("BLOCKS", blocks as f64),
+    ]);
     if let Some(slots) = bn_slots {
         constants.extend([("BN_STATS", 1.0), ("BN_LANES", lanes as f64), ("BN_SLOTS", slots as f64)]);
     }
@@ -326,7 +333,19 @@ pub fn conv_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tenso
 
 /// C (I, J) (+)= sum over t of A(i, t) B (T, J), A read at i * a_i + t * a_t (conv.wgsl's conv_dense).
 #[allow(clippy::too_many_arguments)]
-fn conv_dense(e: &Engine, a: &Tensor, a_i: usize, a_t: usize, b: &Tensor, c: &Tensor, i: usize, j: usize, t: usize, accumulate: bool, act: Act) -> Result<Dispatch> {
+fn conv_dense(
+    e: &Engine,
+    a: &Tensor,
+    a_i: usize,
+    a_t: usize,
+    b: &Tensor,
+    c: &Tensor,
+    i: usize,
+    j: usize,
+    t: usize,
+    accumulate: bool,
+    act: Act,
+) -> Result<Dispatch> {
     ensure!(j % 4 == 0 && b.offset % 4 == 0, "dense product: columns must come in whole vec4s");
     ensure!(b.numel() >= t * j && c.numel() >= i * j && a.numel() > (i - 1) * a_i + (t - 1) * a_t, "dense product: operands too small");
     let constants = [
@@ -356,7 +375,16 @@ pub fn conv2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, 
 /// y = act(conv2d(x, w)), the activation fused when `fuses_activation` says it can be;
 /// `bn_partials` as in `conv_pass` (where `bn_partial_slots` says the pass writes them).
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+pub fn conv2d_forward_act(
+    e: &Engine,
+    ws: &ConvWorkspace,
+    g: &ConvGeom,
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+    act: Act,
+    bn_partials: Option<&Tensor>,
+) -> Result<Vec<Dispatch>> {
     if e.conv_implicit() {
         return conv_pass(e, ConvPass::Forward, g, x, w, y, false, act, bn_partials);
     }
@@ -393,7 +421,16 @@ pub fn conv_transpose2d_forward(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x
 /// y = act(conv_transpose2d(x, w)), the activation fused (implicit convolutions only);
 /// `bn_partials` as in `conv_pass`.
 #[allow(clippy::too_many_arguments)]
-pub fn conv_transpose2d_forward_act(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, w: &Tensor, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+pub fn conv_transpose2d_forward_act(
+    e: &Engine,
+    ws: &ConvWorkspace,
+    g: &ConvTGeom,
+    x: &Tensor,
+    w: &Tensor,
+    y: &Tensor,
+    act: Act,
+    bn_partials: Option<&Tensor>,
+) -> Result<Vec<Dispatch>> {
     g.validate()?;
     if e.conv_implicit() {
         return conv_pass(e, ConvPass::InputGrad, &g.as_conv(), x, w, y, false, act, bn_partials).context("conv_transpose2d forward");
@@ -409,7 +446,15 @@ pub fn conv_transpose2d_backward_input(e: &Engine, ws: &ConvWorkspace, g: &ConvT
 }
 
 /// dw (+)= conv_transpose2d weight-gradient: the convolution weight-gradient with x and dy swapped.
-pub fn conv_transpose2d_backward_weight(e: &Engine, ws: &ConvWorkspace, g: &ConvTGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
+pub fn conv_transpose2d_backward_weight(
+    e: &Engine,
+    ws: &ConvWorkspace,
+    g: &ConvTGeom,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
     g.validate()?;
     conv2d_backward_weight(e, ws, &g.as_conv(), dy, x, dw, accumulate).context("conv_transpose2d weight-gradient")
 }

@@ -177,7 +177,15 @@ pub(super) fn conv2d_backward_input_explicit(e: &Engine, ws: &ConvWorkspace, g: 
 }
 
 /// dw (+)= conv2d weight-gradient: pack dy per channel, im2col transposed, one GEMM.
-pub(super) fn conv2d_backward_weight_explicit(e: &Engine, ws: &ConvWorkspace, g: &ConvGeom, x: &Tensor, dy: &Tensor, dw: &Tensor, accumulate: bool) -> Result<Vec<Dispatch>> {
+pub(super) fn conv2d_backward_weight_explicit(
+    e: &Engine,
+    ws: &ConvWorkspace,
+    g: &ConvGeom,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
     g.validate()?;
     x.expect_shape(&g.x_shape(), "conv2d input")?;
     dy.expect_shape(&g.y_shape(), "conv2d output-gradient")?;

@@ -51,7 +51,10 @@ fn tiled_grid(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Result<TiledGrid> {
     let split = if pass == ConvPass::WeightGrad && gx * gy < SPLIT_FILL { SPLIT_FILL.div_ceil(gx * gy).min(gk / MIN_CHUNK).max(1) } else { 1 };
     let phases = phases * split;
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
-    ensure!(gx <= max && gy <= max && phases <= max, "conv2d {g:?} needs {gx} x {gy} x {phases} workgroups, over the device limit of {max}; use a smaller batch");
+    ensure!(
+        gx <= max && gy <= max && phases <= max,
+        "conv2d {g:?} needs {gx} x {gy} x {phases} workgroups, over the device limit of {max}; use a smaller batch"
+    );
     Ok(TiledGrid { mode, phases, split, tile, gx, gy })
 }
 
@@ -69,7 +72,17 @@ pub(super) fn tiled_bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -
 /// conv.wgsl's bindings 1, 2 and 3; `bn_partials` with `bn_slots` records per channel, as
 /// `conv_pass` checked. Weight gradients with few output tiles are split along K: two dispatches.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tensor, b: &Tensor, out: &Tensor, accumulate: bool, act: Act, bn_partials: Option<(&Tensor, usize)>) -> Result<Vec<Dispatch>> {
+pub(super) fn conv_tiled_pass(
+    e: &Engine,
+    pass: ConvPass,
+    g: &ConvGeom,
+    a: &Tensor,
+    b: &Tensor,
+    out: &Tensor,
+    accumulate: bool,
+    act: Act,
+    bn_partials: Option<(&Tensor, usize)>,
+) -> Result<Vec<Dispatch>> {
     let TiledGrid { mode, phases, split, tile, gx, gy } = tiled_grid(e, pass, g)?;
     // two buffers of a TILE x 16 tile of A and of B
     let (threads, shared) = (tile * tile / 16, 2 * 2 * 16 * tile * 4);
@@ -88,13 +101,25 @@ pub(super) fn conv_tiled_pass(e: &Engine, pass: ConvPass, g: &ConvGeom, a: &Tens
     let (gm, gn, k) = tiled_sizes(pass, g);
     let work = format!("{pass:?}: C {gm} x {gn} in {tile}x{tile} tiles, K = {k}");
     if split == 1 {
-        let mut d = e.dispatch_specialised(Family::ConvTiled, "conv_tiled", &constants, &[(1, a.binding()), (2, b.binding()), (3, out.binding()), (6, parts)], [gx as u32, gy as u32, phases as u32])?;
+        let mut d = e.dispatch_specialised(
+            Family::ConvTiled,
+            "conv_tiled",
+            &constants,
+            &[(1, a.binding()), (2, b.binding()), (3, out.binding()), (6, parts)],
+            [gx as u32, gy as u32, phases as u32],
+        )?;
         d.work = format!("{work} summed inside each workgroup");
         return Ok(vec![d]);
     }
     // split-K: partial products into a scratch buffer made here, when the layer is built, then summed
     let scratch = Tensor::zeros(&e.gpu, &[split, gm, gn], "split-K partials")?;
-    let mut d = e.dispatch_specialised(Family::ConvTiled, "conv_tiled", &constants, &[(1, a.binding()), (2, b.binding()), (3, scratch.binding()), (6, parts)], [gx as u32, gy as u32, phases as u32])?;
+    let mut d = e.dispatch_specialised(
+        Family::ConvTiled,
+        "conv_tiled",
+        &constants,
+        &[(1, a.binding()), (2, b.binding()), (3, scratch.binding()), (6, parts)],
+        [gx as u32, gy as u32, phases as u32],
+    )?;
     d.work = format!("{work} in {split} chunks of {}", k.div_ceil(split));
     let mut sum = e.dispatch_specialised(
         Family::ConvTiled,

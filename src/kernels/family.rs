@@ -97,7 +97,13 @@ pub const FAMILIES: &[FamilyRow] = &[
     row(Family::Batchnorm, "batchnorm", &["batchnorm"]),
     row(Family::Cond, "cond", &["cond"]),
     FamilyRow { trusted: true, storage: Some(CONV_BINDINGS), variant: Variant::ConvPerLaneLoads, ..row(Family::Conv, "conv", CONV_FILES) },
-    FamilyRow { subgroups: true, trusted: true, storage: Some(CONV_BINDINGS), variant: Variant::ConvSubgroupShuffles, ..row(Family::ConvSubgroups, "conv_sg", CONV_FILES) },
+    FamilyRow {
+        subgroups: true,
+        trusted: true,
+        storage: Some(CONV_BINDINGS),
+        variant: Variant::ConvSubgroupShuffles,
+        ..row(Family::ConvSubgroups, "conv_sg", CONV_FILES)
+    },
     // conv_tiled.wgsl: params, src, wt, dst, batch-norm partials
     FamilyRow { storage: Some(&[(1, true), (2, true), (3, false), (6, false)]), ..row(Family::ConvTiled, "conv_tiled", &["conv_geometry", "conv_tiled"]) },
     row(Family::Eval, "eval", &["eval"]),

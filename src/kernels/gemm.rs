@@ -46,7 +46,19 @@ pub enum GemmOut {
 
 /// C (+)= A B^T with A (m, lda) and B (n, ldb), both read along their first k columns.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize, b: &Tensor, ldb: usize, c: &Tensor, out: GemmOut, accumulate: bool) -> Result<Dispatch> {
+pub fn gemm_nt(
+    e: &Engine,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &Tensor,
+    lda: usize,
+    b: &Tensor,
+    ldb: usize,
+    c: &Tensor,
+    out: GemmOut,
+    accumulate: bool,
+) -> Result<Dispatch> {
     ensure!(m > 0 && n > 0 && k > 0, "gemm with an empty dimension ({m}, {n}, {k})");
     ensure!(lda >= k && ldb >= k, "gemm: leading dimensions ({lda}, {ldb}) shorter than k = {k}");
     ensure!(a.numel() >= (m - 1) * lda + k, "gemm: A holds {} values, needs ({m}, {lda})", a.numel());
@@ -59,7 +71,16 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
             (1, plane)
         }
     };
-    let p = GemmParams { m: m as u32, n: n as u32, k: k as u32, lda: lda as u32, ldb: ldb as u32, accumulate: accumulate as u32, out_mode: mode, plane: plane as u32 };
+    let p = GemmParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        lda: lda as u32,
+        ldb: ldb as u32,
+        accumulate: accumulate as u32,
+        out_mode: mode,
+        plane: plane as u32,
+    };
     let max = e.gpu.limits.max_compute_workgroups_per_dimension as usize;
     let gx = n.div_ceil(4).div_ceil(e.workgroup_size as usize);
     let gy = m.div_ceil(8);
@@ -69,7 +90,13 @@ pub fn gemm_nt(e: &Engine, m: usize, n: usize, k: usize, a: &Tensor, lda: usize,
     if aligned && e.gemm_tiled() {
         let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
         ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
-        e.dispatch_specialised(Family::Gemm, "gemm_nt_tiled", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], [gx as u32, gy as u32, 1])
+        e.dispatch_specialised(
+            Family::Gemm,
+            "gemm_nt_tiled",
+            &p.constants(),
+            &[(4, a.binding()), (5, b.binding()), (3, c.binding())],
+            [gx as u32, gy as u32, 1],
+        )
     } else if aligned && e.gemm_subgroups() {
         // every lane runs (broadcasts need the whole subgroup), so the grid has whole workgroups
         e.dispatch_specialised(Family::GemmSubgroups, "gemm_nt_sg", &p.constants(), &[(4, a.binding()), (5, b.binding()), (3, c.binding())], grid)

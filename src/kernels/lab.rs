@@ -62,11 +62,12 @@ impl Dist {
     pub fn modes(self) -> Option<(Vec<[f64; 2]>, f64)> {
         match self {
             Dist::EightGaussians => Some((
-                (0..8).map(|k| {
-                    let a = std::f64::consts::TAU * k as f64 / 8.0;
-                    [2.0 * a.cos(), 2.0 * a.sin()]
-                })
-                .collect(),
+                (0..8)
+                    .map(|k| {
+                        let a = std::f64::consts::TAU * k as f64 / 8.0;
+                        [2.0 * a.cos(), 2.0 * a.sin()]
+                    })
+                    .collect(),
                 0.1,
             )),
             Dist::TwentyFiveGaussians => Some(((0..25).map(|k| [(k % 5) as f64 * 2.0 - 4.0, (k / 5) as f64 * 2.0 - 4.0]).collect(), 0.1)),

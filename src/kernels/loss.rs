@@ -65,14 +65,8 @@ pub fn loss_strided(
     ensure!(grad.numel() == logits.numel(), "loss: gradient has {} values for {} logits", grad.numel(), logits.numel());
     ensure!(slot + 1 < stats.numel(), "loss: stats slot {slot} outside a stats buffer of {}", stats.numel());
     let p = LossParams { n: n as u32, kind: kind.code(), scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: 0, _p: 0 };
-    e.dispatch(
-        Family::Loss,
-        "loss_reduce",
-        &p,
-        &[(1, logits.binding()), (2, targets.binding()), (3, grad.binding()), (4, stats.binding())],
-        [1, 1, 1],
-    )
-    .map(|d| d.with_work(format!("one workgroup reduces the batch's {n} logits to the loss (and writes their gradients)")))
+    e.dispatch(Family::Loss, "loss_reduce", &p, &[(1, logits.binding()), (2, targets.binding()), (3, grad.binding()), (4, stats.binding())], [1, 1, 1])
+        .map(|d| d.with_work(format!("one workgroup reduces the batch's {n} logits to the loss (and writes their gradients)")))
 }
 
 /// Softmax cross-entropy of the class logits at offset..offset+classes of each row of `stride`
@@ -90,18 +84,15 @@ pub fn softmax_cross_entropy(
     stats: &Tensor,
     slot: usize,
 ) -> Result<Dispatch> {
-    ensure!(classes >= 2 && offset + classes <= stride && logits.numel() % stride == 0, "cross-entropy: {classes} classes at {offset} do not fit rows of {stride}");
+    ensure!(
+        classes >= 2 && offset + classes <= stride && logits.numel() % stride == 0,
+        "cross-entropy: {classes} classes at {offset} do not fit rows of {stride}"
+    );
     let n = logits.numel() / stride;
     ensure!(grad.numel() == logits.numel(), "cross-entropy: gradient shape differs from the logits");
     ensure!(labels.size() >= (n * 4) as u64, "cross-entropy: {n} labels needed");
     ensure!(slot + 1 < stats.numel(), "cross-entropy: stats slot {slot} out of range");
     let p = LossParams { n: n as u32, kind: 0, scale, slot: slot as u32, stride: stride as u32, offset: offset as u32, classes: classes as u32, _p: 0 };
-    e.dispatch(
-        Family::Loss,
-        "softmax_ce",
-        &p,
-        &[(1, logits.binding()), (3, grad.binding()), (4, stats.binding()), (5, labels.as_entire_binding())],
-        [1, 1, 1],
-    )
-    .map(|d| d.with_work(format!("one workgroup reduces the batch's {n} rows to the loss")))
+    e.dispatch(Family::Loss, "softmax_ce", &p, &[(1, logits.binding()), (3, grad.binding()), (4, stats.binding()), (5, labels.as_entire_binding())], [1, 1, 1])
+        .map(|d| d.with_work(format!("one workgroup reduces the batch's {n} rows to the loss")))
 }

@@ -64,13 +64,7 @@ pub fn adam(e: &Engine, p: OptParams, param: &Tensor, grad: &Tensor, m: &Tensor,
         let bindings = [(9, param.binding()), (10, grad.binding()), (11, m.binding()), (12, v.binding())];
         return e.dispatch(Family::Optim, "adam4", &p, &bindings, e.grid_for(n as u64 / 4)?);
     }
-    e.dispatch(
-        Family::Optim,
-        "adam",
-        &p,
-        &[(1, param.binding()), (2, grad.binding()), (3, m.binding()), (4, v.binding())],
-        e.grid_for(n as u64)?,
-    )
+    e.dispatch(Family::Optim, "adam", &p, &[(1, param.binding()), (2, grad.binding()), (3, m.binding()), (4, v.binding())], e.grid_for(n as u64)?)
 }
 
 /// One RMSProp step (square average in `v`).

@@ -31,11 +31,5 @@ pub fn spectral_norm_power(e: &Engine, w: &Tensor, state: &Tensor, w_sn: &Tensor
 pub fn spectral_norm_backward(e: &Engine, state: &Tensor, w_sn: &Tensor, dw_sn: &Tensor, dw: &Tensor) -> Result<Dispatch> {
     let p = sn_params(w_sn, state)?;
     ensure!(dw_sn.numel() == w_sn.numel() && dw.numel() == w_sn.numel(), "spectral norm gradients must match the weight");
-    e.dispatch(
-        Family::Specnorm,
-        "sn_backward",
-        &p,
-        &[(4, state.binding()), (5, w_sn.binding()), (6, dw_sn.binding()), (7, dw.binding())],
-        [1, 1, 1],
-    )
+    e.dispatch(Family::Specnorm, "sn_backward", &p, &[(4, state.binding()), (5, w_sn.binding()), (6, dw_sn.binding()), (7, dw.binding())], [1, 1, 1])
 }

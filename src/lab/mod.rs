@@ -4,10 +4,10 @@
 //! losses, a fixed set of generated samples and D on a grid, at log and frame steps only.
 
 use crate::engine::{Dispatch, Engine};
-use crate::imageout::Canvas;
-use crate::kernels::{self, Act, BnConfig, ConvWorkspace};
 use crate::gan::step::{Adversarial, DHooks, GHooks, Targets};
 use crate::gan::{SLOT_FAKE, SLOT_GEN, SLOT_REAL};
+use crate::imageout::Canvas;
+use crate::kernels::{self, Act, BnConfig, ConvWorkspace};
 use crate::nn::{BlockSpec, LayerKind, LinearGeom, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
 use anyhow::{bail, Context, Result};
@@ -348,7 +348,8 @@ impl Lab {
         for _ in 0..n {
             let c = self.d_count as u32;
             let (b, dim, nz) = (cfg.batch as u32, cfg.dist.dim() as u32, cfg.nz as u32);
-            self.real_draw.set_params(&e.gpu, &kernels::LabParams { len: b, dim, dist: cfg.dist.code(), seed: cfg.seed, stream: STREAM_REAL, counter: c, _p: [0; 2] });
+            self.real_draw
+                .set_params(&e.gpu, &kernels::LabParams { len: b, dim, dist: cfg.dist.code(), seed: cfg.seed, stream: STREAM_REAL, counter: c, _p: [0; 2] });
             self.d_noise.set_params(&e.gpu, &kernels::RngParams { len: b * nz, seed: cfg.seed, stream: STREAM_D_NOISE, counter: c, ..Default::default() });
             let opt = self.opt_d.step(&e.gpu);
             // WGAN: the lab clips the critic's weights after each update, so the G step always
@@ -371,7 +372,10 @@ impl Lab {
         let cfg = self.cfg.clone();
         for _ in 0..cfg.g_steps {
             let c = self.g_count as u32;
-            self.g_noise.set_params(&e.gpu, &kernels::RngParams { len: (cfg.batch * cfg.nz) as u32, seed: cfg.seed, stream: STREAM_G_NOISE, counter: c, ..Default::default() });
+            self.g_noise.set_params(
+                &e.gpu,
+                &kernels::RngParams { len: (cfg.batch * cfg.nz) as u32, seed: cfg.seed, stream: STREAM_G_NOISE, counter: c, ..Default::default() },
+            );
             let opt = self.opt_g.step(&e.gpu);
             let mut list: Vec<&Dispatch> = vec![&self.g_noise];
             list.extend(self.g_step.iter());

@@ -142,12 +142,24 @@ pub fn measures_panels(ms: &[LabMetrics], dim: usize, loss: GanLoss) -> Vec<Pane
             "JS divergence of the histograms",
             "step",
             "JS (nats)",
-            vec![charts::series("JS", charts::PURPLE, series(ms, |m| Some(m.js))), charts::series("ln 2 (no overlap)", charts::GREY, series(ms, |_| Some(std::f64::consts::LN_2)))],
+            vec![
+                charts::series("JS", charts::PURPLE, series(ms, |m| Some(m.js))),
+                charts::series("ln 2 (no overlap)", charts::GREY, series(ms, |_| Some(std::f64::consts::LN_2))),
+            ],
         )
         .span(0.0, 0.75)
         .linear(),
         Panel::new("Norm of G's gradient", "step", "|grad G|", vec![charts::series("|grad G|", charts::ORANGE, series(ms, |m| Some(m.g_grad_norm)))]),
-        Panel::new("Losses", "step", "loss", vec![charts::series("loss D", charts::BLUE, series(ms, |m| Some(m.loss_d as f64))), charts::series("loss G", charts::ORANGE, series(ms, |m| Some(m.loss_g as f64)))]).linear(),
+        Panel::new(
+            "Losses",
+            "step",
+            "loss",
+            vec![
+                charts::series("loss D", charts::BLUE, series(ms, |m| Some(m.loss_d as f64))),
+                charts::series("loss G", charts::ORANGE, series(ms, |m| Some(m.loss_g as f64))),
+            ],
+        )
+        .linear(),
     ]
 }
 
@@ -230,18 +242,30 @@ pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummar
     };
     let w1 = |r: &LabRun| series(&r.metrics, |m| m.w1.or(m.sliced_w));
     let panels = vec![
-        Panel::new("Distance from P_G to P_data", "step", "W1", vec![charts::series("BCE", charts::BLUE, w1(&rb)), charts::series("WGAN", charts::RED, w1(&rw))]).linear(),
+        Panel::new(
+            "Distance from P_G to P_data",
+            "step",
+            "W1",
+            vec![charts::series("BCE", charts::BLUE, w1(&rb)), charts::series("WGAN", charts::RED, w1(&rw))],
+        )
+        .linear(),
         Panel::new(
             "Norm of G's gradient: BCE's vanishes while D is saturated",
             "step",
             "|grad G|",
-            vec![charts::series("BCE", charts::BLUE, series(&rb.metrics, |m| Some(m.g_grad_norm))), charts::series("WGAN", charts::RED, series(&rw.metrics, |m| Some(m.g_grad_norm)))],
+            vec![
+                charts::series("BCE", charts::BLUE, series(&rb.metrics, |m| Some(m.g_grad_norm))),
+                charts::series("WGAN", charts::RED, series(&rw.metrics, |m| Some(m.g_grad_norm))),
+            ],
         ),
         Panel::new(
             "BCE: JS divergence, flat at ln 2 without overlap",
             "step",
             "JS (nats)",
-            vec![charts::series("JS of the histograms", charts::BLUE, series(&rb.metrics, |m| Some(m.js))), charts::series("ln 2", charts::GREY, series(&rb.metrics, |_| Some(std::f64::consts::LN_2)))],
+            vec![
+                charts::series("JS of the histograms", charts::BLUE, series(&rb.metrics, |m| Some(m.js))),
+                charts::series("ln 2", charts::GREY, series(&rb.metrics, |_| Some(std::f64::consts::LN_2))),
+            ],
         )
         .span(0.0, 0.75)
         .linear(),
@@ -249,7 +273,10 @@ pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummar
             "WGAN: the critic's estimate and the true W1",
             "step",
             "value",
-            vec![charts::series("critic's estimate", charts::RED, series(&rw.metrics, |m| m.critic_estimate.map(|c| c as f64))), charts::series("true W1", charts::GREY, w1(&rw))],
+            vec![
+                charts::series("critic's estimate", charts::RED, series(&rw.metrics, |m| m.critic_estimate.map(|c| c as f64))),
+                charts::series("true W1", charts::GREY, w1(&rw)),
+            ],
         )
         .linear(),
     ];

@@ -49,7 +49,17 @@ pub trait Layer: std::fmt::Debug {
     /// y = layer(x) (then `act`, when `fuses_activation` said so; otherwise `act` is Identity),
     /// and, given `bn_partials` (out channels, `bn_partial_slots`, 4), y's partial statistics.
     #[allow(clippy::too_many_arguments)]
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>>;
+    fn forward(
+        &self,
+        e: &Engine,
+        ws: &ConvWorkspace,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        y: &Tensor,
+        act: Act,
+        bn_partials: Option<&Tensor>,
+    ) -> Result<Vec<Dispatch>>;
     /// dx = d layer / dx applied to dy.
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>>;
     /// dw (and db) from x and dy, written or (with `acc`) added.
@@ -86,7 +96,14 @@ impl Layer for ConvGeom {
     fn conv_geom(&self) -> Option<ConvGeom> {
         Some(*self)
     }
-    fn init(&self, weight: &mut [f32], _bias: Option<&mut [f32]>, draw: &dyn Fn(u32, u32) -> f64, _unit: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32) {
+    fn init(
+        &self,
+        weight: &mut [f32],
+        _bias: Option<&mut [f32]>,
+        draw: &dyn Fn(u32, u32) -> f64,
+        _unit: &dyn Fn(u32, u32) -> f64,
+        next: &mut dyn FnMut() -> u32,
+    ) {
         dcgan_init(weight, draw, next)
     }
     fn fuses_activation(&self, e: &Engine, _act: Act) -> bool {
@@ -95,7 +112,17 @@ impl Layer for ConvGeom {
     fn bn_partial_slots(&self, e: &Engine) -> Option<usize> {
         kernels::bn_partial_slots(e, kernels::ConvPass::Forward, self)
     }
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+    fn forward(
+        &self,
+        e: &Engine,
+        ws: &ConvWorkspace,
+        x: &Tensor,
+        w: &Tensor,
+        _b: Option<&Tensor>,
+        y: &Tensor,
+        act: Act,
+        bn_partials: Option<&Tensor>,
+    ) -> Result<Vec<Dispatch>> {
         kernels::conv2d_forward_act(e, ws, self, x, w, y, act, bn_partials)
     }
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
@@ -128,7 +155,14 @@ impl Layer for ConvTGeom {
     fn conv_geom(&self) -> Option<ConvGeom> {
         Some(self.as_conv())
     }
-    fn init(&self, weight: &mut [f32], _bias: Option<&mut [f32]>, draw: &dyn Fn(u32, u32) -> f64, _unit: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32) {
+    fn init(
+        &self,
+        weight: &mut [f32],
+        _bias: Option<&mut [f32]>,
+        draw: &dyn Fn(u32, u32) -> f64,
+        _unit: &dyn Fn(u32, u32) -> f64,
+        next: &mut dyn FnMut() -> u32,
+    ) {
         dcgan_init(weight, draw, next)
     }
     fn fuses_activation(&self, e: &Engine, _act: Act) -> bool {
@@ -137,7 +171,17 @@ impl Layer for ConvTGeom {
     fn bn_partial_slots(&self, e: &Engine) -> Option<usize> {
         kernels::bn_partial_slots(e, kernels::ConvPass::InputGrad, &self.as_conv())
     }
-    fn forward(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, w: &Tensor, _b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+    fn forward(
+        &self,
+        e: &Engine,
+        ws: &ConvWorkspace,
+        x: &Tensor,
+        w: &Tensor,
+        _b: Option<&Tensor>,
+        y: &Tensor,
+        act: Act,
+        bn_partials: Option<&Tensor>,
+    ) -> Result<Vec<Dispatch>> {
         kernels::conv_transpose2d_forward_act(e, ws, self, x, w, y, act, bn_partials)
     }
     fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
@@ -171,7 +215,14 @@ impl Layer for LinearGeom {
         LayerKind::Linear(LinearGeom { n, ..*self })
     }
     /// PyTorch's default for nn.Linear: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
-    fn init(&self, weight: &mut [f32], bias: Option<&mut [f32]>, _draw: &dyn Fn(u32, u32) -> f64, unit: &dyn Fn(u32, u32) -> f64, next: &mut dyn FnMut() -> u32) {
+    fn init(
+        &self,
+        weight: &mut [f32],
+        bias: Option<&mut [f32]>,
+        _draw: &dyn Fn(u32, u32) -> f64,
+        unit: &dyn Fn(u32, u32) -> f64,
+        next: &mut dyn FnMut() -> u32,
+    ) {
         let bound = 1.0 / (self.din as f64).sqrt();
         for t in std::iter::once(weight).chain(bias) {
             let c = next();
@@ -180,7 +231,17 @@ impl Layer for LinearGeom {
             }
         }
     }
-    fn forward(&self, e: &Engine, _ws: &ConvWorkspace, x: &Tensor, w: &Tensor, b: Option<&Tensor>, y: &Tensor, act: Act, bn_partials: Option<&Tensor>) -> Result<Vec<Dispatch>> {
+    fn forward(
+        &self,
+        e: &Engine,
+        _ws: &ConvWorkspace,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        y: &Tensor,
+        act: Act,
+        bn_partials: Option<&Tensor>,
+    ) -> Result<Vec<Dispatch>> {
         anyhow::ensure!(act == Act::Identity && bn_partials.is_none(), "linear layers fuse no activation or batch-norm statistics");
         Ok(vec![kernels::linear_forward(e, x, w, b, y)?])
     }

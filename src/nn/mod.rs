@@ -370,7 +370,17 @@ impl Net {
             if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
                 let cfg = BnConfig { momentum, act: s.act, ..self.bn };
                 let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;
-                out.push(kernels::batchnorm_forward(e, &cfg, train, &acts.pre[i], &self.params.view(a), &acts.out[i], &self.bn_state.view(st), saved, partials)?);
+                out.push(kernels::batchnorm_forward(
+                    e,
+                    &cfg,
+                    train,
+                    &acts.pre[i],
+                    &self.params.view(a),
+                    &acts.out[i],
+                    &self.bn_state.view(st),
+                    saved,
+                    partials,
+                )?);
             } else if s.act != Act::Identity {
                 out.push(kernels::activation_forward(e, s.act, &acts.pre[i], &acts.out[i])?);
             }
@@ -462,11 +472,8 @@ impl Net {
     }
 
     fn named(&self, name: &str) -> Result<Tensor> {
-        let (_, which, offset, shape) = self
-            .export_names()
-            .into_iter()
-            .find(|(n, ..)| n == name)
-            .ok_or_else(|| anyhow::anyhow!("this network has no tensor named {name}"))?;
+        let (_, which, offset, shape) =
+            self.export_names().into_iter().find(|(n, ..)| n == name).ok_or_else(|| anyhow::anyhow!("this network has no tensor named {name}"))?;
         let buffer = match which {
             Which::Params => self.params.buffer.clone(),
             Which::BnState => self.bn_state.buffer.clone(),
@@ -498,4 +505,3 @@ pub enum Which {
     BnState,
     SnState,
 }
-

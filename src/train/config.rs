@@ -1,11 +1,11 @@
 //! Every setting of a run, the objectives' published defaults, and their validation.
 
+use crate::cli_values::*;
+use crate::gan::{GLoss, GanLoss, Optimizer};
+use crate::models::ModelConfig;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use crate::gan::{GLoss, GanLoss, Optimizer};
-use crate::cli_values::*;
-use crate::models::ModelConfig;
 
 fn one() -> usize {
     1

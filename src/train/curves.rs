@@ -28,13 +28,26 @@ pub fn panels(rows: &[Metrics], evals: &[(u64, Scores)], cfg: &TrainConfig) -> V
         Panel::new("Critic's output (raw)", "step", "mean output", d).linear()
     });
     if rows.iter().any(|m| m.critic_estimate.is_some()) {
-        out.push(Panel::new("Critic's Earth Mover's estimate: mean f(real) - mean f(fake)", "step", "estimate", vec![series("critic's estimate", PURPLE, pts(&|m| m.critic_estimate))]).linear());
+        out.push(
+            Panel::new(
+                "Critic's Earth Mover's estimate: mean f(real) - mean f(fake)",
+                "step",
+                "estimate",
+                vec![series("critic's estimate", PURPLE, pts(&|m| m.critic_estimate))],
+            )
+            .linear(),
+        );
     }
     if rows.iter().any(|m| m.acc_real.is_some()) {
         out.push(
-            Panel::new("ACGAN: D's class accuracy", "step", "accuracy", vec![series("real batch", GREEN, pts(&|m| m.acc_real)), series("fake batch", RED, pts(&|m| m.acc_fake))])
-                .span(0.0, 1.0)
-                .linear(),
+            Panel::new(
+                "ACGAN: D's class accuracy",
+                "step",
+                "accuracy",
+                vec![series("real batch", GREEN, pts(&|m| m.acc_real)), series("fake batch", RED, pts(&|m| m.acc_fake))],
+            )
+            .span(0.0, 1.0)
+            .linear(),
         );
     }
     let q = |f: &dyn Fn(&Scores) -> Option<f64>| evals.iter().filter_map(|(s, sc)| f(sc).map(|v| (*s as f64, v))).collect::<Vec<_>>();
@@ -42,7 +55,12 @@ pub fn panels(rows: &[Metrics], evals: &[(u64, Scores)], cfg: &TrainConfig) -> V
         out.push(Panel::new("Quality: FID on classifier features (lower is better)", "step", "FID", vec![series("FID", BLUE, q(&|s| s.fid))]));
     }
     if !evals.is_empty() {
-        out.push(Panel::new("Quality: sliced Wasserstein distance x 10^3 (lower is better)", "step", "SWD x 10^3", vec![series("SWD", ORANGE, q(&|s| Some(s.swd)))]));
+        out.push(Panel::new(
+            "Quality: sliced Wasserstein distance x 10^3 (lower is better)",
+            "step",
+            "SWD x 10^3",
+            vec![series("SWD", ORANGE, q(&|s| Some(s.swd)))],
+        ));
     }
     if evals.iter().any(|(_, s)| s.coverage.is_some()) {
         out.push(
@@ -50,7 +68,10 @@ pub fn panels(rows: &[Metrics], evals: &[(u64, Scores)], cfg: &TrainConfig) -> V
                 "Quality: classes covered and classifier confidence",
                 "step",
                 "classes (of 10)",
-                vec![series("classes covered", GREEN, q(&|s| s.coverage.map(|c| c as f64))), series("confidence x 10", PURPLE, q(&|s| s.confidence.map(|c| 10.0 * c)))],
+                vec![
+                    series("classes covered", GREEN, q(&|s| s.coverage.map(|c| c as f64))),
+                    series("confidence x 10", PURPLE, q(&|s| s.confidence.map(|c| 10.0 * c))),
+                ],
             )
             .span(0.0, 10.0)
             .linear(),

@@ -8,11 +8,11 @@
 //! thread finishes the scores (FID's eigen-decomposition, SWD) and hands them back.
 
 use super::Gan;
+use crate::engine::{Dispatch, Engine};
 use crate::eval::classifier::{Classifier, StatsAccumulator};
 use crate::eval::score::{fid_unavailable, Reference, Scores};
-use crate::engine::{Dispatch, Engine};
-use crate::tensor::Tensor;
 use crate::readback::ReadbackRing;
+use crate::tensor::Tensor;
 use anyhow::{anyhow, Context, Result};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -182,7 +182,15 @@ impl Drop for TrainEval {
 }
 
 /// One evaluation's read-back (the samples of every batch, then the statistics) to the worker.
-fn hand_over(step: u64, vals: Vec<f32>, acc: Option<&StatsAccumulator>, generated: &Tensor, n: usize, jobs: Option<&mpsc::Sender<Job>>, outstanding: &mut usize) -> Result<()> {
+fn hand_over(
+    step: u64,
+    vals: Vec<f32>,
+    acc: Option<&StatsAccumulator>,
+    generated: &Tensor,
+    n: usize,
+    jobs: Option<&mpsc::Sender<Job>>,
+    outstanding: &mut usize,
+) -> Result<()> {
     let mut samples = vals;
     let stats = match acc {
         Some(a) => {

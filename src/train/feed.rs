@@ -78,7 +78,12 @@ impl Feed {
                 if ds.channels != mc.channels || ds.size != mc.image_size {
                     bail!(
                         "data set is {}x{}x{} but the model expects {}x{}x{} (--channels, --image-size)",
-                        ds.channels, ds.size, ds.size, mc.channels, mc.image_size, mc.image_size
+                        ds.channels,
+                        ds.size,
+                        ds.size,
+                        mc.channels,
+                        mc.image_size,
+                        mc.image_size
                     );
                 }
                 let bytes = ds.packed_words();

@@ -74,7 +74,12 @@ impl Figures {
             f.evals.sort_by_key(|e| e.0);
             if let Some(tb) = &mut f.tb {
                 let mut v = vec![("quality/swd", s.swd)];
-                for (tag, x) in [("quality/fid", s.fid), ("quality/coverage", s.coverage.map(|c| c as f64)), ("quality/confidence", s.confidence), ("quality/class_entropy_bits", s.class_entropy_bits)] {
+                for (tag, x) in [
+                    ("quality/fid", s.fid),
+                    ("quality/coverage", s.coverage.map(|c| c as f64)),
+                    ("quality/confidence", s.confidence),
+                    ("quality/class_entropy_bits", s.class_entropy_bits),
+                ] {
                     if let Some(x) = x {
                         v.push((tag, x));
                     }

@@ -8,12 +8,12 @@ use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
 pub mod progress;
-pub use progress::{BarProgress, PlainProgress, Progress};
 use crate::kernels::{self, BnConfig, ConvWorkspace, RngParams};
 use crate::models::Cond;
 use crate::nn::{Activations, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
 use anyhow::{anyhow, bail, Context, Result};
+pub use progress::{BarProgress, PlainProgress, Progress};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +25,8 @@ mod eval_glue;
 mod feed;
 mod figures;
 mod run;
-pub use crate::gan::{GLoss, GanLoss, LossDefaults, Optimizer};
 use crate::gan::{step, SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, SLOT_FAKE, SLOT_GEN, SLOT_REAL, STATS_LEN};
+pub use crate::gan::{GLoss, GanLoss, LossDefaults, Optimizer};
 pub use config::*;
 pub use run::*;
 
@@ -240,7 +240,8 @@ impl Gan {
         let per_row = if k > 0 { (b / k).max(1) } else { b };
         let ordered: Vec<u32> = (0..b).map(|i| if k > 0 { ((i / per_row).min(k - 1)) as u32 } else { 0 }).collect();
         e.gpu.queue.write_buffer(&lab_sample, 0, bytemuck::cast_slice(&ordered));
-        let draw_labels = if cond != Cond::None { Some(kernels::draw_labels(e, b, k, &picked, &labels_buf, &lab_real, &lab_fake, cfg.seed, STREAM_LABELS)?) } else { None };
+        let draw_labels =
+            if cond != Cond::None { Some(kernels::draw_labels(e, b, k, &picked, &labels_buf, &lab_real, &lab_fake, cfg.seed, STREAM_LABELS)?) } else { None };
         let g_in = if cond != Cond::None { Tensor::zeros(&e.gpu, &[b, mc.nz + k, 1, 1], "noise and labels")? } else { z.clone() };
         let (real_in, fake_in, d_fake_in_grad) = if cond == Cond::Cgan {
             let shape = [b, mc.channels + k, mc.image_size, mc.image_size];
@@ -383,7 +384,17 @@ impl Gan {
             if self.draw_inputs {
                 list.push(self.feed.draw(e, counter));
                 if let Some(d) = &self.draw_labels {
-                    d.set_params(&e.gpu, &kernels::CondParams { batch: self.cfg.model.batch as u32, classes: self.cfg.model.classes as u32, seed: self.cfg.seed, stream: STREAM_LABELS, counter, ..Default::default() });
+                    d.set_params(
+                        &e.gpu,
+                        &kernels::CondParams {
+                            batch: self.cfg.model.batch as u32,
+                            classes: self.cfg.model.classes as u32,
+                            seed: self.cfg.seed,
+                            stream: STREAM_LABELS,
+                            counter,
+                            ..Default::default()
+                        },
+                    );
                     list.push(d);
                 }
             }
@@ -460,8 +471,17 @@ impl Gan {
 
     /// G on noise batch `batch_index` of `seed` (for `gangpu sample`).
     pub fn sample_seeded(&self, e: &Engine, seed: u32, batch_index: u32) -> Result<Vec<f32>> {
+        self.sample_from(e, seed, STREAM_NOISE, batch_index)
+    }
+
+    /// G on batch `batch_index` of the run's evaluation noise: the samples `--eval-every` scores.
+    pub fn sample_eval_noise(&self, e: &Engine, batch_index: u32) -> Result<Vec<f32>> {
+        self.sample_from(e, self.cfg.seed, STREAM_EVAL, batch_index)
+    }
+
+    fn sample_from(&self, e: &Engine, seed: u32, stream: u32, batch_index: u32) -> Result<Vec<f32>> {
         let mc = &self.cfg.model;
-        self.sample_noise.set_params(&e.gpu, &RngParams { len: (mc.batch * mc.nz) as u32, seed, stream: STREAM_NOISE, counter: batch_index, ..Default::default() });
+        self.sample_noise.set_params(&e.gpu, &RngParams { len: (mc.batch * mc.nz) as u32, seed, stream, counter: batch_index, ..Default::default() });
         let mut list: Vec<&Dispatch> = vec![&self.sample_noise];
         list.extend(self.sample_forward.iter());
         e.run(&list)?;

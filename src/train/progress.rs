@@ -112,11 +112,10 @@ pub fn estimate_line(adapter: &str, is_cpu: bool, secs_per_step: f64, steps_left
         crate::imageout::thousands(steps_left)
     );
     if is_cpu && total > 600.0 {
-        let hint_widths = if ngf > 16 || ndf > 16 { format!("--ngf {} --ndf {} (about 4x faster), ", (ngf / 2).max(8), (ndf / 2).max(8)) } else { String::new() };
+        let hint_widths =
+            if ngf > 16 || ndf > 16 { format!("--ngf {} --ndf {} (about 4x faster), ", (ngf / 2).max(8), (ndf / 2).max(8)) } else { String::new() };
         let quick_steps = ((600.0 / secs_per_step) as u64).max(1);
-        s.push_str(&format!(
-            ".\nThis is a software adapter (no GPU); for a quicker run try {hint_widths}or --steps {quick_steps} (about 10 min)"
-        ));
+        s.push_str(&format!(".\nThis is a software adapter (no GPU); for a quicker run try {hint_widths}or --steps {quick_steps} (about 10 min)"));
     }
     s
 }

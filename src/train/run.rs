@@ -146,10 +146,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         in_flight.push_back(idx);
         if in_flight.len() > 2 {
             if let Some(old) = in_flight.pop_front() {
-                e.gpu
-                    .device
-                    .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
-                    .map_err(|err| anyhow!("waiting for the GPU: {err}"))?;
+                e.gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None }).map_err(|err| anyhow!("waiting for the GPU: {err}"))?;
             }
         } else {
             let _ = e.gpu.device.poll(wgpu::PollType::Poll);
@@ -215,16 +212,24 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
 /// `gangpu report RUN`: draws a run folder's timeline.png, curves.png and report.html again from
 /// its files (config.json, metrics.jsonl, samples/), e.g. for a run made by an older version.
 pub fn redraw(root: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(root.join("config.json")).with_context(|| format!("{} is not a gangpu training run (no config.json)", root.display()))?;
+    let text =
+        std::fs::read_to_string(root.join("config.json")).with_context(|| format!("{} is not a gangpu training run (no config.json)", root.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: unreadable config.json", root.display()))?;
-    let mut cfg: TrainConfig = serde_json::from_value(v["config"].clone()).with_context(|| format!("{}: config.json holds no training config", root.display()))?;
+    let mut cfg: TrainConfig =
+        serde_json::from_value(v["config"].clone()).with_context(|| format!("{}: config.json holds no training config", root.display()))?;
     cfg.tensorboard = false; // the event files stay as the run wrote them
     let last = crate::report::grids_in(&RunPaths { root: root.to_path_buf() }.samples()).last().map(|(s, _)| *s);
     let mut f = super::figures::Figures::new(&cfg, root)?;
     if let Some(l) = last {
         f.timeline(l)?;
     }
-    f.refresh(false, &format!("redrawn by `gangpu report` from the run's files{}", last.map_or(String::new(), |l| format!(" (last samples: step {})", imageout::thousands(l)))))
+    f.refresh(
+        false,
+        &format!(
+            "redrawn by `gangpu report` from the run's files{}",
+            last.map_or(String::new(), |l| format!(" (last samples: step {})", imageout::thousands(l)))
+        ),
+    )
 }
 
 /// Parses a checkpoint's config and checks it matches `model` (for --resume).
