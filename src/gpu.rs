@@ -248,7 +248,7 @@ impl Gpu {
 
     /// The largest storage buffer a single kernel may bind, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 }
 

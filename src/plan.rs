@@ -267,6 +267,8 @@ fn probe(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invoca
     /// subgroups of one size of at least 8 that divides the workgroup, lanes in invocation order.
     pub fn lanes_in_order(words: &[u32], workgroup: u32) -> bool {
         let Some(&size) = words.get(1) else { return false };
-        size >= 8 && workgroup % size == 0 && words.chunks(2).enumerate().all(|(i, p)| p.len() == 2 && p[1] == size && p[0] == (i as u32 % workgroup) % size)
+        size >= 8
+            && workgroup.is_multiple_of(size)
+            && words.chunks(2).enumerate().all(|(i, p)| p.len() == 2 && p[1] == size && p[0] == (i as u32 % workgroup) % size)
     }
 }

@@ -1,5 +1,7 @@
 //! conv2d and conv_transpose2d, forward and both backward passes: GPU against the CPU reference
 //! on many shapes, and the reference backward formulas against finite differences.
+// Finite-difference loops index the input, its gradient and the reference side by side.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 use common::*;
@@ -21,7 +23,10 @@ fn tol(terms: usize) -> f64 {
     5e-6 * (terms as f64).sqrt().max(1.0) + 1e-6
 }
 
-const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+/// (n, cin, h, w, cout, k, stride, pad)
+type Shape = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+const CONV_SHAPES: &[Shape] = &[
     // (n, cin, h, w, cout, k, stride, pad)
     (1, 1, 5, 7, 1, 3, 1, 1),
     (2, 3, 9, 11, 5, 3, 2, 1),
@@ -53,7 +58,7 @@ const CONV_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] =
 const OTHER_PATH_CONV: &[usize] = &[0, 1, 3, 4, 5, 10, 11, 15, 17];
 const OTHER_PATH_CONVT: &[usize] = &[0, 1, 2, 4, 11, 12];
 
-const CONVT_SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+const CONVT_SHAPES: &[Shape] = &[
     (64, 100, 1, 1, 256, 7, 1, 0), // dcgan28 G layer 1
     (64, 256, 7, 7, 128, 4, 2, 1), // dcgan28 G layer 2
     (64, 128, 14, 14, 1, 4, 2, 1), // dcgan28 G layer 3
@@ -222,7 +227,7 @@ fn conv_shape_mismatch_is_caught_before_dispatch() {
     let err = kernels::conv2d_forward(e, &ws, &g, &x, &w, &y).err().expect("mismatched input must be refused");
     assert!(err.to_string().contains("conv2d input"), "unexpected error: {err}");
     let bad = cg(1, 1, 2, 2, 1, 5, 1, 0);
-    let err = bad.validate().err().expect("kernel larger than input must be refused");
+    let err = bad.validate().expect_err("kernel larger than input must be refused");
     assert!(err.to_string().contains("larger than padded input"), "unexpected error: {err}");
     // a workspace built for a smaller layer is refused, not overrun (the explicit path uses one)
     let e = if e.conv_implicit() { engine_other_gemm() } else { e };

@@ -45,7 +45,7 @@ fn mutate(seed: &[u8], muts: &[Mutation]) -> Vec<u8> {
         if b.is_empty() {
             break;
         }
-        let at = |p: usize, len: usize| if p % 3 == 0 { p % len } else { p % len.min(64) };
+        let at = |p: usize, len: usize| if p.is_multiple_of(3) { p % len } else { p % len.min(64) };
         match *m {
             Mutation::FlipBit(p, bit) => {
                 let i = at(p, b.len());

@@ -1,5 +1,7 @@
 //! Batch norm, activations, linear, losses, optimizers and the random generator: GPU against the
 //! CPU reference, reference backward formulas against finite differences.
+// Finite-difference loops index the input, its gradient and the reference side by side.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 use common::*;
@@ -687,7 +689,7 @@ fn dispatches_past_65535_workgroups_are_split() {
 fn oversized_tensors_get_a_clear_error() {
     let e = engine();
     let too_many = (e.gpu.max_binding_bytes() / 4 + 1) as usize;
-    let err = gangpu::Tensor::zeros(&e.gpu, &[too_many], "huge").err().expect("must refuse");
+    let err = gangpu::Tensor::zeros(&e.gpu, &[too_many], "huge").expect_err("must refuse");
     let msg = err.to_string();
     assert!(msg.contains("max_storage_buffer_binding_size") && msg.contains("huge"), "unclear error: {msg}");
 }

@@ -17,8 +17,11 @@ fn mean(v: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     v.iter().map(|x| f(*x)).sum::<f64>() / v.len() as f64
 }
 
-/// (Loss_D(real logits, fake logits), Loss_G(fake logits)) as models.md writes them.
-fn published(loss: GanLoss, g_loss: GLoss) -> (fn(&[f64], &[f64]) -> f64, fn(&[f64]) -> f64) {
+/// Loss_D(real logits, fake logits) and Loss_G(fake logits).
+type Formulas = (fn(&[f64], &[f64]) -> f64, fn(&[f64]) -> f64);
+
+/// (Loss_D, Loss_G) as models.md writes them.
+fn published(loss: GanLoss, g_loss: GLoss) -> Formulas {
     // -log sigmoid(l) = softplus(-l); -log(1 - sigmoid(l)) = softplus(l)
     fn bce_d(r: &[f64], f: &[f64]) -> f64 {
         mean(r, |l| softplus(-l)) + mean(f, softplus)

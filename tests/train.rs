@@ -138,7 +138,7 @@ fn diverged_training_stops_and_keeps_the_last_good_checkpoint() {
     // poison D's weights: the next losses are NaN
     let n = gan.d.params.layout.len;
     gan.d.params.all().write(&e.gpu, &vec![f32::NAN; n]).unwrap();
-    let err = train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).err().expect("NaN losses must stop training");
+    let err = train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).expect_err("NaN losses must stop training");
     let msg = format!("{err:#}");
     assert!(msg.contains("not finite") && msg.contains("--lr"), "unhelpful message: {msg}");
     assert_eq!(std::fs::read(dir.join("checkpoint.safetensors")).unwrap(), good, "the last good checkpoint must survive");
@@ -214,7 +214,7 @@ fn checkpoint_from_another_architecture_is_refused() {
     let mut other = small_cfg(&dir, 2);
     other.model.ngf = 12;
     let mut gan = Gan::new(e, other, None).unwrap();
-    let err = gan.load_checkpoint(e, &RawCheckpoint::read(&dir.join("checkpoint.safetensors")).unwrap()).err().expect("must refuse");
+    let err = gan.load_checkpoint(e, &RawCheckpoint::read(&dir.join("checkpoint.safetensors")).unwrap()).expect_err("must refuse");
     assert!(format!("{err:#}").contains("different architecture"), "unclear: {err:#}");
 }
 

@@ -278,7 +278,7 @@ fn conditional_samples_differ_by_label() {
     between /= 90.0;
     eprintln!("between {between:.3} within {within:.3}");
     assert!(between > 2.0 * within, "class means differ by {between:.3} between labels but {within:.3} within one label");
-    assert!(gan.set_sample_labels(e, &vec![10; 48]).is_err(), "label out of range must be refused");
+    assert!(gan.set_sample_labels(e, &[10; 48]).is_err(), "label out of range must be refused");
 }
 
 #[test]

@@ -374,7 +374,7 @@ mod tests {
     #[test]
     fn charts_draw_to_png_and_svg_with_the_embedded_font() {
         let p = Panel::new("Losses", "step", "loss", vec![series("Loss_D", BLUE, vec![(1.0, 1.0), (2.0, 0.5)])]);
-        let c = canvas(&[p.clone()], 1, 300, 200).expect("png");
+        let c = canvas(std::slice::from_ref(&p), 1, 300, 200).expect("png");
         let dark = c.px.iter().filter(|q| q.iter().all(|v| *v < 100)).count();
         assert!(dark > 200, "a chart with text and axes has dark pixels: {dark}");
         let s = svg(&[p], 1, 300, 200).expect("svg");

@@ -207,7 +207,7 @@ impl StatsAccumulator {
 /// of `clf.batch` (and one smaller batch for the rest). Blocking: for `gangpu eval` and set-up.
 pub fn stats_of_images(e: &Engine, clf: &Classifier, images: &[f32]) -> Result<FeatureStats> {
     let per = SIDE * SIDE;
-    ensure!(!images.is_empty() && images.len() % per == 0, "classifier input: {} values are not whole 28x28 images", images.len());
+    ensure!(!images.is_empty() && images.len().is_multiple_of(per), "classifier input: {} values are not whole 28x28 images", images.len());
     let n = images.len() / per;
     let acc = StatsAccumulator::new(e)?;
     let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clear statistics") });

@@ -108,7 +108,7 @@ pub fn batchnorm_forward(
 fn chunked(ts: &[&Tensor]) -> Option<bool> {
     let ok = ts.iter().all(|t| t.numel() % 4 == 0 && t.offset % 4 == 0);
     let hw: usize = ts[0].shape[2..].iter().product();
-    ok.then_some(hw % 4 == 0)
+    ok.then_some(hw.is_multiple_of(4))
 }
 
 /// Backward of `batchnorm_forward` in training mode: dx from x and dy (the activation's

@@ -135,7 +135,7 @@ impl ConvGeom {
     /// True when a pass of this geometry is a dense product (one output position covering the
     /// whole input, PAD 0): see conv.wgsl's conv_dense.
     pub fn is_dense(&self) -> bool {
-        self.pad == 0 && self.kh == self.h && self.kw == self.w && self.k() % 4 == 0
+        self.pad == 0 && self.kh == self.h && self.kw == self.w && self.k().is_multiple_of(4)
     }
 
     /// Whether the weight-gradient takes kernel rows in pairs ky, ky + S (conv_backward.wgsl's
@@ -201,7 +201,7 @@ fn implicit_grid(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Result<ImplicitGri
         ConvPass::Forward => (g.n * g.oh() * g.ow().div_ceil(8), g.cout, 1),
         ConvPass::InputGrad if g.dgrad_x2_few() => (g.n * g.h.div_ceil(2).div_ceil(2) * g.w.div_ceil(2).div_ceil(8), 1, 1),
         // phase rows of 4 outputs, KH even: a strip is two phase rows
-        ConvPass::InputGrad if g.dgrad_x2() && g.w.div_ceil(2) == 4 && g.kh % 2 == 0 => (g.n * g.h.div_ceil(2).div_ceil(2), g.cin, 2),
+        ConvPass::InputGrad if g.dgrad_x2() && g.w.div_ceil(2) == 4 && g.kh.is_multiple_of(2) => (g.n * g.h.div_ceil(2).div_ceil(2), g.cin, 2),
         ConvPass::InputGrad if g.dgrad_x2() => (g.n * g.h.div_ceil(2) * g.w.div_ceil(2).div_ceil(8), g.cin, 2),
         ConvPass::InputGrad => (g.n * g.h.div_ceil(g.stride) * g.w.div_ceil(g.stride).div_ceil(8), g.cin, g.stride * g.stride),
         ConvPass::WeightGrad if g.wgrad_pairs() => (g.cin * g.stride * g.kw.div_ceil(4), g.cout, 1),
@@ -240,7 +240,7 @@ pub fn bn_partial_slots(e: &Engine, pass: ConvPass, g: &ConvGeom) -> Option<usiz
         return g.validate().ok().and_then(|_| tiled_bn_partial_slots(e, pass, g));
     }
     let kernel = e.conv_implicit() && e.conv_subgroups() && g.validate().is_ok() && !g.is_dense() && matches!(pass.entry(g), "conv_fwd" | "conv_dgrad_x2");
-    if !kernel || e.workgroup_size % 8 != 0 {
+    if !kernel || !e.workgroup_size.is_multiple_of(8) {
         return None;
     }
     let grid = implicit_grid(e, pass, g).ok()?;
@@ -307,7 +307,7 @@ pub fn conv_pass(
     // multiple of 4 values (its row segments then load as aligned vec4s) and, for b, by a forward
     // pass with KW % 4 == 0 (then the weights' count is a multiple of 4); otherwise any read-only
     // operand of at least 4 values serves, as the kernel never reads it.
-    let vec4_ok = |t: &Tensor| t.numel() % 4 == 0 && t.offset % 4 == 0;
+    let vec4_ok = |t: &Tensor| t.numel().is_multiple_of(4) && t.offset.is_multiple_of(4);
     let some_vec4 = |t: &'_ Tensor| -> Result<Tensor> {
         [t, a, b].into_iter().find(|t| t.numel() >= 4).cloned().ok_or_else(|| anyhow!("conv2d {g:?}: operands of fewer than 4 values are not supported"))
     };
@@ -346,7 +346,7 @@ fn conv_dense(
     accumulate: bool,
     act: Act,
 ) -> Result<Dispatch> {
-    ensure!(j % 4 == 0 && b.offset % 4 == 0, "dense product: columns must come in whole vec4s");
+    ensure!(j.is_multiple_of(4) && b.offset.is_multiple_of(4), "dense product: columns must come in whole vec4s");
     ensure!(b.numel() >= t * j && c.numel() >= i * j && a.numel() > (i - 1) * a_i + (t - 1) * a_t, "dense product: operands too small");
     let constants = [
         ("DENSE_I", i as f64),

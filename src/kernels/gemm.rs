@@ -67,7 +67,7 @@ pub fn gemm_nt(
     let (mode, plane) = match out {
         GemmOut::RowMajor => (0, 1),
         GemmOut::Channels { plane } => {
-            ensure!(plane > 0 && n % plane == 0, "gemm: {n} columns are not whole images of {plane} pixels");
+            ensure!(plane > 0 && n.is_multiple_of(plane), "gemm: {n} columns are not whole images of {plane} pixels");
             (1, plane)
         }
     };
@@ -86,7 +86,7 @@ pub fn gemm_nt(
     let gy = m.div_ceil(8);
     ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");
     let grid = [gx as u32, gy as u32, 1];
-    let aligned = k % 4 == 0 && lda % 4 == 0 && ldb % 4 == 0 && a.offset % 4 == 0 && b.offset % 4 == 0;
+    let aligned = k.is_multiple_of(4) && lda.is_multiple_of(4) && ldb.is_multiple_of(4) && a.offset.is_multiple_of(4) && b.offset.is_multiple_of(4);
     if aligned && e.gemm_tiled() {
         let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
         ensure!(gx <= max && gy <= max, "gemm of {m} x {n} exceeds the dispatch limit of {max} workgroups per dimension; use a smaller batch");

@@ -58,7 +58,11 @@ pub fn loss_strided(
     stats: &Tensor,
     slot: usize,
 ) -> Result<Dispatch> {
-    ensure!(stride > 0 && offset < stride && logits.numel() % stride == 0, "loss: offset {offset} / stride {stride} do not fit {} logits", logits.numel());
+    ensure!(
+        stride > 0 && offset < stride && logits.numel().is_multiple_of(stride),
+        "loss: offset {offset} / stride {stride} do not fit {} logits",
+        logits.numel()
+    );
     let n = logits.numel() / stride;
     ensure!(n > 0, "loss over an empty batch");
     ensure!(targets.numel() == n, "loss: {} targets for {n} logits", targets.numel());
@@ -85,7 +89,7 @@ pub fn softmax_cross_entropy(
     slot: usize,
 ) -> Result<Dispatch> {
     ensure!(
-        classes >= 2 && offset + classes <= stride && logits.numel() % stride == 0,
+        classes >= 2 && offset + classes <= stride && logits.numel().is_multiple_of(stride),
         "cross-entropy: {classes} classes at {offset} do not fit rows of {stride}"
     );
     let n = logits.numel() / stride;

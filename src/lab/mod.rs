@@ -123,7 +123,7 @@ impl LabConfig {
         if self.g_loss == GLoss::Minimax && self.loss != GanLoss::Bce {
             bail!("--g-loss minimax is the BCE generator loss; it does not combine with --loss {:?}", self.loss);
         }
-        if self.loss == GanLoss::Wgan && !(self.clip > 0.0) {
+        if self.loss == GanLoss::Wgan && (self.clip.is_nan() || self.clip <= 0.0) {
             bail!("--clip must be positive for the WGAN critic, got {}", self.clip);
         }
         if self.log_every == 0 || self.frame_every == 0 || self.steps == 0 {
@@ -257,7 +257,6 @@ impl Lab {
         };
         let d_step = adv.d_step(e, DHooks::default())?;
         let g_step = adv.g_step(e, GHooks { regenerate: Some(g.forward(e, &ws, &z, &g_acts, true, 0.1)?), ..GHooks::default() })?;
-        drop(adv);
         let opt_d = make_opt(e, &d, &cfg, "D")?;
         let opt_g = make_opt(e, &g, &cfg, "G")?;
         let clip_d = if cfg.loss == GanLoss::Wgan { Some(kernels::clip(e, cfg.clip, &d.params.all())?) } else { None };

@@ -220,7 +220,7 @@ pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummar
     let last = |r: &LabRun| r.metrics.last().cloned().context("no metrics logged");
     let quarter = base.steps / 4;
     let early = |r: &LabRun| mean(&r.metrics.iter().filter(|m| m.step > 0 && m.step <= quarter.max(1)).map(|m| m.g_grad_norm).collect::<Vec<_>>());
-    let w1_at = |r: &LabRun, s: u64| r.metrics.iter().filter(|m| m.step <= s).last().and_then(|m| m.w1).unwrap_or(f64::NAN);
+    let w1_at = |r: &LabRun, s: u64| r.metrics.iter().rfind(|m| m.step <= s).and_then(|m| m.w1).unwrap_or(f64::NAN);
     let below = |r: &LabRun| r.metrics.iter().find(|m| m.w1.is_some_and(|w| w < 0.5)).map(|m| m.step);
     let (fb, lb, lw) = (first(&rb)?, last(&rb)?, last(&rw)?);
     let crit: Vec<f64> = rw.metrics.iter().filter_map(|m| m.critic_estimate.map(|c| c as f64)).collect();

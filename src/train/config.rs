@@ -207,7 +207,7 @@ impl TrainConfig {
 
     /// Critic steps before G step number `g_step` (0-based).
     pub fn critic_steps_at(&self, g_step: u64) -> usize {
-        if self.wgan_schedule && (g_step < 25 || g_step % 500 == 0) {
+        if self.wgan_schedule && (g_step < 25 || g_step.is_multiple_of(500)) {
             100
         } else {
             self.critic_steps

@@ -122,7 +122,7 @@ impl TrainEval {
     /// Whether step `s` of a run of `last` steps is evaluated: every `every` steps, at the
     /// milestones and at the end.
     pub fn due(&self, s: u64, last: u64) -> bool {
-        self.every > 0 && (s % self.every == 0 || super::MILESTONES.contains(&s) || s == last)
+        self.every > 0 && (s.is_multiple_of(self.every) || super::MILESTONES.contains(&s) || s == last)
     }
 
     /// Submits an evaluation of the current G (after the iteration of step `step`). Waits only

@@ -237,7 +237,7 @@ impl Gan {
         let lab_real = u32_buf(b, "real labels");
         let lab_fake = u32_buf(b, "fake labels");
         let lab_sample = u32_buf(b, "sample labels");
-        let per_row = if k > 0 { (b / k).max(1) } else { b };
+        let per_row = b.checked_div(k).map_or(b, |r| r.max(1));
         let ordered: Vec<u32> = (0..b).map(|i| if k > 0 { ((i / per_row).min(k - 1)) as u32 } else { 0 }).collect();
         e.gpu.queue.write_buffer(&lab_sample, 0, bytemuck::cast_slice(&ordered));
         let draw_labels =
@@ -302,7 +302,6 @@ impl Gan {
                 before_g_backward: if cond == Cond::Cgan { vec![kernels::slice_channels(e, &d_fake_in_grad, k, &d_fake_grad)?] } else { vec![] },
             },
         )?;
-        drop(adv);
 
         let sample_noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
         let fixed_noise = kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?;

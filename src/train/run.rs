@@ -133,7 +133,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
         let next = gan.step + 1;
         // step 1 is always logged, so a run shows its first losses at once (a resumed run logs as
         // the uninterrupted run would, keeping metrics.jsonl identical)
-        let log_now = next % cfg.log_every == 0 || next == cfg.steps || next == 1;
+        let log_now = next.is_multiple_of(cfg.log_every) || next == cfg.steps || next == 1;
         let staging = if log_now { Some(ring.take(&e.gpu, &mut |p, vals| record(p, vals, progress))?) } else { None };
         let idx = gan.submit_iteration(e, staging.as_ref());
         if let Some(buf) = staging {
@@ -167,7 +167,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             }
             _ => {}
         }
-        if MILESTONES.contains(&s) || s % cfg.sample_every == 0 || s == cfg.steps {
+        if MILESTONES.contains(&s) || s.is_multiple_of(cfg.sample_every) || s == cfg.steps {
             drain(&mut ring, true, progress).map_err(folder_error)?;
             save_samples(gan, s).map_err(folder_error)?;
             last_sample = Some(s);
@@ -184,7 +184,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
                 record_eval(step, scores, last_sample, progress)?;
             }
         }
-        if s % cfg.checkpoint_every == 0 || s == cfg.steps {
+        if s.is_multiple_of(cfg.checkpoint_every) || s == cfg.steps {
             drain(&mut ring, true, progress)?;
             gan.save_checkpoint(e, &paths.checkpoint()).map_err(folder_error)?;
             last_good_ckpt.set(Some(s));
