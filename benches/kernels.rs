@@ -6,6 +6,7 @@
 
 use anyhow::Result;
 use gangpu::kernels::{self, ConvGeom, ConvTGeom};
+use gangpu::nn::LayerKind;
 use gangpu::{Dispatch, Engine, Tensor};
 use std::time::Instant;
 
@@ -29,8 +30,8 @@ fn time_ops(e: &Engine, ops: &[Dispatch], reps: usize, rounds: usize) -> Result<
 }
 
 enum Layer {
-    Conv(&'static str, ConvGeom),
-    ConvT(&'static str, ConvTGeom),
+    Conv(String, ConvGeom),
+    ConvT(String, ConvTGeom),
 }
 
 fn main() -> Result<()> {
@@ -54,43 +55,32 @@ fn main() -> Result<()> {
     anyhow::ensure!(model == "28" || model == "64", "GANGPU_BENCH_MODEL must be 28 or 64, got '{model}'");
     println!("dcgan{model} layers at batch 64; time per pass (fastest of {rounds} rounds of {reps})\n");
     println!("{:<28} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}", "layer", "fwd ms", "dgrad ms", "wgrad ms", "fwd GF/s", "dgrad", "wgrad");
-    let b = 64;
-    let t = |cin, h, cout, k, s, p| ConvTGeom { n: b, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p };
-    let c = |cin, h, cout, k, s, p| ConvGeom { n: b, cin, h, w: h, cout, kh: k, kw: k, stride: s, pad: p };
-    let layers = if model == "28" {
-        vec![
-            Layer::ConvT("G ConvT 100->256 1->7", t(100, 1, 256, 7, 1, 0)),
-            Layer::ConvT("G ConvT 256->128 7->14", t(256, 7, 128, 4, 2, 1)),
-            Layer::ConvT("G ConvT 128->1 14->28", t(128, 14, 1, 4, 2, 1)),
-            Layer::Conv("D Conv 1->64 28->14", c(1, 28, 64, 4, 2, 1)),
-            Layer::Conv("D Conv 64->128 14->7", c(64, 14, 128, 4, 2, 1)),
-            Layer::Conv("D Conv 128->1 7->1", c(128, 7, 1, 7, 1, 0)),
-        ]
-    } else {
-        vec![
-            Layer::ConvT("G ConvT 100->512 1->4", t(100, 1, 512, 4, 1, 0)),
-            Layer::ConvT("G ConvT 512->256 4->8", t(512, 4, 256, 4, 2, 1)),
-            Layer::ConvT("G ConvT 256->128 8->16", t(256, 8, 128, 4, 2, 1)),
-            Layer::ConvT("G ConvT 128->64 16->32", t(128, 16, 64, 4, 2, 1)),
-            Layer::ConvT("G ConvT 64->3 32->64", t(64, 32, 3, 4, 2, 1)),
-            Layer::Conv("D Conv 3->64 64->32", c(3, 64, 64, 4, 2, 1)),
-            Layer::Conv("D Conv 64->128 32->16", c(64, 32, 128, 4, 2, 1)),
-            Layer::Conv("D Conv 128->256 16->8", c(128, 16, 256, 4, 2, 1)),
-            Layer::Conv("D Conv 256->512 8->4", c(256, 8, 512, 4, 2, 1)),
-            Layer::Conv("D Conv 512->1 4->1", c(512, 4, 1, 4, 1, 0)),
-        ]
-    };
+    // the layers of the model as the trainer builds them (models.rs), at batch 64
+    let (size, channels) = if model == "28" { (28, 1) } else { (64, 3) };
+    let mc = gangpu::models::ModelConfig { image_size: size, channels, batch: 64, ..Default::default() };
+    let mut layers = Vec::new();
+    for (net, specs) in [("G", mc.generator()?), ("D", mc.discriminator()?)] {
+        for spec in specs {
+            let (i, o) = (spec.layer.in_shape(), spec.layer.out_shape());
+            let name = |kind: &str| format!("{net} {kind} {}->{} {}->{}", i[1], o[1], i[2], o[2]);
+            match spec.layer {
+                LayerKind::Conv(g) => layers.push(Layer::Conv(name("Conv"), g)),
+                LayerKind::ConvT(g) => layers.push(Layer::ConvT(name("ConvT"), g)),
+                other => anyhow::bail!("the DCGAN has no {other:?} layer"),
+            }
+        }
+    }
     let mut total_ms = 0.0;
     let mut total_flop = 0.0;
     // GANGPU_BENCH_LAYER=<part of a layer's name> measures the matching layers only
     let only = std::env::var("GANGPU_BENCH_LAYER").ok();
     let name_of = |l: &Layer| match l {
-        Layer::Conv(n, _) | Layer::ConvT(n, _) => *n,
+        Layer::Conv(n, _) | Layer::ConvT(n, _) => n.clone(),
     };
     for layer in layers.iter().filter(|l| only.as_deref().is_none_or(|o| name_of(l).contains(o))) {
         let (name, x_shape, w_shape, y_shape, macs) = match layer {
-            Layer::Conv(n, g) => (*n, g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),
-            Layer::ConvT(n, g) => (*n, g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),
+            Layer::Conv(n, g) => (n.as_str(), g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),
+            Layer::ConvT(n, g) => (n.as_str(), g.x_shape(), g.w_shape(), g.y_shape(), g.macs()),
         };
         let x = Tensor::zeros(&e.gpu, &x_shape, "x")?;
         let w = Tensor::zeros(&e.gpu, &w_shape, "w")?;
@@ -155,8 +145,8 @@ fn bn_statistics<'a>(e: &Engine, layers: impl Iterator<Item = &'a Layer>, reps: 
     let cfg = kernels::BnConfig { eps: 1e-5, momentum: 0.1, act: kernels::Act::Relu };
     for layer in layers {
         let (name, g, pass, x_shape, w_shape, y_shape) = match layer {
-            Layer::Conv(n, g) => (*n, *g, kernels::ConvPass::Forward, g.x_shape(), g.w_shape(), g.y_shape()),
-            Layer::ConvT(n, g) => (*n, g.as_conv(), kernels::ConvPass::InputGrad, g.x_shape(), g.w_shape(), g.y_shape()),
+            Layer::Conv(n, g) => (n.as_str(), *g, kernels::ConvPass::Forward, g.x_shape(), g.w_shape(), g.y_shape()),
+            Layer::ConvT(n, g) => (n.as_str(), g.as_conv(), kernels::ConvPass::InputGrad, g.x_shape(), g.w_shape(), g.y_shape()),
         };
         let Some(slots) = kernels::bn_partial_slots(e, pass, &g) else { continue };
         let c = y_shape[1];
