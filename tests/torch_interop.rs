@@ -42,7 +42,7 @@ fn pytorch_generator_forward_matches_pytorch() {
     let gan = Gan::new(e, cfg, None).unwrap();
     g.load_into(e, &gan.g).unwrap();
     d.load_into(e, &gan.d).unwrap();
-    let got = to_f64(&gan.sample_seeded(e, r["seed"].as_u64().unwrap() as u32, 0).unwrap());
+    let got = to_f64(&gangpu::train::Generator::of(e, &gan).unwrap().sample_seeded(e, r["seed"].as_u64().unwrap() as u32, 0).unwrap());
     let want: Vec<f64> = r["g_out"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_close(&got, &want, 1e-4, 1e-4, "gangpu G on PyTorch weights vs PyTorch G");
     // the running statistics came in too

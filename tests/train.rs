@@ -6,6 +6,7 @@ use common::*;
 use gangpu::checkpoint::RawCheckpoint;
 use gangpu::data;
 use gangpu::models::ModelConfig;
+use gangpu::train::Generator;
 use gangpu::train::{self, Gan, Metrics, Outcome, TrainConfig};
 use std::path::Path;
 use std::process::Command;
@@ -79,13 +80,13 @@ fn checkpoint_round_trip_gives_identical_samples() {
     let dir = tmpdir("roundtrip");
     let cfg = small_cfg(&dir, 5);
     let gan = run(&cfg, None);
-    let before = gan.sample_seeded(e, 3, 0).unwrap();
+    let before = Generator::of(e, &gan).unwrap().sample_seeded(e, 3, 0).unwrap();
     let mut fresh = Gan::new(e, cfg.clone(), None).unwrap();
-    let untrained = fresh.sample_seeded(e, 3, 0).unwrap();
+    let untrained = Generator::of(e, &fresh).unwrap().sample_seeded(e, 3, 0).unwrap();
     assert_ne!(before, untrained, "training must change the generator");
     fresh.load_checkpoint(e, &RawCheckpoint::read(&dir.join("checkpoint.safetensors")).unwrap()).unwrap();
     assert_eq!(fresh.step, 5);
-    assert_eq!(fresh.sample_seeded(e, 3, 0).unwrap(), before, "samples after save + load must be identical");
+    assert_eq!(Generator::of(e, &fresh).unwrap().sample_seeded(e, 3, 0).unwrap(), before, "samples after save + load must be identical");
     // the checkpoint carries PyTorch names and layouts
     let bytes = std::fs::read(dir.join("checkpoint.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();

@@ -249,15 +249,16 @@ fn conditional_samples_differ_by_label() {
     let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
     train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
     let px = 28 * 28;
+    let gen = gangpu::train::Generator::of(e, &gan).unwrap();
     let mut halves = Vec::new();
     for label in 0..10u32 {
         // as `gangpu sample --label`: the chosen label fills half of each batch, the other half
         // mixes the classes (batch norm sees a training-like batch); 4 batches, 96 samples
         let labels: Vec<u32> = (0..48).map(|i| if i < 24 { label } else { (i % 10) as u32 }).collect();
-        gan.set_sample_labels(e, &labels).unwrap();
+        gen.set_sample_labels(e, &labels).unwrap();
         let mut v = Vec::new();
         for batch in 0..4 {
-            v.extend_from_slice(&gan.sample_seeded(e, 11, batch).unwrap()[..24 * px]);
+            v.extend_from_slice(&gen.sample_seeded(e, 11, batch).unwrap()[..24 * px]);
         }
         let mean = |r: std::ops::Range<usize>| -> Vec<f64> {
             let n = r.len() as f64;
@@ -278,7 +279,7 @@ fn conditional_samples_differ_by_label() {
     between /= 90.0;
     eprintln!("between {between:.3} within {within:.3}");
     assert!(between > 2.0 * within, "class means differ by {between:.3} between labels but {within:.3} within one label");
-    assert!(gan.set_sample_labels(e, &[10; 48]).is_err(), "label out of range must be refused");
+    assert!(gen.set_sample_labels(e, &[10; 48]).is_err(), "label out of range must be refused");
 }
 
 #[test]

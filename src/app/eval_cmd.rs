@@ -176,11 +176,11 @@ fn load_samples(dir: &Path, notes: &mut Vec<String>) -> Result<(Vec<f32>, usize,
 #[allow(clippy::type_complexity)]
 fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: Option<u32>) -> Result<(Vec<f32>, usize, usize, usize, String, Option<String>)> {
     let raw = crate::checkpoint::RawCheckpoint::read(ck)?;
-    let gan = super::generate::from_checkpoint(e, &raw, None)?;
-    let mc = gan.cfg.model.clone();
-    let trained_on = gan.cfg.data.clone();
+    let (gen, cfg) = crate::train::Generator::from_checkpoint(e, &raw, None)?;
+    let mc = cfg.model.clone();
+    let trained_on = cfg.data.clone();
     let noise = seed.map_or(super::generate::Noise::Evaluation, super::generate::Noise::Seed);
-    let values = super::generate::samples(e, &gan, n, noise, mc.batch)?;
+    let values = super::generate::samples(e, &gen, n, noise, mc.batch)?;
     let from = seed.map_or("the run's evaluation noise".to_string(), |s| format!("seed {s}"));
     let what = format!("{} samples of {} (step {}, {from})", n, ck.display(), raw.step()?);
     Ok((values, n, mc.channels, mc.image_size, what, Some(trained_on)))

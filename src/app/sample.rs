@@ -5,7 +5,7 @@ use crate::checkpoint::RawCheckpoint;
 use crate::cli_values::{count_usize, label_u32, seed_u32};
 use crate::models::{Cond, ModelConfig};
 use crate::torch_import::{Role, TorchWeights};
-use crate::train::{self, Gan, TrainConfig};
+use crate::train::{self, Generator};
 use crate::{imageout, Engine, GpuOptions};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -40,25 +40,24 @@ pub struct SampleArgs {
 pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
     let target = imageout::sample_target(&a.out)?;
     let (n, seed, out, label) = (a.n, a.seed, a.out.as_path(), a.label);
-    let (mut cfg, raw, torch) = match (&a.checkpoint, &a.net_g) {
+    // the model: the checkpoint's, or read from the PyTorch generator's shapes
+    let (mut mc, seed_of_run, raw, torch) = match (&a.checkpoint, &a.net_g) {
         (Some(ck), _) => {
             let raw = RawCheckpoint::read(ck)?;
-            (train::checkpoint_config(&raw)?, Some(raw), None)
+            let cfg = train::checkpoint_config(&raw)?;
+            (cfg.model, cfg.seed, Some(raw), None)
         }
         (None, Some(p)) => {
             let w = TorchWeights::read(p, Role::Generator)?;
             let mut model = ModelConfig::default();
             crate::torch_import::adopt_shapes(&mut model, &w, &|_| false)?;
-            // D is not used for sampling; a minimal one keeps the GAN buildable
-            model.ndf = 1;
-            (TrainConfig::new(model, "none", 1, PathBuf::from(".")), None, Some(w))
+            (model, 0, None, Some(w))
         }
         (None, None) => bail!("give --checkpoint FILE (a gangpu run) or --netG FILE (PyTorch generator weights)"),
     };
     if let Some(b) = a.batch {
-        cfg.model.batch = b;
+        mc.batch = b;
     }
-    let mc = cfg.model.clone();
     if let Some(l) = label {
         if mc.cond == Cond::None {
             let what = a.checkpoint.as_ref().map_or("--netG".to_string(), |c| c.display().to_string());
@@ -69,12 +68,13 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
         }
     }
     let e = Engine::open(gpu)?;
-    let mut gan = Gan::new(&e, cfg.clone(), None)?;
-    if let Some(raw) = &raw {
-        gan.load_checkpoint(&e, raw)?;
-    }
+    // G alone: sampling needs no D
+    let gen = match &raw {
+        Some(raw) => Generator::from_checkpoint(&e, raw, Some(mc.batch))?.0,
+        None => Generator::new(&e, &mc, seed_of_run)?,
+    };
     if let Some(w) = &torch {
-        w.load_into(&e, &gan.g)?;
+        w.load_into(&e, &gen.g)?;
     }
     // Batch norm in G normalises with batch statistics, as in training, where a batch mixes all
     // classes: a batch of one class only would have the label's shift normalised away. So a
@@ -83,17 +83,17 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
         Some(l) => {
             let half = (mc.batch / 2).max(1);
             let labels: Vec<u32> = (0..mc.batch).map(|i| if i < half { l } else { (i % mc.classes) as u32 }).collect();
-            gan.set_sample_labels(&e, &labels)?;
+            gen.set_sample_labels(&e, &labels)?;
             half
         }
         None => mc.batch,
     };
-    let values = super::generate::samples(&e, &gan, n, super::generate::Noise::Seed(seed), keep)?;
+    let values = super::generate::samples(&e, &gen, n, super::generate::Noise::Seed(seed), keep)?;
     if let imageout::SampleOut::Grid = target {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        match (gan.class_grid(), label) {
+        match (gen.class_grid(), label) {
             // class-ordered: each batch holds per_row samples of each class; one row per class
             (Some((rows, per_row)), None) => {
                 let per = mc.channels * mc.image_size * mc.image_size;

@@ -16,6 +16,30 @@ pub struct LinearGeom {
     pub dout: usize,
 }
 
+/// What every pass of every layer runs with: the engine, and the convolutions' shared scratch.
+#[derive(Clone, Copy)]
+pub struct Pass<'a> {
+    pub e: &'a Engine,
+    pub ws: &'a ConvWorkspace,
+}
+
+/// A layer's parameters, or their gradients: views into the network's flat buffers.
+#[derive(Clone, Copy)]
+pub struct Params<'a> {
+    pub w: &'a Tensor,
+    /// The bias, for layers that have one (`Layer::has_bias`).
+    pub b: Option<&'a Tensor>,
+}
+
+/// What a forward pass writes beside y = layer(x) when the layer offered it: `act` applied to y
+/// (`Layer::fuses_activation`; Identity otherwise) and batch norm's partial statistics of y,
+/// (out channels, `Layer::bn_partial_slots`, 4).
+#[derive(Clone, Copy)]
+pub struct Fused<'a> {
+    pub act: Act,
+    pub bn_partials: Option<&'a Tensor>,
+}
+
 /// What every layer type provides.
 pub trait Layer: std::fmt::Debug {
     fn in_shape(&self) -> Vec<usize>;
@@ -46,25 +70,13 @@ pub trait Layer: std::fmt::Debug {
     fn bn_partial_slots(&self, _e: &Engine) -> Option<usize> {
         None
     }
-    /// y = layer(x) (then `act`, when `fuses_activation` said so; otherwise `act` is Identity),
-    /// and, given `bn_partials` (out channels, `bn_partial_slots`, 4), y's partial statistics.
-    #[allow(clippy::too_many_arguments)]
-    fn forward(
-        &self,
-        e: &Engine,
-        ws: &ConvWorkspace,
-        x: &Tensor,
-        w: &Tensor,
-        b: Option<&Tensor>,
-        y: &Tensor,
-        act: Act,
-        bn_partials: Option<&Tensor>,
-    ) -> Result<Vec<Dispatch>>;
+    /// y = layer(x), and what `fused` asks for beside it (only what `fuses_activation` and
+    /// `bn_partial_slots` offered).
+    fn forward(&self, pass: &Pass, x: &Tensor, params: Params, y: &Tensor, fused: Fused) -> Result<Vec<Dispatch>>;
     /// dx = d layer / dx applied to dy.
-    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>>;
-    /// dw (and db) from x and dy, written or (with `acc`) added.
-    #[allow(clippy::too_many_arguments)]
-    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>>;
+    fn backward_input(&self, pass: &Pass, dy: &Tensor, params: Params, dx: &Tensor) -> Result<Vec<Dispatch>>;
+    /// The parameters' gradients from x and dy into `grads`, written or (with `acc`) added.
+    fn backward_params(&self, pass: &Pass, x: &Tensor, dy: &Tensor, grads: Params, acc: bool) -> Result<Vec<Dispatch>>;
     /// The forward pass in plain f64 on the CPU (the reference the GPU pass is checked against).
     fn reference_forward(&self, x: &[f64], w: &[f64], b: Option<&[f64]>) -> Vec<f64>;
 }
@@ -112,24 +124,14 @@ impl Layer for ConvGeom {
     fn bn_partial_slots(&self, e: &Engine) -> Option<usize> {
         kernels::bn_partial_slots(e, kernels::ConvPass::Forward, self)
     }
-    fn forward(
-        &self,
-        e: &Engine,
-        ws: &ConvWorkspace,
-        x: &Tensor,
-        w: &Tensor,
-        _b: Option<&Tensor>,
-        y: &Tensor,
-        act: Act,
-        bn_partials: Option<&Tensor>,
-    ) -> Result<Vec<Dispatch>> {
-        kernels::conv2d_forward_act(e, ws, self, x, w, y, act, bn_partials)
+    fn forward(&self, pass: &Pass, x: &Tensor, params: Params, y: &Tensor, fused: Fused) -> Result<Vec<Dispatch>> {
+        kernels::conv2d_forward_act(pass.e, pass.ws, self, x, params.w, y, fused.act, fused.bn_partials)
     }
-    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-        kernels::conv2d_backward_input(e, ws, self, dy, w, dx)
+    fn backward_input(&self, pass: &Pass, dy: &Tensor, params: Params, dx: &Tensor) -> Result<Vec<Dispatch>> {
+        kernels::conv2d_backward_input(pass.e, pass.ws, self, dy, params.w, dx)
     }
-    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, _db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
-        kernels::conv2d_backward_weight(e, ws, self, x, dy, dw, acc)
+    fn backward_params(&self, pass: &Pass, x: &Tensor, dy: &Tensor, grads: Params, acc: bool) -> Result<Vec<Dispatch>> {
+        kernels::conv2d_backward_weight(pass.e, pass.ws, self, x, dy, grads.w, acc)
     }
     fn reference_forward(&self, x: &[f64], w: &[f64], _b: Option<&[f64]>) -> Vec<f64> {
         crate::reference::conv2d(self, x, w)
@@ -171,24 +173,14 @@ impl Layer for ConvTGeom {
     fn bn_partial_slots(&self, e: &Engine) -> Option<usize> {
         kernels::bn_partial_slots(e, kernels::ConvPass::InputGrad, &self.as_conv())
     }
-    fn forward(
-        &self,
-        e: &Engine,
-        ws: &ConvWorkspace,
-        x: &Tensor,
-        w: &Tensor,
-        _b: Option<&Tensor>,
-        y: &Tensor,
-        act: Act,
-        bn_partials: Option<&Tensor>,
-    ) -> Result<Vec<Dispatch>> {
-        kernels::conv_transpose2d_forward_act(e, ws, self, x, w, y, act, bn_partials)
+    fn forward(&self, pass: &Pass, x: &Tensor, params: Params, y: &Tensor, fused: Fused) -> Result<Vec<Dispatch>> {
+        kernels::conv_transpose2d_forward_act(pass.e, pass.ws, self, x, params.w, y, fused.act, fused.bn_partials)
     }
-    fn backward_input(&self, e: &Engine, ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-        kernels::conv_transpose2d_backward_input(e, ws, self, dy, w, dx)
+    fn backward_input(&self, pass: &Pass, dy: &Tensor, params: Params, dx: &Tensor) -> Result<Vec<Dispatch>> {
+        kernels::conv_transpose2d_backward_input(pass.e, pass.ws, self, dy, params.w, dx)
     }
-    fn backward_params(&self, e: &Engine, ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, _db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
-        kernels::conv_transpose2d_backward_weight(e, ws, self, x, dy, dw, acc)
+    fn backward_params(&self, pass: &Pass, x: &Tensor, dy: &Tensor, grads: Params, acc: bool) -> Result<Vec<Dispatch>> {
+        kernels::conv_transpose2d_backward_weight(pass.e, pass.ws, self, x, dy, grads.w, acc)
     }
     fn reference_forward(&self, x: &[f64], w: &[f64], _b: Option<&[f64]>) -> Vec<f64> {
         crate::reference::conv_transpose2d(self, x, w)
@@ -231,27 +223,17 @@ impl Layer for LinearGeom {
             }
         }
     }
-    fn forward(
-        &self,
-        e: &Engine,
-        _ws: &ConvWorkspace,
-        x: &Tensor,
-        w: &Tensor,
-        b: Option<&Tensor>,
-        y: &Tensor,
-        act: Act,
-        bn_partials: Option<&Tensor>,
-    ) -> Result<Vec<Dispatch>> {
-        anyhow::ensure!(act == Act::Identity && bn_partials.is_none(), "linear layers fuse no activation or batch-norm statistics");
-        Ok(vec![kernels::linear_forward(e, x, w, b, y)?])
+    fn forward(&self, pass: &Pass, x: &Tensor, params: Params, y: &Tensor, fused: Fused) -> Result<Vec<Dispatch>> {
+        anyhow::ensure!(fused.act == Act::Identity && fused.bn_partials.is_none(), "linear layers fuse no activation or batch-norm statistics");
+        Ok(vec![kernels::linear_forward(pass.e, x, params.w, params.b, y)?])
     }
-    fn backward_input(&self, e: &Engine, _ws: &ConvWorkspace, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Vec<Dispatch>> {
-        Ok(vec![kernels::linear_backward_input(e, dy, w, dx)?])
+    fn backward_input(&self, pass: &Pass, dy: &Tensor, params: Params, dx: &Tensor) -> Result<Vec<Dispatch>> {
+        Ok(vec![kernels::linear_backward_input(pass.e, dy, params.w, dx)?])
     }
-    fn backward_params(&self, e: &Engine, _ws: &ConvWorkspace, x: &Tensor, dy: &Tensor, dw: &Tensor, db: Option<&Tensor>, acc: bool) -> Result<Vec<Dispatch>> {
-        let mut v = vec![kernels::linear_backward_weight(e, x, dy, dw, acc)?];
-        if let Some(db) = db {
-            v.push(kernels::sum_rows(e, dy, db, acc)?);
+    fn backward_params(&self, pass: &Pass, x: &Tensor, dy: &Tensor, grads: Params, acc: bool) -> Result<Vec<Dispatch>> {
+        let mut v = vec![kernels::linear_backward_weight(pass.e, x, dy, grads.w, acc)?];
+        if let Some(db) = grads.b {
+            v.push(kernels::sum_rows(pass.e, dy, db, acc)?);
         }
         Ok(v)
     }

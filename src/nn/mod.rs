@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 mod layer;
 mod optimizer;
-pub use layer::{Layer, LayerKind, LinearGeom};
+pub use layer::{Fused, Layer, LayerKind, LinearGeom, Params, Pass};
 pub use optimizer::{NetOptimizer, OptRule};
 
 /// One named parameter (or buffer) inside a flat buffer.
@@ -359,14 +359,16 @@ impl Net {
             let b = self.slots[i].bias.map(|b| self.params.view(b));
             // an activation right after the layer (no batch norm between) is fused when it can be
             let layer = s.layer.layer();
+            let pass = Pass { e, ws };
+            let params = Params { w: &w, b: b.as_ref() };
             let fused = self.slots[i].affine.is_none() && s.act != Act::Identity && layer.fuses_activation(e, s.act);
             if fused {
-                out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.out[i], s.act, None)?);
+                out.extend(layer.forward(&pass, input, params, &acts.out[i], Fused { act: s.act, bn_partials: None })?);
                 continue;
             }
             // batch statistics summarised by the layer's kernel as it writes its output
             let partials = if train { acts.bn_partials[i].as_ref() } else { None };
-            out.extend(layer.forward(e, ws, input, &w, b.as_ref(), &acts.pre[i], Act::Identity, partials)?);
+            out.extend(layer.forward(&pass, input, params, &acts.pre[i], Fused { act: Act::Identity, bn_partials: partials })?);
             if let (Some(a), Some(st)) = (self.slots[i].affine, self.bn_slots[i]) {
                 let cfg = BnConfig { momentum, act: s.act, ..self.bn };
                 let saved = acts.saved[i].as_ref().ok_or_else(|| anyhow::anyhow!("missing batch stats"))?;
@@ -425,13 +427,14 @@ impl Net {
             }
             let input = if i == 0 { x } else { &acts.out[i - 1] };
             let w = self.weight(i);
+            let pass = Pass { e, ws };
             if param_grads {
-                let db = self.slots[i].bias.map(|b| self.grads.view(b));
-                out.extend(s.layer.layer().backward_params(e, ws, input, &acts.d_pre[i], &self.weight_grad(i), db.as_ref(), accumulate)?);
+                let (dw, db) = (self.weight_grad(i), self.slots[i].bias.map(|b| self.grads.view(b)));
+                out.extend(s.layer.layer().backward_params(&pass, input, &acts.d_pre[i], Params { w: &dw, b: db.as_ref() }, accumulate)?);
             }
             let target = if i == 0 { dx } else { Some(&acts.d_out[i - 1]) };
             if let Some(t) = target {
-                out.extend(s.layer.layer().backward_input(e, ws, &acts.d_pre[i], &w, t)?);
+                out.extend(s.layer.layer().backward_input(&pass, &acts.d_pre[i], Params { w: &w, b: None }, t)?);
             }
         }
         Ok(out)

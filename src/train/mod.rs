@@ -8,7 +8,7 @@ use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
 pub mod progress;
-use crate::kernels::{self, BnConfig, ConvWorkspace, RngParams};
+use crate::kernels::{self, BnConfig, ConvWorkspace};
 use crate::models::Cond;
 use crate::nn::{Activations, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
@@ -22,6 +22,8 @@ use std::time::Instant;
 mod config;
 mod curves;
 mod eval_glue;
+mod generator;
+pub use generator::Generator;
 mod feed;
 mod figures;
 mod run;
@@ -140,8 +142,6 @@ pub struct Gan {
     d_step: Vec<Dispatch>,
     g_step: Vec<Dispatch>,
     sample_fixed: Vec<Dispatch>,
-    sample_noise: Dispatch,
-    sample_forward: Vec<Dispatch>,
     pub step: u64,
     bn_batches_g: u64,
     bn_batches_d: u64,
@@ -237,9 +237,7 @@ impl Gan {
         let lab_real = u32_buf(b, "real labels");
         let lab_fake = u32_buf(b, "fake labels");
         let lab_sample = u32_buf(b, "sample labels");
-        let per_row = b.checked_div(k).map_or(b, |r| r.max(1));
-        let ordered: Vec<u32> = (0..b).map(|i| if k > 0 { ((i / per_row).min(k - 1)) as u32 } else { 0 }).collect();
-        e.gpu.queue.write_buffer(&lab_sample, 0, bytemuck::cast_slice(&ordered));
+        e.gpu.queue.write_buffer(&lab_sample, 0, bytemuck::cast_slice(&generator::class_ordered(b, k)));
         let draw_labels =
             if cond != Cond::None { Some(kernels::draw_labels(e, b, k, &picked, &labels_buf, &lab_real, &lab_fake, cfg.seed, STREAM_LABELS)?) } else { None };
         let g_in = if cond != Cond::None { Tensor::zeros(&e.gpu, &[b, mc.nz + k, 1, 1], "noise and labels")? } else { z.clone() };
@@ -303,7 +301,6 @@ impl Gan {
             },
         )?;
 
-        let sample_noise = kernels::normal(e, &z, cfg.seed, STREAM_NOISE, 0)?;
         let fixed_noise = kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?;
 
         let eval_reference = if cfg.eval_every > 0 { data.cloned() } else { None };
@@ -330,8 +327,6 @@ impl Gan {
             d_step,
             g_step,
             sample_fixed: vec![],
-            sample_noise,
-            sample_forward: vec![],
             step: 0,
             bn_batches_g: 0,
             bn_batches_d: 0,
@@ -340,7 +335,6 @@ impl Gan {
         // statistics untouched; conditional runs get class-ordered labels (one row per class).
         gan.sample_fixed = vec![fixed_noise];
         gan.sample_fixed.extend(gan.generate_dispatches(e, &fixed_z)?);
-        gan.sample_forward = gan.generate_dispatches(e, &gan.z)?;
         gan.g.upload_init(e, gan.cfg.seed, STREAM_INIT_G)?;
         gan.d.upload_init(e, gan.cfg.seed, STREAM_INIT_D)?;
         e.gpu.check("building the GAN")?;
@@ -351,13 +345,7 @@ impl Gan {
     /// statistics untouched, class-ordered labels attached for conditional models. The images
     /// land in `generated()`; the training state is untouched (the next D step draws afresh).
     pub fn generate_dispatches(&self, e: &Engine, z: &Tensor) -> Result<Vec<Dispatch>> {
-        let mc = &self.cfg.model;
-        if mc.cond == Cond::None {
-            return self.g.forward(e, &self.ws, z, &self.g_acts, true, 0.0);
-        }
-        let mut v = vec![kernels::concat_onehot(e, z, &self.lab_sample, mc.classes, &self.g_in)?];
-        v.extend(self.g.forward(e, &self.ws, &self.g_in, &self.g_acts, true, 0.0)?);
-        Ok(v)
+        generator::generate_dispatches(e, &self.cfg.model, &self.g, &self.ws, &self.g_acts, &self.g_in, &self.lab_sample, z)
     }
 
     /// G's output (B, C, S, S): the images of the last G pass.
@@ -446,45 +434,10 @@ impl Gan {
         self.g_acts.out[self.g_acts.out.len() - 1].read(&e.gpu)
     }
 
-    /// Labels of the sample batch (conditional models): class-ordered by default.
-    pub fn set_sample_labels(&self, e: &Engine, labels: &[u32]) -> Result<()> {
-        let k = self.cfg.model.classes as u32;
-        if let Some(bad) = labels.iter().find(|l| **l >= k) {
-            bail!("label {bad} is out of range: this model has {k} classes (0..{})", k.saturating_sub(1));
-        }
-        if labels.len() != self.cfg.model.batch {
-            bail!("{} sample labels for a batch of {}", labels.len(), self.cfg.model.batch);
-        }
-        e.gpu.queue.write_buffer(&self.lab_sample, 0, bytemuck::cast_slice(labels));
-        Ok(())
-    }
-
     /// Samples per row of a class-ordered grid (one row per class), or None when unconditional.
     pub fn class_grid(&self) -> Option<(usize, usize)> {
         let mc = &self.cfg.model;
-        (mc.cond != Cond::None).then(|| {
-            let per_row = (mc.batch / mc.classes).max(1);
-            (mc.classes.min(mc.batch), per_row)
-        })
-    }
-
-    /// G on noise batch `batch_index` of `seed` (for `gangpu sample`).
-    pub fn sample_seeded(&self, e: &Engine, seed: u32, batch_index: u32) -> Result<Vec<f32>> {
-        self.sample_from(e, seed, STREAM_NOISE, batch_index)
-    }
-
-    /// G on batch `batch_index` of the run's evaluation noise: the samples `--eval-every` scores.
-    pub fn sample_eval_noise(&self, e: &Engine, batch_index: u32) -> Result<Vec<f32>> {
-        self.sample_from(e, self.cfg.seed, STREAM_EVAL, batch_index)
-    }
-
-    fn sample_from(&self, e: &Engine, seed: u32, stream: u32, batch_index: u32) -> Result<Vec<f32>> {
-        let mc = &self.cfg.model;
-        self.sample_noise.set_params(&e.gpu, &RngParams { len: (mc.batch * mc.nz) as u32, seed, stream, counter: batch_index, ..Default::default() });
-        let mut list: Vec<&Dispatch> = vec![&self.sample_noise];
-        list.extend(self.sample_forward.iter());
-        e.run(&list)?;
-        self.g_acts.out[self.g_acts.out.len() - 1].read(&e.gpu)
+        generator::class_grid(mc)
     }
 
     /// One real batch as the trainer sees it (drawn with counter `u32::MAX`, outside training's draws).
