@@ -3,7 +3,9 @@
 # - a Vulkan driver: Mesa's lavapipe (a software adapter) when the machine has none;
 # - headless Chromium (the report page's test renders it; its package also ships SwiftShader);
 # - TensorBoard's event reader and Pillow (the TensorBoard test reads the events and decodes the
-#   sample images with them; Python only for that test).
+#   sample images with them);
+# - PyTorch, safetensors and NumPy (the hand-over test continues a run in PyTorch DDP and back).
+# Python is used by those tests only; gangpu itself needs none.
 # Then `cargo test --release` on Vulkan (set WGPU_BACKEND to test another backend).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +22,12 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 if ! python3 -c "import tensorboard, PIL" >/dev/null 2>&1; then
-    echo "== installing TensorBoard's event reader and Pillow (Python, for tests/report.rs only)"
+    echo "== installing TensorBoard's event reader and Pillow (Python, for tests/report.rs)"
     python3 -m pip install -q tensorboard pillow
+fi
+if ! python3 -c "import torch, safetensors, numpy" >/dev/null 2>&1; then
+    echo "== installing PyTorch, safetensors and NumPy (Python, for tests/torch_handover.rs)"
+    python3 -m pip install -q torch safetensors numpy
 fi
 # Headless GL over EGL needs no display; silence the harmless XDG_RUNTIME_DIR probe message.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"

@@ -1,8 +1,11 @@
 //! Checkpoints in safetensors. Network tensors carry PyTorch `nn.Sequential` state_dict names
 //! and layouts under `netG.` / `netD.` (e.g. `netG.main.0.weight`), so a checkpoint loads into
-//! PyTorch (scripts/check_checkpoint.py). Optimizer moments are stored as flat buffers; the
-//! step, Adam step counts, RNG state and the whole config go in the metadata. Writes are atomic:
-//! a temp file, fsync, rename.
+//! PyTorch (scripts/check_checkpoint.py, scripts/torch_trainer.py). Optimizer moments are stored
+//! per parameter under the parameter's name (`optim.netG.main.0.weight.exp_avg`: torch.optim's
+//! state of that parameter; checkpoints before 0.3 kept one flat buffer per moment,
+//! `optim.netG.exp_avg`, still read); the step, the optimizers' step counts, RNG state and the
+//! whole config go in the metadata (docs/torch.md has the whole mapping). Writes are atomic: a
+//! temp file, fsync, rename.
 
 use crate::nn::{Net, Which};
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -56,8 +59,14 @@ fn net_tensors(prefix: &str, net: &Net, s: &NetState, out: &mut Vec<(String, Dty
         out.push((format!("{prefix}.main.{bi}.num_batches_tracked"), Dtype::I64, vec![], (s.bn_batches as i64).to_le_bytes().to_vec()));
     }
     ensure!(s.opt.len() == s.opt_names.len(), "{prefix}: optimizer state and names disagree");
-    for (name, slot) in s.opt_names.iter().zip(&s.opt) {
-        out.push((format!("optim.{prefix}.{name}"), Dtype::F32, vec![slot.len()], f32_bytes(slot)));
+    for (slot_name, slot) in s.opt_names.iter().zip(&s.opt) {
+        ensure!(slot.len() == net.params.layout.len, "{prefix}: optimizer state {slot_name} does not match the network layout");
+        for (name, which, offset, shape) in net.export_names() {
+            if which == Which::Params {
+                let n: usize = shape.iter().product();
+                out.push((format!("optim.{prefix}.{name}.{slot_name}"), Dtype::F32, shape, f32_bytes(&slot[offset..offset + n])));
+            }
+        }
     }
     Ok(())
 }
@@ -150,12 +159,39 @@ impl RawCheckpoint {
             };
             dst[offset..offset + vals.len()].copy_from_slice(&vals);
         }
+        // optimizer moments: per parameter (torch.optim's layout), or one flat buffer (older
+        // checkpoints); a checkpoint without them cannot continue a run exactly
+        let floats =
+            |t: &safetensors::tensor::TensorView| -> Vec<f32> { t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect() };
         let mut opt = Vec::new();
-        for name in opt_names {
-            if let Ok(t) = st.tensor(&format!("optim.{prefix}.{name}")) {
-                ensure!(t.shape() == [net.params.layout.len], "{}: optimizer state optim.{prefix}.{name} does not match this model", self.path);
-                opt.push(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+        for slot in opt_names {
+            if let Ok(t) = st.tensor(&format!("optim.{prefix}.{slot}")) {
+                ensure!(t.shape() == [net.params.layout.len], "{}: optimizer state optim.{prefix}.{slot} does not match this model", self.path);
+                opt.push(floats(&t));
+                continue;
             }
+            let mut flat = vec![0f32; net.params.layout.len];
+            for (name, which, offset, shape) in net.export_names() {
+                if which != Which::Params {
+                    continue;
+                }
+                let full = format!("optim.{prefix}.{name}.{slot}");
+                let t = st.tensor(&full).map_err(|_| {
+                    anyhow!(
+                        "{}: optimizer state {full} is missing: the checkpoint cannot continue this run's optimizer (was it made with another --optimizer?)",
+                        self.path
+                    )
+                })?;
+                ensure!(
+                    t.shape() == shape.as_slice() && t.dtype() == Dtype::F32,
+                    "{}: optimizer state {full} has shape {:?}, the parameter {:?}",
+                    self.path,
+                    t.shape(),
+                    shape
+                );
+                flat[offset..offset + shape.iter().product::<usize>()].copy_from_slice(&floats(&t));
+            }
+            opt.push(flat);
         }
         let bn_batches = net
             .bn_module_indices()

@@ -398,10 +398,11 @@ fn convolutions_write_batch_norm_partial_statistics_of_their_output() {
     } else {
         // only the subgroup variant of the barrier-free kernels writes partials (GL has no subgroups)
         assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &g).is_none(), "{} cannot write partials", e.describe());
+        // the rest is about the barrier-free kernels' partials: said, and failed where CI expects them
         skipped("subgroups", &format!("{}: no barrier-free batch-norm partials to check ({})", e.describe(), e.plan.why));
+        return;
     }
-    // what cannot write them says so (on the kernels that can write them for other shapes)
-    let e = if e.conv_subgroups() { e } else { engine_tiled_conv() };
+    // what cannot write them says so
     let ws = kernels::ConvWorkspace::new(e, &[]).unwrap();
     let dense = cg(2, 8, 7, 7, 3, 7, 1, 0);
     assert!(kernels::bn_partial_slots(e, kernels::ConvPass::Forward, &dense).is_none(), "a dense forward pass is a GEMM without partials");
