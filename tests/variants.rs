@@ -249,7 +249,7 @@ fn conditional_samples_differ_by_label() {
     let mut gan = Gan::new(e, c.clone(), Some(&ds)).unwrap();
     train::train(e, &mut gan, &mut Quiet, &AtomicBool::new(false)).unwrap();
     let px = 28 * 28;
-    let gen = gangpu::train::Generator::of(e, &gan).unwrap();
+    let mut gen = gangpu::train::Generator::of(e, &gan).unwrap();
     let mut halves = Vec::new();
     for label in 0..10u32 {
         // as `gangpu sample --label`: the chosen label fills half of each batch, the other half

@@ -13,6 +13,8 @@ pub enum Noise {
     Seed(u32),
     /// The run's evaluation noise: what `train --eval-every` scores, so the scores match.
     Evaluation,
+    /// A seed's noise truncated at +-t (`gangpu sample --truncation`), drawn on the host.
+    Truncated(u32, f64),
 }
 
 /// `n` samples (n x C x S x S values in [-1, 1]) of G on noise batches 0, 1, ... of `noise`,
@@ -28,6 +30,7 @@ pub fn samples(e: &Engine, g: &Generator, n: usize, noise: Noise, keep: usize) -
         let v = match noise {
             Noise::Seed(seed) => g.sample_seeded(e, seed, batch)?,
             Noise::Evaluation => g.sample_eval_noise(e, batch)?,
+            Noise::Truncated(seed, t) => g.sample_input(e, &g.input_for(&super::latent::truncated_noise(seed, batch, mc.batch, mc.nz, t)))?,
         };
         let take = (n * per - values.len()).min(keep * per);
         values.extend_from_slice(&v[..take]);

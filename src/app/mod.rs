@@ -7,6 +7,7 @@ pub mod check;
 pub mod eval_cmd;
 pub mod generate;
 pub mod lab_cmd;
+pub mod latent;
 pub mod resume;
 pub mod sample;
 pub mod train_cmd;

@@ -2,7 +2,7 @@
 //! JPEG) or one PNG per sample.
 
 use crate::checkpoint::RawCheckpoint;
-use crate::cli_values::{count_usize, label_u32, seed_u32};
+use crate::cli_values::{count_usize, label_u32, positive_f64, seed_u32};
 use crate::models::{Cond, ModelConfig};
 use crate::torch_import::{Role, TorchWeights};
 use crate::train::{self, Generator};
@@ -34,11 +34,31 @@ pub struct SampleArgs {
     /// Class to generate (conditional checkpoints); without it a conditional grid has one row per class
     #[arg(long, allow_negative_numbers = true, value_parser = label_u32)]
     pub label: Option<u32>,
+    /// Draw z from a normal truncated at +-T (values beyond are drawn again): BigGAN's truncation
+    /// trick, typical samples for less variety (smaller T: more typical)
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f64)]
+    pub truncation: Option<f64>,
+    /// A latent walk as an animated GIF (--out walk.gif): each of up to 16 tiles moves through K
+    /// random latents by spherical interpolation and back to the first; a conditional checkpoint
+    /// keeps z fixed and morphs through K classes
+    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = count_usize, conflicts_with = "label")]
+    pub interpolate: Option<usize>,
+    /// Frames from one latent (or class) of --interpolate to the next
+    #[arg(long, default_value_t = 12, allow_negative_numbers = true, value_parser = count_usize, requires = "interpolate")]
+    pub frames: usize,
 }
 
 /// Runs `gangpu sample`.
 pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
-    let target = imageout::sample_target(&a.out)?;
+    if let Some(k) = a.interpolate {
+        if k < 2 {
+            bail!("--interpolate {k}: a walk needs at least 2 latents (or classes) to move between");
+        }
+        if a.out.extension().and_then(|x| x.to_str()).map(|x| x.to_ascii_lowercase()).as_deref() != Some("gif") {
+            bail!("--interpolate writes an animated GIF: give --out a .gif file (e.g. --out walk.gif), not {}", a.out.display());
+        }
+    }
+    let target = if a.interpolate.is_some() { imageout::SampleOut::Grid } else { imageout::sample_target(&a.out)? };
     let (n, seed, out, label) = (a.n, a.seed, a.out.as_path(), a.label);
     // the model: the checkpoint's, or read from the PyTorch generator's shapes
     let (mut mc, seed_of_run, raw, torch) = match (&a.checkpoint, &a.net_g) {
@@ -69,7 +89,7 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
     }
     let e = Engine::open(gpu)?;
     // G alone: sampling needs no D
-    let gen = match &raw {
+    let mut gen = match &raw {
         Some(raw) => Generator::from_checkpoint(&e, raw, Some(mc.batch))?.0,
         None => Generator::new(&e, &mc, seed_of_run)?,
     };
@@ -88,7 +108,14 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
         }
         None => mc.batch,
     };
-    let values = super::generate::samples(&e, &gen, n, super::generate::Noise::Seed(seed), keep)?;
+    if let Some(k) = a.interpolate {
+        return walk_gif(&e, &gen, k, a.frames, seed, a.truncation, out);
+    }
+    let noise = match a.truncation {
+        Some(t) => super::generate::Noise::Truncated(seed, t),
+        None => super::generate::Noise::Seed(seed),
+    };
+    let values = super::generate::samples(&e, &gen, n, noise, keep)?;
     if let imageout::SampleOut::Grid = target {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -107,5 +134,45 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
         imageout::save_each(out, &values, n, mc.channels, mc.image_size)?;
         eprintln!("wrote {n} samples to {}/", out.display());
     }
+    Ok(())
+}
+
+/// `--interpolate K`: the walk's frames as one animated GIF of up to 16 tiles.
+fn walk_gif(e: &Engine, gen: &Generator, k: usize, frames_per: usize, seed: u32, truncation: Option<f64>, out: &std::path::Path) -> Result<()> {
+    use super::latent;
+    let mc = &gen.model;
+    let (b, nz) = (mc.batch, mc.nz);
+    let classes = if mc.cond == Cond::None { 0 } else { mc.classes };
+    let tiles = b.min(16);
+    // latents: K batches of noise (truncated when asked); lane l of batch j is stop j of walk l
+    let t = truncation.unwrap_or(f64::INFINITY);
+    let draws: Vec<Vec<f32>> = (0..k.max(1) as u32).map(|j| latent::truncated_noise(seed, j, b, nz, t)).collect();
+    let z = |j: usize, lane: usize| draws[j][lane * nz..(lane + 1) * nz].to_vec();
+    let label = |lane: usize| latent::one_hot(gen.labels()[lane] as usize, classes);
+    let (stops, what): (Vec<Vec<Vec<f32>>>, String) = if classes > 0 {
+        // a fixed z per tile morphing through classes 0, 1, ..., K-1 and back
+        if k > classes {
+            bail!("--interpolate {k}: this checkpoint has {classes} classes to morph through");
+        }
+        let stops = (0..tiles).map(|l| (0..k).map(|c| [z(0, l), latent::one_hot(c, classes)].concat()).collect()).collect();
+        (stops, format!("{tiles} latents morphing through classes 0..{}", k - 1))
+    } else {
+        let stops = (0..tiles).map(|l| (0..k).map(|j| z(j, l)).collect()).collect();
+        (stops, format!("{tiles} walks through {k} latents"))
+    };
+    // the rest of each batch: fixed inputs of the first draw, so batch norm sees a training-like batch
+    let fill: Vec<Vec<f32>> = (tiles..b).map(|l| [z(0, l), if classes > 0 { label(l) } else { vec![] }].concat()).collect();
+    let inputs = latent::walk(&stops, &fill, frames_per, nz);
+    let mut frames = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let v = gen.sample_input(e, input)?;
+        let cols = (tiles as f64).sqrt().ceil() as usize;
+        frames.push(imageout::grid_canvas(&v, tiles, mc.channels, mc.image_size, cols));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    imageout::save_gif(out, &frames, 80)?;
+    eprintln!("wrote {} ({} frames: {what}{})", out.display(), frames.len(), truncation.map_or(String::new(), |t| format!(", z truncated at {t}")));
     Ok(())
 }

@@ -166,15 +166,23 @@ impl Family {
     }
 
     fn assemble(self, text: &dyn Fn(&str) -> Result<String>) -> Result<String> {
-        let mut src = format!("{}{}\n", super::wgsl_codes(), text("common")?);
+        // Subgroup kernels call subgroup operations in control flow that depends on the lane
+        // index but is the same for every lane of a subgroup (the host runs them only where full
+        // subgroups of at least 8 in-order lanes were probed; the kernels keep whole subgroups
+        // active: `any_lane`, `subgroupAny`). Tint cannot prove that and rejects them; naga does
+        // not check it. This directive says so to every compiler (tests/webgpu_shaders.rs).
+        let directives = if self.uses_subgroups() { "diagnostic(off, subgroup_uniformity);\n" } else { "" };
+        let mut src = format!("{directives}{}{}\n", super::wgsl_codes(), text("common")?);
         for f in self.files() {
             src.push_str(&text(f)?);
             src.push('\n');
         }
         Ok(match self.row().variant {
             Variant::ConvSubgroupShuffles => format!(
-                "{CONV_PRELUDE_SUBGROUPS}\n{}",
-                src.replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32").replace("LANE8", "(sg_lane % 8u)")
+                "{directives}{CONV_PRELUDE_SUBGROUPS}\n{}",
+                src.trim_start_matches(directives)
+                    .replace("SG_LANE_PARAM", ", @builtin(subgroup_invocation_id) sg_lane: u32")
+                    .replace("LANE8", "(sg_lane % 8u)")
             ),
             Variant::ConvPerLaneLoads => format!("{CONV_PRELUDE_PLAIN}\n{}", src.replace("SG_LANE_PARAM", "").replace("LANE8", "(lid % 8u)")),
             Variant::None => src,

@@ -51,11 +51,15 @@ pub struct Generator {
     pub g: Net,
     _ws: ConvWorkspace,
     acts: Activations,
-    _g_in: Tensor,
+    g_in: Tensor,
     _z: Tensor,
     labels: wgpu::Buffer,
+    /// The sample labels on the host (class per sample; class-ordered unless set).
+    labels_host: Vec<u32>,
     noise: Dispatch,
     forward: Vec<Dispatch>,
+    /// G on `g_in` as written from the host (z, and the label part of conditional models).
+    from_input: Vec<Dispatch>,
 }
 
 impl Generator {
@@ -75,11 +79,13 @@ impl Generator {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        e.gpu.queue.write_buffer(&labels, 0, bytemuck::cast_slice(&class_ordered(b, model.classes)));
+        let labels_host = class_ordered(b, model.classes);
+        e.gpu.queue.write_buffer(&labels, 0, bytemuck::cast_slice(&labels_host));
         let noise = kernels::normal(e, &z, seed, STREAM_NOISE, 0)?;
         let forward = generate_dispatches(e, model, &g, &ws, &acts, &g_in, &labels, &z)?;
+        let from_input = g.forward(e, &ws, &g_in, &acts, true, 0.0)?;
         e.gpu.check("building the generator")?;
-        Ok(Generator { model: model.clone(), seed, g, _ws: ws, acts, _g_in: g_in, _z: z, labels, noise, forward })
+        Ok(Generator { model: model.clone(), seed, g, _ws: ws, acts, g_in, _z: z, labels, labels_host, noise, forward, from_input })
     }
 
     /// G of a checkpoint with its weights and batch-norm statistics, sampling at `batch` (the
@@ -118,8 +124,20 @@ impl Generator {
         self.sample_from(e, self.seed, STREAM_EVAL, batch_index)
     }
 
+    /// G on inputs given by the host: (B, nz + classes) values, z then the (one-hot or blended)
+    /// label of each sample (truncated noise, latent walks, class morphs).
+    pub fn sample_input(&self, e: &Engine, input: &[f32]) -> Result<Vec<f32>> {
+        let want = self.g_in.numel();
+        if input.len() != want {
+            bail!("{} input values for G's input of {want} (batch {} x {})", input.len(), self.model.batch, want / self.model.batch);
+        }
+        self.g_in.write(&e.gpu, input)?;
+        e.run(&self.from_input.iter().collect::<Vec<_>>())?;
+        self.acts.out[self.acts.out.len() - 1].read(&e.gpu)
+    }
+
     /// Labels of the sample batch (conditional models): class-ordered unless set.
-    pub fn set_sample_labels(&self, e: &Engine, labels: &[u32]) -> Result<()> {
+    pub fn set_sample_labels(&mut self, e: &Engine, labels: &[u32]) -> Result<()> {
         let k = self.model.classes as u32;
         if let Some(bad) = labels.iter().find(|l| **l >= k) {
             bail!("label {bad} is out of range: this model has {k} classes (0..{})", k.saturating_sub(1));
@@ -128,7 +146,25 @@ impl Generator {
             bail!("{} sample labels for a batch of {}", labels.len(), self.model.batch);
         }
         e.gpu.queue.write_buffer(&self.labels, 0, bytemuck::cast_slice(labels));
+        self.labels_host = labels.to_vec();
         Ok(())
+    }
+
+    /// The sample labels (class per sample of the batch).
+    pub fn labels(&self) -> &[u32] {
+        &self.labels_host
+    }
+
+    /// G's input for noise `z` (batch x nz) with the sample labels attached one-hot (conditional
+    /// models), as `sample_input` takes it.
+    pub fn input_for(&self, z: &[f32]) -> Vec<f32> {
+        let (nz, k) = (self.model.nz, if self.model.cond == Cond::None { 0 } else { self.model.classes });
+        let mut v = Vec::with_capacity(self.model.batch * (nz + k));
+        for (b, zb) in z.chunks(nz).enumerate() {
+            v.extend_from_slice(zb);
+            v.extend((0..k).map(|c| if self.labels_host.get(b) == Some(&(c as u32)) { 1.0 } else { 0.0 }));
+        }
+        v
     }
 
     /// (rows, samples per row) of a class-ordered grid (one row per class), or None when unconditional.
