@@ -3,10 +3,9 @@
 //! z morphing through the classes of a conditional model).
 
 use crate::reference::rng_normal;
-
-/// RNG streams of the host's latents (the trainer's are 1-8, the lab's 10-16).
-const STREAM_LATENT: u32 = 2; // the same as the trainer's sampling noise: T large = no truncation
-const STREAM_REDRAW: u32 = 9;
+// the trainer's sampling noise (a bound no value reaches gives the plain samples), and its
+// stream for redraws (every RNG stream is declared in train)
+use crate::train::{STREAM_NOISE as STREAM_LATENT, STREAM_REDRAW};
 
 /// Noise batch `batch_index` of `seed`, (batch, nz) values, each drawn again (from its own
 /// sequence) while its magnitude exceeds `t`.
@@ -16,7 +15,7 @@ pub fn truncated_noise(seed: u32, batch_index: u32, batch: usize, nz: usize, t: 
             let mut v = rng_normal(seed, STREAM_LATENT, batch_index, i as u32);
             let mut k = 0u32;
             while v.abs() > t {
-                // P(|v| > t) < 1 for t > 0: this ends; 64 draws cover t >= 0.02 to 1e-3
+                // P(|v| > t) < 1 for t > 0, so this ends; past 4096 redraws (t below ~1e-3) clamp
                 v = rng_normal(seed, STREAM_REDRAW, batch_index.wrapping_mul(64).wrapping_add(k), i as u32);
                 k += 1;
                 if k > 4096 {

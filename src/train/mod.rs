@@ -37,7 +37,7 @@ pub const MILESTONES: &[u64] = &[100, 1000, 5000, 50000];
 
 // RNG streams: one per purpose, so draws never collide.
 const STREAM_REAL: u32 = 1;
-const STREAM_NOISE: u32 = 2;
+pub(crate) const STREAM_NOISE: u32 = 2;
 const STREAM_FIXED: u32 = 3;
 const STREAM_INIT_G: u32 = 4;
 const STREAM_INIT_D: u32 = 5;
@@ -45,6 +45,8 @@ const STREAM_SN: u32 = 6;
 const STREAM_LABELS: u32 = 7;
 /// The fixed noise of the quality evaluations (`--eval-every`).
 pub(crate) const STREAM_EVAL: u32 = 8;
+/// Redraws of `gangpu sample --truncation` (app::latent).
+pub(crate) const STREAM_REDRAW: u32 = 9;
 
 /// One logged row.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
