@@ -76,6 +76,7 @@ pub struct Engine {
 impl Engine {
     /// Opens the adapter `opts` picks and plans its kernels (`opts.kernels`, else GANGPU_KERNELS,
     /// else by adapter).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open(opts: &GpuOptions) -> Result<Engine> {
         for old in ["GANGPU_CONV", "GANGPU_GEMM", "GANGPU_SUBGROUPS"] {
             if let Some(v) = std::env::var_os(old) {
@@ -89,19 +90,30 @@ impl Engine {
         Engine::with_plan(Gpu::new(opts)?, choice)
     }
 
+    /// `Engine::open` in the browser: the adapter's WebGPU device, kernels planned by adapter.
+    pub async fn open_async(opts: &GpuOptions) -> Result<Engine> {
+        let choice = PlanChoice::resolve(opts.kernels.as_deref()).context("choosing the kernel plan")?;
+        Engine::with_plan(Gpu::open_async(opts).await?, choice)
+    }
+
     /// Opens the default adapter (honouring WGPU_BACKEND / WGPU_ADAPTER_NAME / GANGPU_KERNELS).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open_default() -> Result<Engine> {
         Engine::open(&GpuOptions::default())
     }
 
     /// Opens the default adapter with kernel plan `choice` (tests run every plan on one adapter).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open_with(choice: PlanChoice) -> Result<Engine> {
         Engine::with_plan(Gpu::new(&GpuOptions::default())?, choice)
     }
 
     /// An engine on `gpu` running plan `choice`; probes the device's subgroups first where the
     /// plan might use them.
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
     pub fn with_plan(mut gpu: Gpu, choice: PlanChoice) -> Result<Engine> {
+        // (never in the browser: Gpu::open_async leaves subgroups off there)
+        #[cfg(not(target_arch = "wasm32"))]
         if gpu.subgroups_enabled && matches!(choice, PlanChoice::Auto | PlanChoice::Cpu) {
             let wg = if gpu.facts.is_software() { plan::CPU_WORKGROUP } else { plan::GPU_WORKGROUP };
             gpu.facts.subgroup_probe = Some(probe_subgroups(&gpu, wg).context("probing subgroup lanes")?);
@@ -173,7 +185,7 @@ impl Engine {
             Some(checks) => unsafe { self.gpu.device.create_shader_module_trusted(desc, checks) },
             None => self.gpu.device.create_shader_module(desc),
         };
-        if let Some(err) = pollster::block_on(scope.pop()) {
+        if let Some(err) = crate::wait::scope_error(&self.gpu, scope) {
             bail!("compiling shader family '{family}': {err}");
         }
         modules.insert(family.name(), module.clone());
@@ -205,7 +217,7 @@ impl Engine {
             compilation_options: wgpu::PipelineCompilationOptions { constants: &all, zero_initialize_workgroup_memory: false },
             cache: None,
         });
-        if let Some(err) = pollster::block_on(scope.pop()) {
+        if let Some(err) = crate::wait::scope_error(&self.gpu, scope) {
             bail!("creating pipeline {family}::{entry} with {constants:?}: {err}");
         }
         self.pipelines.lock().map_err(|_| anyhow!("pipeline cache poisoned"))?.insert(key, pipeline.clone());
@@ -299,7 +311,7 @@ impl Engine {
         let scope = self.gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let bind_group =
             self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &pipeline.get_bind_group_layout(0), entries: &entries });
-        if let Some(err) = pollster::block_on(scope.pop()) {
+        if let Some(err) = crate::wait::scope_error(&self.gpu, scope) {
             bail!("binding buffers for {family}::{entry}: {err}");
         }
         Ok(Dispatch { label: format!("{family}::{entry}"), pipeline, bind_group, groups, work: String::new(), params: None })
@@ -324,6 +336,7 @@ impl Engine {
     /// Seconds each of `dispatches` takes alone, and how they were measured: GPU timestamps
     /// around each dispatch (its own compute pass) where the device has timestamp queries,
     /// otherwise wall time of one submit-and-wait each (which includes the submit's overhead).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn time_dispatches(&self, dispatches: &[&Dispatch]) -> Result<(Vec<f64>, &'static str)> {
         if !self.gpu.timestamps {
             let mut t = Vec::with_capacity(dispatches.len());
@@ -385,6 +398,7 @@ impl Engine {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Runs plan.rs's subgroup probe on `gpu` with workgroups of `wg`: whether subgroups are full,
 /// of at least 8 lanes, and numbered in invocation order.
 fn probe_subgroups(gpu: &Gpu, wg: u32) -> Result<bool> {
@@ -419,7 +433,7 @@ fn probe_subgroups(gpu: &Gpu, wg: u32) -> Result<bool> {
         layout: &pipeline.get_bind_group_layout(0),
         entries: &[wgpu::BindGroupEntry { binding: 0, resource: out.as_entire_binding() }],
     });
-    if let Some(err) = pollster::block_on(scope.pop()) {
+    if let Some(err) = crate::wait::scope_error(gpu, scope) {
         bail!("building the subgroup probe: {err}");
     }
     let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("subgroup probe") });

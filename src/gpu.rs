@@ -135,11 +135,12 @@ fn rank(t: wgpu::DeviceType) -> u32 {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Lists every adapter the chosen backends see, and the index of the one `Gpu::new` would use.
 pub fn list_adapters(opts: &GpuOptions) -> Result<(Vec<AdapterSummary>, Option<usize>)> {
     let backends = resolve_backends(opts)?;
     let instance = make_instance(backends);
-    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    let adapters = crate::wait::block_on(instance.enumerate_adapters(backends));
     let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
     let chosen = choose(&infos, opts);
     Ok((infos.iter().map(AdapterSummary::from_info).collect(), chosen))
@@ -158,10 +159,16 @@ fn choose(infos: &[wgpu::AdapterInfo], opts: &GpuOptions) -> Option<usize> {
 
 impl Gpu {
     /// Opens the best adapter allowed by `opts` and the environment.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(opts: &GpuOptions) -> Result<Gpu> {
+        crate::wait::block_on(Gpu::open_async(opts))
+    }
+
+    /// `Gpu::new` as a future: what the browser awaits (its adapter and device are promises).
+    pub async fn open_async(opts: &GpuOptions) -> Result<Gpu> {
         let backends = resolve_backends(opts)?;
         let instance = make_instance(backends);
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let adapters = instance.enumerate_adapters(backends).await;
         if adapters.is_empty() {
             bail!(no_adapter_help(backends));
         }
@@ -180,22 +187,26 @@ impl Gpu {
         let facts = facts_of(info, &limits, adapter.features().contains(wgpu::Features::SUBGROUP));
         // subgroup operations are enabled where the kernel plan might use them (at least 8 lanes);
         // whether it does is the plan's call, after a probe of the opened device (plan.rs)
-        let subgroups_enabled = facts.subgroups_worth_probing();
+        // In the browser they stay off: Tint wants `enable subgroups;`, which naga (the native
+        // compiler of the same sources) rejects, and the lab's small GEMMs do not need them.
+        let subgroups_enabled = facts.subgroups_worth_probing() && cfg!(not(target_arch = "wasm32"));
         // timestamp queries, where offered, let `gangpu bench` time each dispatch on the GPU itself
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let mut features = if subgroups_enabled { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
         if timestamps {
             features |= wgpu::Features::TIMESTAMP_QUERY;
         }
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("gangpu"),
-            required_features: features,
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .with_context(|| format!("opening a device on adapter '{}'", info.name))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gangpu"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .with_context(|| format!("opening a device on adapter '{}'", info.name))?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -216,6 +227,12 @@ impl Gpu {
             errors,
             allocated: Default::default(),
         })
+    }
+
+    /// Where wgpu's errors are collected until `check` reports them (the browser's error scopes
+    /// resolve later and report here: wait::scope_error).
+    pub fn error_sink(&self) -> Arc<Mutex<Vec<String>>> {
+        self.errors.clone()
     }
 
     /// Returns the first wgpu validation error raised since the last check, as an error.

@@ -3,7 +3,7 @@
 //! one dispatch.
 
 use crate::gpu::Gpu;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::sync::Arc;
 
 /// Elements per alignment unit for views into a shared buffer (256 bytes covers every adapter's
@@ -100,8 +100,16 @@ impl Tensor {
     }
 
     /// Blocking read-back (tests, samples, checkpoints). The training loop uses `Readback` instead.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        read_buffer(gpu, &self.buffer, self.byte_offset(), self.byte_size())
+        crate::wait::block_on(self.read_async(gpu))
+    }
+
+    /// The read-back as a future: what the browser awaits (natively it is ready once the GPU is
+    /// idle, which `read` waits for).
+    pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        read_buffer_async(gpu, &self.buffer, self.byte_offset(), self.byte_size())
+            .await
             .map(|mut v| {
                 v.truncate(self.numel());
                 v
@@ -131,8 +139,14 @@ pub fn check_binding(gpu: &Gpu, elems: usize, label: &str) -> Result<()> {
     Ok(())
 }
 
-/// Blocking copy of a buffer range to the host.
+/// Blocking copy of a buffer range to the host (native).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn read_buffer(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<f32>> {
+    crate::wait::block_on(read_buffer_async(gpu, buffer, offset, size))
+}
+
+/// Copies a buffer range to the host once the GPU has run the copy.
+pub async fn read_buffer_async(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<f32>> {
     let size = size.div_ceil(4) * 4;
     let staging = gpu.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
@@ -143,21 +157,12 @@ pub fn read_buffer(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, size: u64) -> 
     let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
     enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
     gpu.queue.submit(Some(enc.finish()));
-    map_blocking(gpu, &staging)
+    crate::wait::map_read(gpu, &staging).await
 }
 
-/// Maps a MAP_READ buffer, waits, copies its content out and unmaps it.
+/// Maps a MAP_READ buffer, waits, copies its content out and unmaps it (native; the browser
+/// awaits `wait::map_read`).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn map_blocking(gpu: &Gpu, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    staging.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.wait()?;
-    rx.recv().map_err(|_| anyhow!("buffer mapping callback never ran"))?.map_err(|e| anyhow!("mapping a read-back buffer: {e}"))?;
-    let data = {
-        let view = staging.get_mapped_range(..).map_err(|e| anyhow!("mapped range: {e}"))?;
-        bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-    };
-    staging.unmap();
-    Ok(data)
+    crate::wait::block_on(crate::wait::map_read(gpu, staging))
 }

@@ -83,12 +83,12 @@ pub struct LabArgs {
 pub fn run(a: LabArgs) -> Result<Exit> {
     use crate::lab::{self, Dist, LabConfig};
     let dist = if a.compare && a.dist == Dist::Mixture && !std::env::args().any(|x| x.starts_with("--dist")) { Dist::Disjoint } else { a.dist };
-    let d = LabConfig::defaults(dist, if a.compare { GanLoss::Wgan } else { a.loss });
-    let optimizer = a.optimizer.unwrap_or(if a.compare { crate::lab::LabOpt::Sgd } else { d.optimizer });
+    let d = if a.compare { LabConfig::compare_defaults(dist) } else { LabConfig::defaults(dist, a.loss) };
+    let optimizer = a.optimizer.unwrap_or(d.optimizer);
     let cfg = LabConfig {
         dist,
         loss: a.loss,
-        g_loss: a.g_loss.unwrap_or(if a.compare { GLoss::Minimax } else { GLoss::Nonsaturating }),
+        g_loss: a.g_loss.unwrap_or(d.g_loss),
         nz: a.nz,
         hidden: a.hidden,
         depth: a.depth,
@@ -96,7 +96,7 @@ pub fn run(a: LabArgs) -> Result<Exit> {
         steps: a.steps.unwrap_or(d.steps),
         d_steps: a.d_steps.unwrap_or(d.d_steps),
         g_steps: a.g_steps,
-        d_warmup: a.d_warmup.unwrap_or(if a.compare { 500 } else { 0 }),
+        d_warmup: a.d_warmup.unwrap_or(d.d_warmup),
         optimizer,
         lr: a.lr.unwrap_or(optimizer.default_lr()),
         clip: a.clip,

@@ -6,17 +6,21 @@
 use crate::engine::{Dispatch, Engine};
 use crate::gan::step::{Adversarial, DHooks, GHooks, Targets};
 use crate::gan::{SLOT_FAKE, SLOT_GEN, SLOT_REAL};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::imageout::Canvas;
 use crate::kernels::{self, Act, BnConfig, ConvWorkspace};
 use crate::nn::{BlockSpec, LayerKind, LinearGeom, Net, NetOptimizer, OptRule};
 use crate::tensor::Tensor;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 mod measures;
+// the files and figures of a native run (the browser draws its own: web/)
+#[cfg(not(target_arch = "wasm32"))]
 mod run;
 pub use measures::*;
+#[cfg(not(target_arch = "wasm32"))]
 pub use run::*;
 
 /// The target distributions are the lab kernel's (kernels::lab, beside lab.wgsl).
@@ -105,6 +109,22 @@ impl LabConfig {
             eval_samples: 2048,
             out: PathBuf::from("runs/lab"),
         }
+    }
+
+    /// The base of `--compare` (and the page's Compare button): WGAN's steps and critic steps,
+    /// plain gradient descent at its rate for both (no adaptive step to hide a vanishing
+    /// gradient), BCE's minimax G loss (the lecture's), D trained 500 steps before G moves.
+    pub fn compare_defaults(dist: Dist) -> LabConfig {
+        let d = LabConfig::defaults(dist, GanLoss::Wgan);
+        LabConfig { optimizer: LabOpt::Sgd, lr: LabOpt::Sgd.default_lr(), g_loss: GLoss::Minimax, d_warmup: 500, ..d }
+    }
+
+    /// The two runs of a comparison from `base`: the same start, optimizer and steps, only the
+    /// objective differs (the critic's G loss is -mean f(fake) whatever `g_loss` says).
+    pub fn compare_pair(base: &LabConfig) -> (LabConfig, LabConfig) {
+        let bce = LabConfig { loss: GanLoss::Bce, out: base.out.join("bce"), ..base.clone() };
+        let wgan = LabConfig { loss: GanLoss::Wgan, g_loss: GLoss::Nonsaturating, out: base.out.join("wgan"), ..base.clone() };
+        (bce, wgan)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -388,15 +408,27 @@ impl Lab {
     }
 
     /// Evaluates: (generated samples, real samples, D on the grid) for pictures and measures.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn evaluate(&self, e: &Engine) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        crate::wait::block_on(self.evaluate_async(e))
+    }
+
+    /// `evaluate` as a future (the browser's page awaits it).
+    pub async fn evaluate_async(&self, e: &Engine) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
         e.run(&self.eval.iter().collect::<Vec<_>>())?;
-        Ok((self.eval_fake.read(&e.gpu)?, self.eval_real.read(&e.gpu)?, self.grid_logits.read(&e.gpu)?))
+        Ok((self.eval_fake.read_async(&e.gpu).await?, self.eval_real.read_async(&e.gpu).await?, self.grid_logits.read_async(&e.gpu).await?))
     }
 
     /// Losses, D outputs and measures at the current step.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn metrics(&self, e: &Engine, fake: &[f32], real: &[f32]) -> Result<LabMetrics> {
-        let s = self.stats.read(&e.gpu)?;
-        let grads = self.g.grads.all().read(&e.gpu)?;
+        crate::wait::block_on(self.metrics_async(e, fake, real))
+    }
+
+    /// `metrics` as a future (the browser's page awaits it).
+    pub async fn metrics_async(&self, e: &Engine, fake: &[f32], real: &[f32]) -> Result<LabMetrics> {
+        let s = self.stats.read_async(&e.gpu).await?;
+        let grads = self.g.grads.all().read_async(&e.gpu).await?;
         let g_grad_norm = grads.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
         let dim = self.cfg.dist.dim();
         let (lo, hi) = self.cfg.dist.range();
@@ -423,6 +455,7 @@ impl Lab {
     }
 
     /// The run's picture at this step: histogram + D curve (1-D) or heat map + scatter (2-D).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn frame(&self, fake: &[f32], real: &[f32], grid: &[f32], title: &str) -> Result<Canvas> {
         let (lo, hi) = self.cfg.dist.range();
         // D's output as a probability for the sigmoid objectives; raw otherwise

@@ -4,6 +4,7 @@
 use super::*;
 use crate::charts::{self, Panel};
 use crate::imageout;
+use anyhow::Context;
 
 /// report.html of a lab run: its GIF and last frame, the measures as SVG, the latest row.
 fn write_report(e: &Engine, cfg: &LabConfig, metrics: &[LabMetrics], panels: &[Panel], running: bool) -> Result<()> {
@@ -201,10 +202,7 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 /// The lecture's argument as one run: BCE and WGAN on disjoint supports from the same start.
 pub fn compare(e: &Engine, base: LabConfig, quiet: bool) -> Result<CompareSummary> {
     let out = base.out.clone();
-    // Same start, same optimizer, same steps: only the loss differs.
-    let bce = LabConfig { loss: GanLoss::Bce, out: out.join("bce"), ..base.clone() };
-    // G's loss choice is BCE's; the critic's G loss is -mean f(fake) whatever it says
-    let wgan = LabConfig { loss: GanLoss::Wgan, g_loss: GLoss::Nonsaturating, out: out.join("wgan"), ..base.clone() };
+    let (bce, wgan) = LabConfig::compare_pair(&base);
     if !quiet {
         eprintln!("== BCE ({:?} G loss)", bce.g_loss);
     }

@@ -491,6 +491,7 @@ impl Net {
     }
 
     /// Reads one tensor by its PyTorch name.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_named(&self, e: &Engine, name: &str) -> Result<Vec<f32>> {
         self.named(name)?.read(&e.gpu)
     }
