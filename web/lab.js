@@ -83,10 +83,13 @@ function drawView(canvas, s) {
     }
     const sy = (v) => box.y + box.h - (v - lo) / (hi - lo) * box.h;
     const show = Math.min(600, s.fake.length / 2);
+    // samples outside the plotted range are not drawn over the axes
+    ctx.save(); ctx.beginPath(); ctx.rect(box.x, box.y, box.w, box.h); ctx.clip();
     for (const [pts, col] of [[s.real, C.real], [s.fake, C.fake]]) {
       ctx.fillStyle = col;
       for (let k = 0; k < show; k++) ctx.fillRect(sx(pts[2 * k]) - 1.5, sy(pts[2 * k + 1]) - 1.5, 3, 3);
     }
+    ctx.restore();
     axes(ctx, box, [lo, hi], [lo, hi], 'x1', `samples over ${dName} (pale green: "real")`);
   }
 }
@@ -147,7 +150,7 @@ async function run(plan, engine) {
   try {
     const colors = plan.compare ? [C.blue, C.red] : [C.blue];
     const runs = plan.runs.map((cfg, k) => ({
-      cfg, color: colors[k], history: [], dim: null, name: plan.compare ? ['BCE', 'WGAN'][k] : cfg.loss.toUpperCase(),
+      cfg, color: colors[k], history: [], dim: null, name: plan.compare ? ['BCE', 'WGAN'][k] : null,
       lab: new WebLab(engine, JSON.stringify(cfg)),
     }));
     const views = $('views');
@@ -166,14 +169,14 @@ async function run(plan, engine) {
       const rows = {};
       for (const r of runs) {
         const s = JSON.parse(await r.lab.snapshot());
-        r.dim = s.dim; step = s.step;
+        r.dim = s.dim; step = s.step; r.name ??= s.loss;
         drawView(r.canvas, s);
-        r.caption.textContent = `${r.name === s.loss ? s.loss : `${r.name} (${s.loss})`}, step ${s.step}` + (s.step === 0 && r.cfg.d_warmup > 0 ? `: D trained ${r.cfg.d_warmup} steps, G frozen` : '');
+        r.caption.textContent = `${r.name}, step ${s.step}` + (s.step === 0 && r.cfg.d_warmup > 0 ? `: D trained ${r.cfg.d_warmup} steps, G frozen` : '');
         if (s.metrics) { r.history.push(s.metrics); rows[r.name.toLowerCase()] = s.metrics; }
       }
       if (Object.keys(rows).length) $('metrics').textContent = JSON.stringify(plan.compare ? rows : Object.values(rows)[0]);
       drawCharts(runs);
-      state.step = step;
+      state.step = step; state.history = runs.map((r) => r.history);
       const now = performance.now();
       // iterations per second from the first snapshot on (warm-up and pipeline builds excluded),
       // the snapshots' evaluations included, as in a native run's log steps

@@ -50,6 +50,7 @@ async function open(query) {
     status: document.getElementById('status').textContent,
     adapter: document.getElementById('adapter').textContent,
     speed: window.gangpu.speed,
+    history: window.gangpu.history || [],
   }));
   return { page, problems, seconds, ...read };
 }
@@ -66,7 +67,10 @@ failures.push(...r.problems);
 if (!query.includes('compare')) {
   const steps = Number(new URLSearchParams(query).get('steps'));
   if (m.step !== steps) failures.push(`the run stopped at step ${m.step}, not ${steps}`);
+  const first = r.history[0] && r.history[0][0];
+  console.log(`W1 at step ${first && first.step}: ${first && first.w1}; at step ${m.step}: ${m.w1}`);
   if (!(m.w1 < 0.5)) failures.push(`W1 at the end is ${m.w1}, not below 0.5`);
+  if (!(first && first.w1 > 2 * m.w1)) failures.push(`W1 did not fall: ${first && first.w1} at step ${first && first.step}, ${m.w1} at the end`);
   for (const k of ['step', 'loss_d', 'loss_g', 'd_real', 'd_fake', 'js', 'g_grad_norm', 'w1']) if (!(k in m)) failures.push(`metrics row lacks '${k}'`);
 }
 if (!(r.speed > 0)) failures.push(`no iterations/s measured (${r.speed})`);
