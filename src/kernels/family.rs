@@ -32,6 +32,8 @@ pub enum Family {
     Loss,
     Matmul,
     Optim,
+    /// Input-gradient penalties (WGAN-GP, R1) and WGAN-GP's interpolates.
+    Penalty,
     Random,
     Specnorm,
 }
@@ -115,6 +117,7 @@ pub const FAMILIES: &[FamilyRow] = &[
     row(Family::Loss, "loss", &["loss"]),
     row(Family::Matmul, "matmul", &["matmul"]),
     row(Family::Optim, "optim", &["optim"]),
+    row(Family::Penalty, "penalty", &["penalty"]),
     row(Family::Random, "random", &["random"]),
     row(Family::Specnorm, "specnorm", &["specnorm"]),
 ];
@@ -238,6 +241,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("optim", include_str!("../../shaders/optim.wgsl")),
     ("random", include_str!("../../shaders/random.wgsl")),
     ("specnorm", include_str!("../../shaders/specnorm.wgsl")),
+    ("penalty", include_str!("../../shaders/penalty.wgsl")),
 ];
 
 /// conv.wgsl's two variants: lanes share the rows they load through subgroup shuffles, or each

@@ -21,6 +21,7 @@ mod lab;
 mod loss;
 mod matmul;
 mod optim;
+mod penalty;
 mod random;
 mod specnorm;
 
@@ -37,14 +38,18 @@ pub use lab::*;
 pub use loss::*;
 pub use matmul::*;
 pub use optim::*;
+pub use penalty::*;
 pub use random::*;
 pub use specnorm::*;
 
 /// The codes every shader switches on, generated from the Rust enums that define them (one side
-/// only): activations, loss kinds, the lab's distributions.
+/// only): activations, loss kinds, penalty kinds, the lab's distributions.
 pub fn wgsl_codes() -> String {
     let mut s = Act::wgsl_constants();
     for (k, name) in LossKind::ALL {
+        s.push_str(&format!("const {name}: u32 = {}u;\n", k.code()));
+    }
+    for (k, name) in PenaltyKind::ALL {
         s.push_str(&format!("const {name}: u32 = {}u;\n", k.code()));
     }
     for (d, name) in Dist::ALL {

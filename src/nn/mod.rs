@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 mod layer;
 mod optimizer;
+mod penalty;
 pub use layer::{Fused, Layer, LayerKind, LinearGeom, Params, Pass};
 pub use optimizer::{NetOptimizer, OptRule};
+pub use penalty::{penalty_value, PenaltyBuffers};
 
 /// One named parameter (or buffer) inside a flat buffer.
 #[derive(Clone, Debug)]
