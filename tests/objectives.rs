@@ -32,7 +32,8 @@ fn published(loss: GanLoss, g_loss: GLoss) -> Formulas {
         (GanLoss::Bce, GLoss::Minimax) => (bce_d, |f| -mean(f, softplus)),
         // BGAN: 0.5 E[(log D - log(1 - D))^2] = 0.5 E[logit^2]
         (GanLoss::Bgan, _) => (bce_d, |f| 0.5 * mean(f, |l| l * l)),
-        (GanLoss::Wgan, _) => (|r, f| mean(f, |l| l) - mean(r, |l| l), |f| -mean(f, |l| l)),
+        // WGAN-GP's critic terms are WGAN's (its penalty is tests/penalty.rs's)
+        (GanLoss::Wgan | GanLoss::WganGp, _) => (|r, f| mean(f, |l| l) - mean(r, |l| l), |f| -mean(f, |l| l)),
         (GanLoss::Lsgan, _) => (|r, f| 0.5 * mean(r, |l| (l - 1.0).powi(2)) + 0.5 * mean(f, |l| l * l), |f| 0.5 * mean(f, |l| (l - 1.0).powi(2))),
         (GanLoss::Hinge, _) => (|r, f| mean(r, |l| (1.0 - l).max(0.0)) + mean(f, |l| (1.0 + l).max(0.0)), |f| -mean(f, |l| l)),
     }
@@ -58,7 +59,7 @@ fn every_objective_is_its_published_formula() {
     let fake = f32_round(&rand_vec(n, 2, -3.0, 3.0));
     // every objective of the table with every G loss it takes
     let combos: Vec<(GanLoss, GLoss)> = GanLoss::all().flat_map(|l| l.g_losses().iter().map(move |g| (l, *g))).collect();
-    assert_eq!(combos.len(), 6, "five objectives, BCE with two G losses");
+    assert_eq!(combos.len(), 7, "six objectives, BCE with two G losses");
     for (loss, g_loss) in combos {
         let [tr, tf, tg] = loss.terms(g_loss);
         let (d_formula, g_formula) = published(loss, g_loss);
@@ -95,7 +96,7 @@ fn every_objective_is_its_published_formula() {
 }
 
 /// The descriptor table: one row per `--loss` value; "D outputs probabilities" is what the loss
-/// kernel logs (the BCE kind logs mean sigmoid(logit)); only WGAN logs a critic estimate.
+/// kernel logs (the BCE kind logs mean sigmoid(logit)); only the Wasserstein critics log an estimate.
 #[test]
 fn every_loss_has_one_descriptor_consistent_with_its_terms() {
     use clap::ValueEnum;
@@ -103,7 +104,10 @@ fn every_loss_has_one_descriptor_consistent_with_its_terms() {
         assert_eq!(OBJECTIVES.iter().filter(|o| o.loss == *v).count(), 1, "{v:?}: one descriptor");
         let o = v.objective();
         assert_eq!(o.probabilities, v.terms(GLoss::Nonsaturating)[0].kind == LossKind::BceLogits, "{v:?}: probabilities");
-        assert_eq!(o.logs_critic_estimate, *v == GanLoss::Wgan, "{v:?}: critic estimate");
+        assert_eq!(o.logs_critic_estimate, matches!(v, GanLoss::Wgan | GanLoss::WganGp), "{v:?}: critic estimate");
+        // the gradient penalty is WGAN-GP's, whose critic has no batch norm (the penalty is per sample)
+        assert_eq!(o.gradient_penalty.is_some(), *v == GanLoss::WganGp, "{v:?}: gradient penalty");
+        assert_eq!(o.critic_norm == gangpu::gan::DNorm::None, o.gradient_penalty.is_some(), "{v:?}: critic normalisation");
         assert!(o.train.lr > 0.0 && o.lab.steps > 0 && o.train.critic_steps > 0, "{v:?}: defaults");
         assert_eq!(o.train.clip.is_some(), *v == GanLoss::Wgan, "{v:?}: only WGAN clips by default");
     }

@@ -62,9 +62,10 @@ fn codes_are_defined_once_and_reach_every_shader() {
     assert!(distinct(gangpu::kernels::LossKind::ALL.iter().map(|(k, _)| k.code()).collect()));
     assert!(distinct(gangpu::lab::Dist::ALL.iter().map(|(d, _)| d.code()).collect()));
     assert!(distinct(gangpu::kernels::Act::ALL.iter().map(|(a, _)| a.code()).collect()));
+    assert!(distinct(gangpu::kernels::PenaltyKind::ALL.iter().map(|(k, _)| k.code()).collect()));
     // and the WGSL uses the names, not numbers
     assert!(gangpu::kernels::family::COMMON_WGSL.contains("case ACT_RELU"), "common.wgsl does not switch on the ACT_* codes");
-    for (file, prefix) in [("loss", "LOSS_"), ("lab", "DIST_")] {
+    for (file, prefix) in [("loss", "LOSS_"), ("lab", "DIST_"), ("penalty", "PENALTY_")] {
         let (_, text) = gangpu::kernels::family::FILES.iter().find(|(n, _)| *n == file).unwrap();
         assert!(text.contains(prefix), "shaders/{file}.wgsl does not switch on the {prefix}* codes");
     }
@@ -74,11 +75,11 @@ fn codes_are_defined_once_and_reach_every_shader() {
 /// is listed, and then fails `every_family_has_one_row` until it has its row.
 fn every_key() -> Vec<Family> {
     use Family::*;
-    let keys = vec![Activation, Batchnorm, Cond, Conv, ConvSubgroups, ConvTiled, Eval, Gemm, GemmSubgroups, Lab, Layout, Loss, Matmul, Optim, Random, Specnorm];
+    let keys = vec![Activation, Batchnorm, Cond, Conv, ConvSubgroups, ConvTiled, Eval, Gemm, GemmSubgroups, Lab, Layout, Loss, Matmul, Optim, Penalty, Random, Specnorm];
     for k in &keys {
         match k {
-            Activation | Batchnorm | Cond | Conv | ConvSubgroups | ConvTiled | Eval | Gemm | GemmSubgroups | Lab | Layout | Loss | Matmul | Optim | Random
-            | Specnorm => {}
+            Activation | Batchnorm | Cond | Conv | ConvSubgroups | ConvTiled | Eval | Gemm | GemmSubgroups | Lab | Layout | Loss | Matmul | Optim | Penalty
+            | Random | Specnorm => {}
         }
     }
     keys
@@ -116,6 +117,7 @@ fn rust_params() -> Vec<RustLayout> {
         layout!(LabParams, [len, dim, dist, seed, stream, counter, _p]),
         layout!(LossParams, [n, kind, scale, slot, stride, offset, classes, _p]),
         layout!(MatmulParams, [m, n, k, has_bias, sa_m, sa_k, sb_k, sb_n, accumulate, _p]),
+        layout!(PenaltyParams, [n, dim, kind, weight, slot, seed, stream, counter]),
         layout!(OptParams, [len, one_minus_beta1, one_minus_beta2, _p0, lr, beta1, beta2, eps, step_size, sqrt_bc2, clip, _p3]),
         layout!(RngParams, [len, seed, stream, counter, count, words, values, noise_len, noise_stream, side, hflip, streamed]),
         layout!(SnParams, [rows, cols, eps, _p]),

@@ -27,6 +27,8 @@ fn cfg(loss: GanLoss, name: &str, steps: u64) -> TrainConfig {
         optimizer: d.optimizer,
         critic_steps: d.critic_steps,
         clip: d.clip,
+        gp_weight: loss.objective().gradient_penalty,
+        d_norm: Some(loss.objective().critic_norm),
         // the 100-critic-step warm-up schedule is tested on its own below; keep the smoke run short
         wgan_schedule: false,
         seed: 3,
@@ -66,7 +68,7 @@ fn every_loss_trains_on_mnist_without_nan_or_collapse() {
             GanLoss::Bce | GanLoss::Bgan => assert!(last.loss_d > 0.1, "{loss:?}: D collapsed to loss {}", last.loss_d),
             GanLoss::Lsgan => assert!(last.loss_d > 0.01, "{loss:?}: D collapsed to loss {}", last.loss_d),
             GanLoss::Hinge => assert!(last.loss_d > 0.1, "{loss:?}: D collapsed to loss {}", last.loss_d),
-            GanLoss::Wgan => {
+            GanLoss::Wgan | GanLoss::WganGp => {
                 // two roads to the same number: the estimate is mean f(real) - mean f(fake) from
                 // D's mean outputs; Loss_D is the loss kernel's sum of the objective's terms
                 // (-mean f(real) + mean f(fake)); a wrong term scale or slot breaks the equality

@@ -18,8 +18,8 @@ pub struct LabArgs {
     /// Target distribution (1-D: gaussian, mixture, disjoint; 2-D: 8gaussians, 25gaussians, ring, swiss-roll)
     #[arg(long, value_enum, default_value_t = crate::lab::Dist::Mixture)]
     pub dist: crate::lab::Dist,
-    /// Objective, as in `gangpu train`: bce, lsgan, hinge, bgan (Adam) or wgan (critic without
-    /// sigmoid, weight clipping, RMSProp, 5 critic steps)
+    /// Objective, as in `gangpu train`: bce, lsgan, hinge, bgan (Adam), wgan (critic without
+    /// sigmoid, weight clipping, RMSProp, 5 critic steps) or wgan-gp (gradient penalty, Adam (0, 0.9), 5 critic steps)
     #[arg(long, value_enum, default_value_t = crate::train::GanLoss::Bce)]
     pub loss: GanLoss,
     /// Generator loss with --loss bce [default: nonsaturating; minimax with --compare]
@@ -58,6 +58,9 @@ pub struct LabArgs {
     /// WGAN weight clipping bound
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = positive_f32)]
     pub clip: f32,
+    /// WGAN-GP's lambda, with --loss wgan-gp [default: 0.1, the paper's for toy data]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f32)]
+    pub gp_weight: Option<f32>,
     #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = seed_u32)]
     pub seed: u32,
     /// Log measures every N iterations
@@ -100,6 +103,7 @@ pub fn run(a: LabArgs) -> Result<Exit> {
         optimizer,
         lr: a.lr.unwrap_or(optimizer.default_lr()),
         clip: a.clip,
+        gp_weight: a.gp_weight.unwrap_or(d.gp_weight),
         seed: a.seed,
         log_every: a.log_every,
         frame_every: a.frame_every,

@@ -16,5 +16,8 @@ pub const SLOT_GEN: usize = 4;
 pub const SLOT_CE_REAL: usize = 8;
 pub const SLOT_CE_FAKE: usize = 10;
 pub const SLOT_CE_GEN: usize = 12;
+// The input-gradient penalties: [penalty, mean |grad_x D|], WGAN-GP's and R1's.
+pub const SLOT_GP: usize = 6;
+pub const SLOT_R1: usize = 14;
 /// Floats in the stats buffer.
 pub const STATS_LEN: usize = 16;

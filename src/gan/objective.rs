@@ -31,6 +31,21 @@ pub enum GanLoss {
     Hinge,
     /// Boundary-seeking: D as in GAN, G minimises 0.5 E[logit^2]
     Bgan,
+    /// Wasserstein with a gradient penalty (Improved WGAN): the critic's loss plus
+    /// lambda E[(|grad D(x^)| - 1)^2] at interpolates, Adam (0, 0.9), 5 critic steps, no batch norm
+    #[serde(rename = "wgan-gp")]
+    WganGp,
+}
+
+/// D's normalisation between its convolutions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DNorm {
+    /// Batch norm, as DCGAN's D
+    #[default]
+    Batch,
+    /// None (WGAN-GP's critic: the penalty is per sample, batch norm couples the samples)
+    None,
 }
 
 /// The image trainer's optimizer (both networks).
@@ -73,6 +88,8 @@ pub struct LossDefaults {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LabDefaults {
     pub optimizer: Optimizer,
+    /// Adam's betas with this objective.
+    pub betas: (f64, f64),
     pub steps: u64,
     pub d_steps: usize,
 }
@@ -89,6 +106,10 @@ pub struct Objective {
     pub logs_critic_estimate: bool,
     pub train: LossDefaults,
     pub lab: LabDefaults,
+    /// The gradient penalty is part of the objective (WGAN-GP), with its default weight.
+    pub gradient_penalty: Option<f32>,
+    /// D's normalisation unless `--d-norm` says otherwise.
+    pub critic_norm: DNorm,
     /// The objective as three terms: the real pass and the fake pass of the D step (their sum is
     /// Loss_D) and G's loss. Checked against the published formulas in tests/objectives.rs.
     terms: fn(GLoss) -> [LossTerm; 3],
@@ -96,10 +117,10 @@ pub struct Objective {
 
 // DCGAN's recipe (Adam 2e-4, betas (0.5, 0.999), one D step) and the lab's for the same losses
 const DCGAN: LossDefaults = LossDefaults { optimizer: Optimizer::Adam, lr: 2e-4, beta1: 0.5, beta2: 0.999, critic_steps: 1, clip: None, wgan_schedule: false };
-const LAB_ADAM: LabDefaults = LabDefaults { optimizer: Optimizer::Adam, steps: 2000, d_steps: 1 };
+const LAB_ADAM: LabDefaults = LabDefaults { optimizer: Optimizer::Adam, betas: (0.5, 0.999), steps: 2000, d_steps: 1 };
 
 /// Every objective. Published defaults: ../shared/docs/models.md (docs/models.md here).
-pub const OBJECTIVES: [Objective; 5] = [
+pub const OBJECTIVES: [Objective; 6] = [
     Objective {
         loss: GanLoss::Bce,
         display: "BCE",
@@ -107,6 +128,8 @@ pub const OBJECTIVES: [Objective; 5] = [
         logs_critic_estimate: false,
         train: DCGAN,
         lab: LAB_ADAM,
+        gradient_penalty: None,
+        critic_norm: DNorm::Batch,
         // -E log D(x) - E log(1 - D(G(z))); G: -E log D(G(z)), or the lecture's E log(1 - D(G(z)))
         terms: |g| match g {
             GLoss::Nonsaturating => [term(LossKind::BceLogits, 1.0, 1.0), term(LossKind::BceLogits, 0.0, 1.0), term(LossKind::BceLogits, 1.0, 1.0)],
@@ -121,7 +144,9 @@ pub const OBJECTIVES: [Objective; 5] = [
         // the WGAN paper: RMSProp 5e-5, clip 0.01, 5 critic steps with the 100-step schedule
         train: LossDefaults { optimizer: Optimizer::Rmsprop, lr: 5e-5, beta1: 0.0, beta2: 0.99, critic_steps: 5, clip: Some(0.01), wgan_schedule: true },
         // the lab's MLP critics need a wider box (--clip 0.1) and a larger rate to learn in 1000 steps
-        lab: LabDefaults { optimizer: Optimizer::Rmsprop, steps: 1000, d_steps: 5 },
+        lab: LabDefaults { optimizer: Optimizer::Rmsprop, betas: (0.5, 0.999), steps: 1000, d_steps: 5 },
+        gradient_penalty: None,
+        critic_norm: DNorm::Batch,
         // critic: mean f(fake) - mean f(real); G: -mean f(fake)
         terms: |_| [term(LossKind::Linear, 1.0, -1.0), term(LossKind::Linear, 1.0, 1.0), term(LossKind::Linear, 1.0, -1.0)],
     },
@@ -132,6 +157,8 @@ pub const OBJECTIVES: [Objective; 5] = [
         logs_critic_estimate: false,
         train: DCGAN,
         lab: LAB_ADAM,
+        gradient_penalty: None,
+        critic_norm: DNorm::Batch,
         // 0.5 E[(D(x) - 1)^2] + 0.5 E[D(G(z))^2]; G: 0.5 E[(D(G(z)) - 1)^2]
         terms: |_| [term(LossKind::Squared, 1.0, 1.0), term(LossKind::Squared, 0.0, 1.0), term(LossKind::Squared, 1.0, 1.0)],
     },
@@ -142,6 +169,8 @@ pub const OBJECTIVES: [Objective; 5] = [
         logs_critic_estimate: false,
         train: DCGAN,
         lab: LAB_ADAM,
+        gradient_penalty: None,
+        critic_norm: DNorm::Batch,
         // E relu(1 - D(x)) + E relu(1 + D(G(z))); G: -E D(G(z))
         terms: |_| [term(LossKind::Hinge, 1.0, 1.0), term(LossKind::Hinge, -1.0, 1.0), term(LossKind::Linear, 1.0, -1.0)],
     },
@@ -152,8 +181,23 @@ pub const OBJECTIVES: [Objective; 5] = [
         logs_critic_estimate: false,
         train: DCGAN,
         lab: LAB_ADAM,
+        gradient_penalty: None,
+        critic_norm: DNorm::Batch,
         // D as BCE; G: 0.5 E[(log D - log(1 - D))^2] = 0.5 E[logit^2]
         terms: |_| [term(LossKind::BceLogits, 1.0, 1.0), term(LossKind::BceLogits, 0.0, 1.0), term(LossKind::Squared, 0.0, 1.0)],
+    },
+    Objective {
+        loss: GanLoss::WganGp,
+        display: "WGAN-GP",
+        probabilities: false,
+        logs_critic_estimate: true,
+        // Gulrajani et al. 2017, Algorithm 1: Adam lr 1e-4, betas (0, 0.9), 5 critic steps, lambda 10
+        train: LossDefaults { optimizer: Optimizer::Adam, lr: 1e-4, beta1: 0.0, beta2: 0.9, critic_steps: 5, clip: None, wgan_schedule: false },
+        lab: LabDefaults { optimizer: Optimizer::Adam, betas: (0.0, 0.9), steps: 1000, d_steps: 5 },
+        gradient_penalty: Some(10.0),
+        critic_norm: DNorm::None,
+        // the critic's terms are WGAN's; the penalty is added by the D step (gan::step)
+        terms: |_| [term(LossKind::Linear, 1.0, -1.0), term(LossKind::Linear, 1.0, 1.0), term(LossKind::Linear, 1.0, -1.0)],
     },
 ];
 

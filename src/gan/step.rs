@@ -5,9 +5,9 @@
 //! the G step) comes in as hooks, so the order of the shared part is written once.
 
 use super::LossTerm;
-use super::{SLOT_FAKE, SLOT_GEN, SLOT_REAL};
+use super::{SLOT_FAKE, SLOT_GEN, SLOT_GP, SLOT_R1, SLOT_REAL};
 use crate::engine::{Dispatch, Engine};
-use crate::kernels::{self, ConvWorkspace};
+use crate::kernels::{self, ConvWorkspace, PenaltyKind};
 use crate::nn::{Activations, Net};
 use crate::tensor::Tensor;
 use anyhow::Result;
@@ -132,5 +132,26 @@ impl Adversarial<'_> {
         v.extend(h.before_g_backward);
         v.extend(g.backward(e, ws, self.g_in, self.g_acts, None, true, false)?);
         Ok(v)
+    }
+
+    /// WGAN-GP's penalty for the end of the D step (after both backward passes, before spectral
+    /// norm's backward and the optimizer): `weight` E[(|grad D(x^)| - 1)^2] at x^ = eps real +
+    /// (1 - eps) fake. The first dispatch is the interpolation: set its counter each D step
+    /// (`kernels::interpolation_params`).
+    pub fn gradient_penalty(&self, e: &Engine, weight: f32, seed: u32, stream: u32) -> Result<Vec<Dispatch>> {
+        self.d.check_penalty_support("the gradient penalty (--loss wgan-gp)")?;
+        let x_hat = Tensor::zeros(&e.gpu, &self.real_in.shape, "interpolates")?;
+        let buffers = self.d.penalty_buffers(e, self.stride, "D")?;
+        let mut v = vec![kernels::interpolate(e, self.real_in, self.fake_in, &x_hat, seed, stream)?];
+        v.extend(self.d.penalty_pass(e, self.ws, &x_hat, &buffers, PenaltyKind::GradientPenalty, weight, self.stats, SLOT_GP)?);
+        Ok(v)
+    }
+
+    /// R1's penalty at the real batch, `weight` E[0.5 |grad D(x)|^2], for the end of the D steps
+    /// it runs in (lazily: weight = gamma x the interval).
+    pub fn r1_penalty(&self, e: &Engine, weight: f32) -> Result<Vec<Dispatch>> {
+        self.d.check_penalty_support("R1 (--r1-gamma)")?;
+        let buffers = self.d.penalty_buffers(e, self.stride, "D R1")?;
+        self.d.penalty_pass(e, self.ws, self.real_in, &buffers, PenaltyKind::R1, weight, self.stats, SLOT_R1)
     }
 }

@@ -54,9 +54,14 @@ fn per_sample(t: &Tensor) -> Result<(usize, usize)> {
 pub fn interpolate(e: &Engine, real: &Tensor, fake: &Tensor, x_hat: &Tensor, seed: u32, stream: u32) -> Result<Dispatch> {
     fake.expect_shape(&real.shape, "interpolate: generated batch")?;
     x_hat.expect_shape(&real.shape, "interpolate: output")?;
-    let (n, dim) = per_sample(real)?;
-    let p = PenaltyParams { n: n as u32, dim: dim as u32, seed, stream, ..Default::default() };
+    let p = interpolation_params(real, seed, stream, 0)?;
     e.dispatch(Family::Penalty, "interpolate", &p, &[(1, real.binding()), (2, fake.binding()), (3, x_hat.binding())], e.grid_for(real.numel() as u64)?)
+}
+
+/// `interpolate`'s parameters at D step `counter` (set before each D step).
+pub fn interpolation_params(real: &Tensor, seed: u32, stream: u32, counter: u32) -> Result<PenaltyParams> {
+    let (n, dim) = per_sample(real)?;
+    Ok(PenaltyParams { n: n as u32, dim: dim as u32, seed, stream, counter, ..Default::default() })
 }
 
 /// From the input gradient g (N, ...): u = dP/dg into `u`, and stats[slot] = weight * mean

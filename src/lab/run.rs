@@ -123,6 +123,9 @@ pub fn describe(m: &LabMetrics) -> String {
     if let Some(c) = m.critic_estimate {
         s += &format!(" critic {c:.4}");
     }
+    if let (Some(p), Some(g)) = (m.penalty_gp, m.grad_norm_gp) {
+        s += &format!(" GP {p:.4} |grad D(x^)| {g:.3}");
+    }
     s + &format!(" JS {:.4} |grad G| {:.3e}", m.js, m.g_grad_norm)
 }
 

@@ -1,7 +1,7 @@
 //! Every setting of a run, the objectives' published defaults, and their validation.
 
 use crate::cli_values::*;
-use crate::gan::{GLoss, GanLoss, Optimizer};
+use crate::gan::{DNorm, GLoss, GanLoss, Optimizer};
 use crate::models::ModelConfig;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,10 @@ fn one() -> usize {
 
 fn yes() -> bool {
     true
+}
+
+fn sixteen() -> u64 {
+    16
 }
 
 fn eval_n_default() -> usize {
@@ -89,6 +93,24 @@ pub struct TrainConfig {
     #[arg(long, help_heading = OBJECTIVE)]
     #[serde(default)]
     pub spectral_norm: bool,
+    /// WGAN-GP's lambda: weight of E[(|grad D(x^)| - 1)^2] at interpolates of real and generated
+    /// images [default: 10 with --loss wgan-gp; only with it]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f32, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub gp_weight: Option<f32>,
+    /// R1 regularisation of D, gamma/2 E|grad D(x)|^2 on real images, with any loss (StyleGAN2's;
+    /// needs a D without batch norm: --d-norm none, or --loss wgan-gp)
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f32, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub r1_gamma: Option<f32>,
+    /// R1 every N D steps, its weight multiplied by N (StyleGAN2's lazy regularisation)
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true, value_parser = count_u64, help_heading = OBJECTIVE)]
+    #[serde(default = "sixteen")]
+    pub r1_every: u64,
+    /// D's normalisation: batch (DCGAN's) or none [default: none with --loss wgan-gp, batch otherwise]
+    #[arg(long, value_enum, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub d_norm: Option<DNorm>,
     /// WGAN's original schedule: 100 critic steps for the first 25 G steps and every 500th (with
     /// --loss wgan unless --critic-steps is given).
     #[arg(skip)]
@@ -191,6 +213,24 @@ impl TrainConfig {
             self.clip = d.clip;
         }
         self.wgan_schedule = d.wgan_schedule && !explicit("critic_steps");
+        let o = self.loss.objective();
+        if !explicit("gp_weight") {
+            self.gp_weight = o.gradient_penalty;
+        }
+        if !explicit("d_norm") {
+            self.d_norm = Some(o.critic_norm);
+        }
+    }
+
+    /// D's blocks: the model's, without batch norm under `--d-norm none`.
+    pub fn discriminator(&self) -> Result<Vec<crate::nn::BlockSpec>> {
+        let mut blocks = self.model.discriminator()?;
+        if self.d_norm == Some(DNorm::None) {
+            for b in &mut blocks {
+                b.batch_norm = false;
+            }
+        }
+        Ok(blocks)
     }
 
     /// G steps that draw `epochs` passes over `images` real images (one batch per D step, with
@@ -218,6 +258,30 @@ impl TrainConfig {
         self.model.validate()?;
         if self.g_loss == GLoss::Minimax && self.loss != GanLoss::Bce {
             bail!("--g-loss minimax is the BCE generator loss; it does not combine with --loss {:?}", self.loss);
+        }
+        let gp = self.loss.objective().gradient_penalty.is_some();
+        if self.gp_weight.is_some() && !gp {
+            bail!("--gp-weight is the gradient penalty of --loss wgan-gp; with --loss {:?} use --r1-gamma for a penalty on D's gradient", self.loss);
+        }
+        if gp && self.gp_weight.is_none() {
+            bail!("--loss wgan-gp needs its penalty weight (--gp-weight, default 10)");
+        }
+        if gp && self.clip.is_some() {
+            bail!("--clip and --loss wgan-gp are two ways to keep the critic Lipschitz; the penalty replaces clipping: drop --clip");
+        }
+        let penalized = gp || self.r1_gamma.is_some();
+        if penalized && self.d_norm != Some(DNorm::None) {
+            bail!(
+                "{} needs D's double backward, which gangpu has for convolutions and leaky ReLU but not for batch norm \
+                 (it also couples the samples the penalty treats one by one): add --d-norm none",
+                if gp { "--loss wgan-gp" } else { "--r1-gamma" }
+            );
+        }
+        if penalized && self.model.cond == crate::models::Cond::Cgan {
+            bail!("input-gradient penalties (--loss wgan-gp, --r1-gamma) are not implemented with --cond cgan (D's input holds label planes); use --cond acgan");
+        }
+        if self.r1_every == 0 {
+            bail!("--r1-every must be at least 1");
         }
         if self.critic_steps == 0 {
             bail!("--critic-steps must be at least 1");

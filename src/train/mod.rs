@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+mod metrics;
+pub use metrics::Metrics;
 mod config;
 mod curves;
 mod eval_glue;
@@ -27,7 +29,7 @@ pub use generator::Generator;
 mod feed;
 mod figures;
 mod run;
-use crate::gan::{step, SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, SLOT_FAKE, SLOT_GEN, SLOT_REAL, STATS_LEN};
+use crate::gan::{step, SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, STATS_LEN};
 pub use crate::gan::{GLoss, GanLoss, LossDefaults, Optimizer};
 pub use config::*;
 pub use run::*;
@@ -47,62 +49,8 @@ const STREAM_LABELS: u32 = 7;
 pub(crate) const STREAM_EVAL: u32 = 8;
 /// Redraws of `gangpu sample --truncation` (app::latent).
 pub(crate) const STREAM_REDRAW: u32 = 9;
-
-/// One logged row.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Metrics {
-    pub step: u64,
-    pub loss_d: f32,
-    pub loss_g: f32,
-    pub d_x: f32,
-    pub d_g_z1: f32,
-    pub d_g_z2: f32,
-    /// WGAN: the critic's estimate of the Earth Mover's distance (`gan::critic_estimate`:
-    /// mean f(real) - mean f(fake)); runs before 0.3 logged it as `em_estimate`.
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "em_estimate")]
-    pub critic_estimate: Option<f32>,
-    /// ACGAN: D's class accuracy on the real and the fake batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acc_real: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acc_fake: Option<f32>,
-    /// ACGAN: the class cross-entropy inside loss_d (real + fake) and inside loss_g, so the
-    /// adversarial part can be told apart (loss_d - class_loss_d).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class_loss_d: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class_loss_g: Option<f32>,
-    pub steps_per_s: f64,
-    /// Epochs of real images drawn so far (D batches x batch size / data set size).
-    #[serde(default)]
-    pub epoch: f64,
-}
-
-impl Metrics {
-    fn from_stats(step: u64, s: &[f32], steps_per_s: f64, epoch: f64, cfg: &TrainConfig) -> Metrics {
-        let ac = cfg.model.cond == Cond::Acgan;
-        let class_loss_d = ac.then(|| s[SLOT_CE_REAL] + s[SLOT_CE_FAKE]);
-        let class_loss_g = ac.then(|| s[SLOT_CE_GEN]);
-        Metrics {
-            critic_estimate: cfg.loss.objective().logs_critic_estimate.then(|| crate::gan::critic_estimate(s[SLOT_REAL + 1], s[SLOT_FAKE + 1])),
-            acc_real: ac.then(|| s[SLOT_CE_REAL + 1]),
-            acc_fake: ac.then(|| s[SLOT_CE_FAKE + 1]),
-            class_loss_d,
-            class_loss_g,
-            step,
-            loss_d: s[SLOT_REAL] + s[SLOT_FAKE] + class_loss_d.unwrap_or(0.0),
-            loss_g: s[SLOT_GEN] + class_loss_g.unwrap_or(0.0),
-            d_x: s[SLOT_REAL + 1],
-            d_g_z1: s[SLOT_FAKE + 1],
-            d_g_z2: s[SLOT_GEN + 1],
-            steps_per_s,
-            epoch,
-        }
-    }
-    pub fn finite(&self) -> bool {
-        [self.loss_d, self.loss_g, self.d_x, self.d_g_z1, self.d_g_z2].iter().all(|v| v.is_finite())
-    }
-}
+/// WGAN-GP's interpolation weights, one per sample per D step.
+const STREAM_GP: u32 = 10;
 
 /// What a pending read of the stats belongs to.
 struct Pending {
@@ -142,6 +90,12 @@ pub struct Gan {
     draw_labels: Option<Dispatch>,
     lab_sample: wgpu::Buffer,
     d_step: Vec<Dispatch>,
+    /// WGAN-GP's penalty (its interpolation first, with `gp_params` set per D step), R1's (every
+    /// --r1-every D steps), then spectral norm's backward: the end of a D step.
+    gp: Vec<Dispatch>,
+    gp_params: kernels::PenaltyParams,
+    r1: Vec<Dispatch>,
+    d_end: Vec<Dispatch>,
     g_step: Vec<Dispatch>,
     sample_fixed: Vec<Dispatch>,
     pub step: u64,
@@ -165,7 +119,7 @@ impl Gan {
         let mc = &cfg.model;
         let bn = BnConfig { eps: 1e-5, momentum: 0.1, act: kernels::Act::Identity };
         let g = Net::new(e, mc.generator()?, bn, "G")?;
-        let mut d = Net::new(e, mc.discriminator()?, bn, "D")?;
+        let mut d = Net::new(e, cfg.discriminator()?, bn, "D")?;
         if cfg.spectral_norm {
             d.enable_spectral_norm(e, cfg.seed, STREAM_SN)?;
         }
@@ -290,9 +244,19 @@ impl Gan {
                 },
                 after_real_loss: if acgan { vec![ce(1.0, &lab_real, SLOT_CE_REAL)?] } else { vec![] },
                 after_fake_loss: if acgan { vec![ce(1.0, &lab_fake, SLOT_CE_FAKE)?] } else { vec![] },
-                end: d.sn_backward(e)?,
+                end: vec![],
             },
         )?;
+        let gp = match cfg.gp_weight {
+            Some(w) => adv.gradient_penalty(e, w, cfg.seed, STREAM_GP)?,
+            None => vec![],
+        };
+        let gp_params = kernels::interpolation_params(&real_in, cfg.seed, STREAM_GP, 0)?;
+        let r1 = match cfg.r1_gamma {
+            Some(gamma) => adv.r1_penalty(e, gamma * cfg.r1_every as f32)?,
+            None => vec![],
+        };
+        let d_end = d.sn_backward(e)?;
         let g_step = adv.g_step(
             e,
             step::GHooks {
@@ -327,6 +291,10 @@ impl Gan {
             draw_labels,
             lab_sample,
             d_step,
+            gp,
+            gp_params,
+            r1,
+            d_end,
             g_step,
             sample_fixed: vec![],
             step: 0,
@@ -388,6 +356,14 @@ impl Gan {
                 }
             }
             list.extend(self.d_step.iter());
+            if let Some(interpolate) = self.gp.first() {
+                interpolate.set_params(&e.gpu, &kernels::PenaltyParams { counter, ..self.gp_params });
+            }
+            list.extend(self.gp.iter());
+            if self.d_count.is_multiple_of(self.cfg.r1_every) {
+                list.extend(self.r1.iter());
+            }
+            list.extend(self.d_end.iter());
             list.push(opt);
             e.record(&mut enc, &list);
             e.gpu.queue.submit(Some(enc.finish()));
@@ -413,6 +389,9 @@ impl Gan {
     pub fn iteration_dispatches(&self) -> Vec<&Dispatch> {
         let mut v: Vec<&Dispatch> = vec![self.feed.draw_dispatch()];
         v.extend(self.d_step.iter());
+        v.extend(self.gp.iter());
+        v.extend(self.r1.iter());
+        v.extend(self.d_end.iter());
         v.push(&self.adam_d.dispatch);
         v.extend(self.g_step.iter());
         v.push(&self.adam_g.dispatch);

@@ -122,6 +122,7 @@ fn resolve_params(params: &str) -> Result<Value> {
         optimizer,
         lr: get("lr").map(|v| parse("lr", v, "a number")).transpose()?.unwrap_or(optimizer.default_lr()),
         clip: get("clip").map(|v| parse("clip", v, "a number")).transpose()?.unwrap_or(d.clip),
+        gp_weight: get("gp_weight").map(|v| parse("gp_weight", v, "a number")).transpose()?.unwrap_or(d.gp_weight),
         seed: get("seed").map(|v| parse("seed", v, "a whole number")).transpose()?.unwrap_or(d.seed),
         ..d
     };
