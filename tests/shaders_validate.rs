@@ -75,7 +75,25 @@ fn codes_are_defined_once_and_reach_every_shader() {
 /// is listed, and then fails `every_family_has_one_row` until it has its row.
 fn every_key() -> Vec<Family> {
     use Family::*;
-    let keys = vec![Activation, Batchnorm, Cond, Conv, ConvSubgroups, ConvTiled, Eval, Gemm, GemmSubgroups, Lab, Layout, Loss, Matmul, Optim, Penalty, Random, Specnorm];
+    let keys = vec![
+        Activation,
+        Batchnorm,
+        Cond,
+        Conv,
+        ConvSubgroups,
+        ConvTiled,
+        Eval,
+        Gemm,
+        GemmSubgroups,
+        Lab,
+        Layout,
+        Loss,
+        Matmul,
+        Optim,
+        Penalty,
+        Random,
+        Specnorm,
+    ];
     for k in &keys {
         match k {
             Activation | Batchnorm | Cond | Conv | ConvSubgroups | ConvTiled | Eval | Gemm | GemmSubgroups | Lab | Layout | Loss | Matmul | Optim | Penalty

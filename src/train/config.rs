@@ -278,7 +278,9 @@ impl TrainConfig {
             );
         }
         if penalized && self.model.cond == crate::models::Cond::Cgan {
-            bail!("input-gradient penalties (--loss wgan-gp, --r1-gamma) are not implemented with --cond cgan (D's input holds label planes); use --cond acgan");
+            bail!(
+                "input-gradient penalties (--loss wgan-gp, --r1-gamma) are not implemented with --cond cgan (D's input holds label planes); use --cond acgan"
+            );
         }
         if self.r1_every == 0 {
             bail!("--r1-every must be at least 1");

@@ -36,7 +36,7 @@ pub struct Metrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_norm_gp: Option<f32>,
     /// R1: the penalty (gamma/2 E|g|^2 x --r1-every, not inside loss_d) and the mean norm of D's
-    /// gradient at real images, from the last D step that ran it.
+    /// gradient at real images, in the rows of the iterations whose D steps ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub penalty_r1: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,7 +48,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn from_stats(step: u64, s: &[f32], steps_per_s: f64, epoch: f64, cfg: &TrainConfig) -> Metrics {
+    /// The row of `step` from the stats buffer `s`; `r1_ran`: whether R1 ran in this iteration's
+    /// D steps (its slot keeps the last R1 step's value, which is logged with the step it ran in).
+    pub(crate) fn from_stats(step: u64, s: &[f32], steps_per_s: f64, epoch: f64, cfg: &TrainConfig, r1_ran: bool) -> Metrics {
         let ac = cfg.model.cond == Cond::Acgan;
         let class_loss_d = ac.then(|| s[SLOT_CE_REAL] + s[SLOT_CE_FAKE]);
         let class_loss_g = ac.then(|| s[SLOT_CE_GEN]);
@@ -60,8 +62,8 @@ impl Metrics {
             class_loss_g,
             penalty_gp: cfg.gp_weight.map(|_| s[SLOT_GP]),
             grad_norm_gp: cfg.gp_weight.map(|_| s[SLOT_GP + 1]),
-            penalty_r1: cfg.r1_gamma.map(|_| s[SLOT_R1]),
-            grad_norm_r1: cfg.r1_gamma.map(|_| s[SLOT_R1 + 1]),
+            penalty_r1: cfg.r1_gamma.filter(|_| r1_ran).map(|_| s[SLOT_R1]),
+            grad_norm_r1: cfg.r1_gamma.filter(|_| r1_ran).map(|_| s[SLOT_R1 + 1]),
             step,
             loss_d: s[SLOT_REAL] + s[SLOT_FAKE] + class_loss_d.unwrap_or(0.0),
             loss_g: s[SLOT_GEN] + class_loss_g.unwrap_or(0.0),
@@ -76,4 +78,3 @@ impl Metrics {
         [self.loss_d, self.loss_g, self.d_x, self.d_g_z1, self.d_g_z2].iter().all(|v| v.is_finite())
     }
 }
-

@@ -57,6 +57,7 @@ struct Pending {
     step: u64,
     steps_per_s: f64,
     epoch: f64,
+    r1_ran: bool,
 }
 
 /// Everything on the GPU for one GAN, with the dispatch lists of both steps.
@@ -96,6 +97,8 @@ pub struct Gan {
     gp_params: kernels::PenaltyParams,
     r1: Vec<Dispatch>,
     d_end: Vec<Dispatch>,
+    /// Whether a D step of the last iteration ran R1 (its row logs the penalty).
+    pub r1_in_last_iteration: bool,
     g_step: Vec<Dispatch>,
     sample_fixed: Vec<Dispatch>,
     pub step: u64,
@@ -295,6 +298,7 @@ impl Gan {
             gp_params,
             r1,
             d_end,
+            r1_in_last_iteration: false,
             g_step,
             sample_fixed: vec![],
             step: 0,
@@ -333,6 +337,7 @@ impl Gan {
     /// each, then one G step on the last fake batch. With `staging`, the G step also copies the
     /// losses there.
     pub fn submit_iteration(&mut self, e: &Engine, staging: Option<&wgpu::Buffer>) -> wgpu::SubmissionIndex {
+        self.r1_in_last_iteration = false;
         for _ in 0..self.cfg.critic_steps_at(self.step) {
             let counter = self.d_count as u32;
             let opt = self.adam_d.step(&e.gpu);
@@ -360,8 +365,9 @@ impl Gan {
                 interpolate.set_params(&e.gpu, &kernels::PenaltyParams { counter, ..self.gp_params });
             }
             list.extend(self.gp.iter());
-            if self.d_count.is_multiple_of(self.cfg.r1_every) {
+            if !self.r1.is_empty() && self.d_count.is_multiple_of(self.cfg.r1_every) {
                 list.extend(self.r1.iter());
+                self.r1_in_last_iteration = true;
             }
             list.extend(self.d_end.iter());
             list.push(opt);
@@ -406,7 +412,7 @@ impl Gan {
     /// Blocking read of the current stats (for checkpoints and tests).
     pub fn read_metrics(&self, e: &Engine) -> Result<Metrics> {
         let s = self.stats.read(&e.gpu)?;
-        Ok(Metrics::from_stats(self.step, &s, 0.0, self.epochs_done(), &self.cfg))
+        Ok(Metrics::from_stats(self.step, &s, 0.0, self.epochs_done(), &self.cfg, self.r1_in_last_iteration))
     }
 
     /// G on the fixed noise batch: (B, C, S, S) values in [-1, 1].

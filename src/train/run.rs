@@ -99,7 +99,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
 
     // one logged row: checked, appended to metrics.jsonl, shown
     let record = |p: Pending, vals: Vec<f32>, progress: &mut dyn Progress| -> Result<()> {
-        let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, p.epoch, &cfg);
+        let m = Metrics::from_stats(p.step, &vals, p.steps_per_s, p.epoch, &cfg, p.r1_ran);
         if !m.finite() {
             bail!(
                 "training diverged: the losses at step {} are not finite (Loss_D {}, Loss_G {}). The last good checkpoint is \
@@ -140,7 +140,7 @@ pub fn train(e: &Engine, gan: &mut Gan, progress: &mut dyn Progress, stop: &Atom
             let now = Instant::now();
             let sps = (gan.step - window.1) as f64 / now.duration_since(window.0).as_secs_f64().max(1e-9);
             window = (now, gan.step);
-            ring.submitted(buf, Pending { step: gan.step, steps_per_s: sps, epoch: gan.epochs_done() });
+            ring.submitted(buf, Pending { step: gan.step, steps_per_s: sps, epoch: gan.epochs_done(), r1_ran: gan.r1_in_last_iteration });
         }
         // Keep at most two iterations in flight: bounded memory, never a full stall.
         in_flight.push_back(idx);
