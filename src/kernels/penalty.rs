@@ -45,7 +45,7 @@ impl PenaltyKind {
 
 fn per_sample(t: &Tensor) -> Result<(usize, usize)> {
     let n = *t.shape.first().ok_or_else(|| anyhow!("penalty: a tensor without a batch dimension"))?;
-    ensure!(n > 0 && t.numel() % n == 0, "penalty: shape {:?} is not a batch", t.shape);
+    ensure!(n > 0 && t.numel().is_multiple_of(n), "penalty: shape {:?} is not a batch", t.shape);
     Ok((n, t.numel() / n))
 }
 
