@@ -80,3 +80,14 @@ fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (i >= P.len) { return; }
     param[i] = param[i] - P.lr * grad[i];
 }
+
+// An exponential moving average of a network's parameters (StyleGAN2's G_ema): with `param` the
+// average and `grad` bound to the live parameters, avg = live + beta (avg - live), beta in beta1.
+@compute @workgroup_size(WG)
+fn ema(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.len) { return; }
+    let live = grad[i];
+    param[i] = live + P.beta1 * (param[i] - live);
+}

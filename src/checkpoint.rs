@@ -17,6 +17,9 @@ use std::path::Path;
 pub const FORMAT: &str = "gangpu-checkpoint-1";
 
 /// Host copy of a network's state.
+/// The prefix of the moving average of G's tensors (`netG_ema.main.0.weight`, ...).
+pub const EMA_PREFIX: &str = "netG_ema";
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetState {
     pub params: Vec<f32>,
@@ -37,6 +40,8 @@ pub struct Checkpoint {
     pub config_json: String,
     pub g: NetState,
     pub d: NetState,
+    /// The moving average of G (`--ema-kimg`): parameters and statistics, saved as `netG_ema.*`.
+    pub g_ema: Option<NetState>,
     pub extra_meta: HashMap<String, String>,
 }
 
@@ -76,6 +81,9 @@ pub fn save(path: &Path, ck: &Checkpoint, g: &Net, d: &Net) -> Result<()> {
     let mut tensors = Vec::new();
     net_tensors("netG", g, &ck.g, &mut tensors)?;
     net_tensors("netD", d, &ck.d, &mut tensors)?;
+    if let Some(ema) = &ck.g_ema {
+        net_tensors(EMA_PREFIX, g, ema, &mut tensors)?;
+    }
     let mut meta = ck.extra_meta.clone();
     meta.insert("format".into(), FORMAT.into());
     meta.insert("step".into(), ck.step.to_string());
@@ -134,6 +142,13 @@ impl RawCheckpoint {
     }
 
     /// Rebuilds a network's state, checking every tensor's presence and shape against `net`.
+    /// Whether the checkpoint holds tensors under `prefix` (e.g. a moving average of G).
+    pub fn has(&self, prefix: &str) -> Result<bool> {
+        let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| anyhow!("{}: {e}", self.path))?;
+        let start = format!("{prefix}.");
+        Ok(st.names().iter().any(|n| n.starts_with(&start)))
+    }
+
     pub fn net_state(&self, prefix: &str, net: &Net, opt_names: &[String]) -> Result<NetState> {
         let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| anyhow!("{}: {e}", self.path))?;
         let mut params = vec![0f32; net.params.layout.len];

@@ -38,6 +38,14 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
         Err(format!("must be a positive number, got {v}"))
     }
 }
+pub fn non_negative_f64(s: &str) -> Result<f64, String> {
+    let v = number(s)?;
+    if v >= 0.0 && v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("must be 0 or a positive number, got {v}"))
+    }
+}
 pub fn positive_f32(s: &str) -> Result<f32, String> {
     positive_f64(s).map(|v| v as f32)
 }

@@ -26,6 +26,9 @@ pub struct EvalArgs {
     /// noise, the samples `train --eval-every` scores, so the scores match the run's]
     #[arg(long, conflicts_with = "samples", allow_negative_numbers = true, value_parser = seed_u32)]
     pub seed: Option<u32>,
+    /// Score the trained G, not the moving average of its weights the checkpoint keeps (--ema-kimg)
+    #[arg(long, requires = "checkpoint")]
+    pub no_ema: bool,
     /// Reference set: `mnist` (the built-in digits), an IDX image file, or a folder of images
     /// [default: mnist; with --checkpoint, the data set it was trained on]
     #[arg(long)]
@@ -75,7 +78,7 @@ pub fn run(a: &EvalArgs, gpu: &GpuOptions) -> Result<()> {
             let (v, n, c, s, w) = load_samples(dir, &mut notes)?;
             (v, n, c, s, w, None)
         }
-        (None, Some(ck)) => checkpoint_samples(&e, ck, a.n, a.seed)?,
+        (None, Some(ck)) => checkpoint_samples(&e, ck, a.n, a.seed, !a.no_ema)?,
         (None, None) => bail!("give --samples DIR or --checkpoint FILE"),
     };
     let data = a.data.clone().or(trained_on).unwrap_or_else(|| "mnist".into());
@@ -174,15 +177,15 @@ fn load_samples(dir: &Path, notes: &mut Vec<String>) -> Result<(Vec<f32>, usize,
 /// `n` samples of a checkpoint's generator (class-ordered labels for a conditional one), and the
 /// data set it was trained on.
 #[allow(clippy::type_complexity)]
-fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: Option<u32>) -> Result<(Vec<f32>, usize, usize, usize, String, Option<String>)> {
+fn checkpoint_samples(e: &Engine, ck: &Path, n: usize, seed: Option<u32>, ema: bool) -> Result<(Vec<f32>, usize, usize, usize, String, Option<String>)> {
     let raw = crate::checkpoint::RawCheckpoint::read(ck)?;
-    let (gen, cfg) = crate::train::Generator::from_checkpoint(e, &raw, None)?;
+    let (gen, cfg, weights) = crate::train::Generator::from_checkpoint(e, &raw, None, ema)?;
     let mc = cfg.model.clone();
     let trained_on = cfg.data.clone();
     let noise = seed.map_or(super::generate::Noise::Evaluation, super::generate::Noise::Seed);
     let values = super::generate::samples(e, &gen, n, noise, mc.batch)?;
     let from = seed.map_or("the run's evaluation noise".to_string(), |s| format!("seed {s}"));
-    let what = format!("{} samples of {} (step {}, {from})", n, ck.display(), raw.step()?);
+    let what = format!("{} samples of {} (step {}, {from}, {weights})", n, ck.display(), raw.step()?);
     Ok((values, n, mc.channels, mc.image_size, what, Some(trained_on)))
 }
 

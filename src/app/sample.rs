@@ -31,6 +31,9 @@ pub struct SampleArgs {
     /// Batch size G runs at (batch norm uses batch statistics, as in training) [default: the checkpoint's; 64 with --netG]
     #[arg(long, allow_negative_numbers = true, value_parser = count_usize)]
     pub batch: Option<usize>,
+    /// Sample the trained G, not the moving average of its weights the checkpoint keeps (--ema-kimg)
+    #[arg(long, requires = "checkpoint")]
+    pub no_ema: bool,
     /// Class to generate (conditional checkpoints); without it a conditional grid has one row per class
     #[arg(long, allow_negative_numbers = true, value_parser = label_u32)]
     pub label: Option<u32>,
@@ -90,7 +93,15 @@ pub fn run(a: SampleArgs, gpu: &GpuOptions) -> Result<()> {
     let e = Engine::open(gpu)?;
     // G alone: sampling needs no D
     let mut gen = match &raw {
-        Some(raw) => Generator::from_checkpoint(&e, raw, Some(mc.batch))?.0,
+        Some(raw) => {
+            let (gen, _, weights) = Generator::from_checkpoint(&e, raw, Some(mc.batch), !a.no_ema)?;
+            if weights == crate::checkpoint::EMA_PREFIX {
+                eprintln!("generator: the moving average of G's weights (netG_ema; --no-ema samples the trained G)");
+            } else if a.no_ema && raw.has(crate::checkpoint::EMA_PREFIX)? {
+                eprintln!("generator: the trained G (netG), as --no-ema asks");
+            }
+            gen
+        }
         None => Generator::new(&e, &mc, seed_of_run)?,
     };
     if let Some(w) = &torch {

@@ -128,6 +128,10 @@ pub fn run(a: TrainCli, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
         w.load_into(&e, net)?;
         eprintln!("{} starts from PyTorch weights {}", if w.role == Role::Generator { "G" } else { "D" }, w.path);
     }
+    if let (Some(ema), true) = (&gan.ema, torch.iter().any(|w| w.role == Role::Generator)) {
+        // the moving average starts at the imported G
+        ema.restart(&e, &gan.g)?;
+    }
     let mut resumes: Vec<serde_json::Value> = Vec::new();
     if let Some(raw) = &raw {
         gan.load_checkpoint(&e, raw)?;

@@ -40,6 +40,10 @@ impl OptParams {
     pub fn rmsprop(len: usize, lr: f64, alpha: f64, eps: f64) -> OptParams {
         OptParams { len: len as u32, lr: lr as f32, beta2: alpha as f32, one_minus_beta2: (1.0 - alpha) as f32, eps: eps as f32, ..Default::default() }
     }
+    /// The moving average's step: beta is the weight of the old average.
+    pub fn ema(len: usize, beta: f64) -> OptParams {
+        OptParams { len: len as u32, beta1: beta as f32, ..Default::default() }
+    }
     pub fn clip(len: usize, c: f32) -> OptParams {
         OptParams { len: len as u32, clip: c, ..Default::default() }
     }
@@ -86,4 +90,11 @@ pub fn clip(e: &Engine, c: f32, param: &Tensor) -> Result<Dispatch> {
     ensure!(c > 0.0, "clip value must be positive, got {c}");
     let n = param.numel();
     e.dispatch(Family::Optim, "clip", &OptParams::clip(n, c), &[(1, param.binding())], e.grid_for(n as u64)?)
+}
+
+/// The moving average `avg` of `live` parameters: avg = live + beta (avg - live), with beta set
+/// per step through `set_params(&OptParams::ema(len, beta))`.
+pub fn ema_update(e: &Engine, live: &Tensor, avg: &Tensor) -> Result<Dispatch> {
+    let n = same_len(&[avg, live], "ema")?;
+    e.dispatch(Family::Optim, "ema", &OptParams::ema(n, 0.0), &[(1, avg.binding()), (2, live.binding())], e.grid_for(n as u64)?)
 }

@@ -131,6 +131,12 @@ pub struct TrainConfig {
     /// Learning rate [default: per --loss]
     #[arg(long, default_value_t = 2e-4, hide_default_value = true, allow_negative_numbers = true, value_parser = positive_f64, help_heading = SCHEDULE)]
     pub lr: f64,
+    /// An exponential moving average of G's weights with a half-life of K thousand images
+    /// (StyleGAN2's ema_kimg, ramped up over training); sample grids, --eval-every, `gangpu sample`
+    /// and `gangpu eval` use it (--no-ema there picks the trained G); 0: off
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = non_negative_f64, help_heading = SCHEDULE)]
+    #[serde(default)]
+    pub ema_kimg: f64,
     /// Adam beta1 [default: 0.5]
     #[arg(long, default_value_t = 0.5, hide_default_value = true, allow_negative_numbers = true, value_parser = beta, help_heading = SCHEDULE)]
     pub beta1: f64,

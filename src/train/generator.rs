@@ -90,17 +90,20 @@ impl Generator {
 
     /// G of a checkpoint with its weights and batch-norm statistics, sampling at `batch` (the
     /// run's when None); the run's settings come along.
-    pub fn from_checkpoint(e: &Engine, raw: &RawCheckpoint, batch: Option<usize>) -> Result<(Generator, TrainConfig)> {
+    /// `ema`: the moving average of G where the checkpoint keeps one (`--ema-kimg`), else the
+    /// trained G; the last value says which it loaded ("netG_ema" or "netG").
+    pub fn from_checkpoint(e: &Engine, raw: &RawCheckpoint, batch: Option<usize>, ema: bool) -> Result<(Generator, TrainConfig, &'static str)> {
         let cfg = super::checkpoint_config(raw)?;
         let mut model = cfg.model.clone();
         if let Some(b) = batch {
             model.batch = b;
         }
         let gen = Generator::new(e, &model, cfg.seed)?;
-        let st = raw.net_state("netG", &gen.g, &[])?;
+        let prefix = if ema && raw.has(crate::checkpoint::EMA_PREFIX)? { crate::checkpoint::EMA_PREFIX } else { "netG" };
+        let st = raw.net_state(prefix, &gen.g, &[])?;
         gen.g.params.all().write(&e.gpu, &st.params)?;
         gen.g.bn_state.all().write(&e.gpu, &st.bn_state)?;
-        Ok((gen, cfg))
+        Ok((gen, cfg, prefix))
     }
 
     /// G on noise batch `batch_index` of (`seed`, `stream`): (B, C, S, S) values in [-1, 1].
@@ -175,8 +178,9 @@ impl Generator {
     /// The generator of a GAN being trained, as it is now (its weights and statistics copied).
     pub fn of(e: &Engine, gan: &super::Gan) -> Result<Generator> {
         let gen = Generator::new(e, &gan.cfg.model, gan.cfg.seed)?;
-        gen.g.params.all().write(&e.gpu, &gan.g.params.all().read(&e.gpu)?)?;
-        gen.g.bn_state.all().write(&e.gpu, &gan.g.bn_state.all().read(&e.gpu)?)?;
+        let g = gan.sampling_g();
+        gen.g.params.all().write(&e.gpu, &g.params.all().read(&e.gpu)?)?;
+        gen.g.bn_state.all().write(&e.gpu, &g.bn_state.all().read(&e.gpu)?)?;
         Ok(gen)
     }
 }

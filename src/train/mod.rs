@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+mod ema;
+pub use ema::{ema_beta, Ema, EMA_RAMPUP};
 mod metrics;
 pub use metrics::Metrics;
 mod config;
@@ -97,6 +99,8 @@ pub struct Gan {
     gp_params: kernels::PenaltyParams,
     r1: Vec<Dispatch>,
     d_end: Vec<Dispatch>,
+    /// The moving average of G (`--ema-kimg`), which samples and evaluations use.
+    pub ema: Option<Ema>,
     /// Whether a D step of the last iteration ran R1 (its row logs the penalty).
     pub r1_in_last_iteration: bool,
     g_step: Vec<Dispatch>,
@@ -273,6 +277,7 @@ impl Gan {
         let fixed_noise = kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?;
 
         let eval_reference = if cfg.eval_every > 0 { data.cloned() } else { None };
+        let ema = if cfg.ema_kimg > 0.0 { Some(Ema::new(e, &g, cfg.ema_kimg, b)?) } else { None };
         let mut gan = Gan {
             cfg,
             g,
@@ -298,6 +303,8 @@ impl Gan {
             gp_params,
             r1,
             d_end,
+            // started at G's initial weights below, once they are uploaded
+            ema,
             r1_in_last_iteration: false,
             g_step,
             sample_fixed: vec![],
@@ -311,6 +318,9 @@ impl Gan {
         gan.sample_fixed.extend(gan.generate_dispatches(e, &fixed_z)?);
         gan.g.upload_init(e, gan.cfg.seed, STREAM_INIT_G)?;
         gan.d.upload_init(e, gan.cfg.seed, STREAM_INIT_D)?;
+        if let Some(ema) = &gan.ema {
+            ema.restart(e, &gan.g)?;
+        }
         e.gpu.check("building the GAN")?;
         Ok(gan)
     }
@@ -319,7 +329,12 @@ impl Gan {
     /// statistics untouched, class-ordered labels attached for conditional models. The images
     /// land in `generated()`; the training state is untouched (the next D step draws afresh).
     pub fn generate_dispatches(&self, e: &Engine, z: &Tensor) -> Result<Vec<Dispatch>> {
-        generator::generate_dispatches(e, &self.cfg.model, &self.g, &self.ws, &self.g_acts, &self.g_in, &self.lab_sample, z)
+        generator::generate_dispatches(e, &self.cfg.model, self.sampling_g(), &self.ws, &self.g_acts, &self.g_in, &self.lab_sample, z)
+    }
+
+    /// The G that samples and evaluations use: the moving average when the run keeps one.
+    pub fn sampling_g(&self) -> &Net {
+        self.ema.as_ref().map_or(&self.g, |m| &m.net)
     }
 
     /// G's output (B, C, S, S): the images of the last G pass.
@@ -381,7 +396,13 @@ impl Gan {
         let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("G step") });
         let mut list: Vec<&Dispatch> = self.g_step.iter().collect();
         list.push(opt);
+        if let Some(ema) = &self.ema {
+            list.push(ema.update(e, self.step + 1));
+        }
         e.record(&mut enc, &list);
+        if let Some(ema) = &self.ema {
+            ema.copy_statistics(&mut enc, &self.g);
+        }
         if let Some(st) = staging {
             enc.copy_buffer_to_buffer(&self.stats.buffer, 0, st, 0, (STATS_LEN * 4) as u64);
         }
@@ -467,6 +488,18 @@ impl Gan {
             config_json: serde_json::to_string(&self.cfg)?,
             g: self.net_state(e, &self.g, &self.adam_g, self.bn_batches_g)?,
             d: self.net_state(e, &self.d, &self.adam_d, self.bn_batches_d)?,
+            g_ema: match &self.ema {
+                Some(ema) => Some(NetState {
+                    params: ema.net.params.all().read(&e.gpu)?,
+                    bn_state: ema.net.bn_state.all().read(&e.gpu)?,
+                    sn_state: vec![],
+                    opt: vec![],
+                    opt_names: vec![],
+                    opt_steps: 0,
+                    bn_batches: self.bn_batches_g,
+                }),
+                None => None,
+            },
             extra_meta: extra,
         })
     }
@@ -505,6 +538,16 @@ impl Gan {
                 }
             }
             opt.steps = st.opt_steps;
+        }
+        if let Some(ema) = &self.ema {
+            if raw.has(crate::checkpoint::EMA_PREFIX)? {
+                let st = raw.net_state(crate::checkpoint::EMA_PREFIX, &ema.net, &[])?;
+                ema.net.params.all().write(&e.gpu, &st.params)?;
+                ema.net.bn_state.all().write(&e.gpu, &st.bn_state)?;
+            } else {
+                // a run without an average continued with one: it starts at the resumed G
+                ema.restart(e, &self.g)?;
+            }
         }
         self.bn_batches_g = g.bn_batches;
         self.bn_batches_d = d.bn_batches;
