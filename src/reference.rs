@@ -2,7 +2,7 @@
 //! straight from the definitions) so they share no structure with the GPU kernels. Tests check
 //! the GPU against these, and these against finite differences.
 
-use crate::kernels::{Act, ConvGeom, ConvTGeom};
+use crate::kernels::{Act, ConvGeom, ConvTGeom, PenaltyKind};
 
 /// y = conv2d(x, w), direct definition.
 pub fn conv2d(g: &ConvGeom, x: &[f64], w: &[f64]) -> Vec<f64> {
@@ -373,4 +373,11 @@ pub fn uniform(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
             lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
         })
         .collect()
+}
+
+/// The input-gradient penalty of per-sample gradients g (N x dim): weight * mean value, what the
+/// penalty kernel writes to its stats slot (shaders/penalty.wgsl).
+pub fn penalty(kind: PenaltyKind, weight: f64, g: &[f64], n: usize) -> f64 {
+    let dim = g.len() / n;
+    (0..n).map(|k| kind.value(g[k * dim..(k + 1) * dim].iter().map(|v| v * v).sum::<f64>().sqrt()).0).sum::<f64>() * weight / n as f64
 }

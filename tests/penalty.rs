@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use gangpu::kernels::{self, Act, BnConfig, ConvGeom, ConvWorkspace, PenaltyKind};
-use gangpu::nn::{penalty_value, BlockSpec, LayerKind, LinearGeom, Net};
+use gangpu::nn::{BlockSpec, LayerKind, LinearGeom, Net};
 use gangpu::reference;
 use gangpu::{Engine, Tensor};
 use serde_json::Value;
@@ -172,7 +172,7 @@ fn double_backward_matches_finite_differences() {
             let f = |w: &[f64]| {
                 let mut all = ws.clone();
                 all[t] = w.to_vec();
-                penalty_value(kind, 3.0, &mlp_input_gradient(n, &all, &x), n)
+                reference::penalty(kind, 3.0, &mlp_input_gradient(n, &all, &x), n)
             };
             let want: Vec<f64> = (0..ws[t].len()).map(|i| fd(&f, &ws[t], i, 1e-6)).collect();
             assert_close(&got.grads[t], &want, 2e-4, 2e-3, &format!("mlp {kind:?}: dP/d(tensor {t}) vs finite differences"));
@@ -185,13 +185,13 @@ fn double_backward_matches_finite_differences() {
         set_params(e, &net, &ws);
         let got = run_penalty(e, &net, &x, kind, 3.0);
         assert_close(&got.g, &conv_input_gradient(n, &ws, &x), 1e-5, 1e-4, "conv input gradient vs host");
-        let host = penalty_value(kind, 3.0, &conv_input_gradient(n, &ws, &x), n);
+        let host = reference::penalty(kind, 3.0, &conv_input_gradient(n, &ws, &x), n);
         assert!((got.penalty - host).abs() <= 1e-4 * host.abs(), "conv {kind:?}: penalty {} vs host {host}", got.penalty);
         for t in 0..ws.len() {
             let f = |w: &[f64]| {
                 let mut all = ws.clone();
                 all[t] = w.to_vec();
-                penalty_value(kind, 3.0, &conv_input_gradient(n, &all, &x), n)
+                reference::penalty(kind, 3.0, &conv_input_gradient(n, &all, &x), n)
             };
             let idx: Vec<usize> = (0..ws[t].len()).step_by(5).collect();
             let want: Vec<f64> = idx.iter().map(|&i| fd(&f, &ws[t], i, 1e-6)).collect();
@@ -225,7 +225,7 @@ fn penalty_and_interpolation_kernels_match_the_host() {
         }
         assert_close(&download(e, &u), &want_u, 1e-6, 1e-4, &format!("{kind:?}: dP/dg"));
         let s = download(e, &stats);
-        assert_close(&s[2..4], &[penalty_value(kind, weight as f64, &g, n), norms / n as f64], 1e-6, 1e-5, &format!("{kind:?}: stats"));
+        assert_close(&s[2..4], &[reference::penalty(kind, weight as f64, &g, n), norms / n as f64], 1e-6, 1e-5, &format!("{kind:?}: stats"));
     }
     let (real, fake) = (rand_vec(n * dim, 4, -1.0, 1.0), rand_vec(n * dim, 6, -1.0, 1.0));
     let (rt, ft, xt): (Tensor, Tensor, Tensor) = (upload(e, &[n, dim], &real, "real"), upload(e, &[n, dim], &fake, "fake"), zeros(e, &[n, dim], "x_hat"));

@@ -13,7 +13,7 @@ mod optimizer;
 mod penalty;
 pub use layer::{Fused, Layer, LayerKind, LinearGeom, Params, Pass};
 pub use optimizer::{NetOptimizer, OptRule};
-pub use penalty::{penalty_value, PenaltyBuffers};
+pub use penalty::PenaltyBuffers;
 
 /// One named parameter (or buffer) inside a flat buffer.
 #[derive(Clone, Debug)]

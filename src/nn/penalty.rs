@@ -105,10 +105,3 @@ impl Net {
         Ok(v)
     }
 }
-
-/// The penalty of per-sample input gradients g (N x dim), on the host: weight * mean value (what
-/// the penalty kernel writes to its stats slot; tests and references).
-pub fn penalty_value(kind: PenaltyKind, weight: f64, g: &[f64], n: usize) -> f64 {
-    let dim = g.len() / n;
-    (0..n).map(|k| kind.value(g[k * dim..(k + 1) * dim].iter().map(|v| v * v).sum::<f64>().sqrt()).0).sum::<f64>() * weight / n as f64
-}
