@@ -381,3 +381,105 @@ pub fn penalty(kind: PenaltyKind, weight: f64, g: &[f64], n: usize) -> f64 {
     let dim = g.len() / n;
     (0..n).map(|k| kind.value(g[k * dim..(k + 1) * dim].iter().map(|v| v * v).sum::<f64>().sqrt()).0).sum::<f64>() * weight / n as f64
 }
+
+/// DiffAugment of one batch (N, C, H, W), stage by stage as DiffAugment_pytorch.py writes it,
+/// with each sample's draws given as (b, s, c, dh, dw, top, left, _) (shaders/augment.wgsl's
+/// `aug` rows) and the cut square's side `cut` (rows, columns).
+pub fn augment(x: &[f64], shape: [usize; 4], draws: &[f64], cut: (usize, usize)) -> Vec<f64> {
+    let [n, c, h, w] = shape;
+    let (hw, dim) = (h * w, c * h * w);
+    let mut out = vec![0.0; x.len()];
+    for k in 0..n {
+        let d = &draws[k * 8..k * 8 + 8];
+        // brightness
+        let x1: Vec<f64> = x[k * dim..(k + 1) * dim].iter().map(|v| v + d[0]).collect();
+        // saturation: the mean over channels at each pixel
+        let mut x2 = x1.clone();
+        for q in 0..hw {
+            let m = (0..c).map(|ch| x1[ch * hw + q]).sum::<f64>() / c as f64;
+            for ch in 0..c {
+                x2[ch * hw + q] = (x1[ch * hw + q] - m) * d[1] + m;
+            }
+        }
+        // contrast: the mean over the whole sample
+        let m = x2.iter().sum::<f64>() / dim as f64;
+        let x3: Vec<f64> = x2.iter().map(|v| (v - m) * d[2] + m).collect();
+        // translation, zeros shifted in, then cutout
+        let (dh, dw, top, left) = (d[3] as i64, d[4] as i64, d[5] as i64, d[6] as i64);
+        for ch in 0..c {
+            for i in 0..h as i64 {
+                for j in 0..w as i64 {
+                    let (si, sj) = (i + dh, j + dw);
+                    let inside = si >= 0 && si < h as i64 && sj >= 0 && sj < w as i64;
+                    let cut_out = i >= top && i < top + cut.0 as i64 && j >= left && j < left + cut.1 as i64;
+                    if inside && !cut_out {
+                        out[k * dim + ch * hw + (i as usize) * w + j as usize] = x3[ch * hw + (si as usize) * w + sj as usize];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The gradient of `augment` with respect to x, from dy, each stage's backward in reverse order.
+pub fn augment_backward(dy: &[f64], shape: [usize; 4], draws: &[f64], cut: (usize, usize)) -> Vec<f64> {
+    let [n, c, h, w] = shape;
+    let (hw, dim) = (h * w, c * h * w);
+    let mut dx = vec![0.0; dy.len()];
+    for k in 0..n {
+        let d = &draws[k * 8..k * 8 + 8];
+        let (dh, dw, top, left) = (d[3] as i64, d[4] as i64, d[5] as i64, d[6] as i64);
+        // cutout and translation: scatter each kept output's gradient to the pixel it read
+        let mut g3 = vec![0.0; dim];
+        for ch in 0..c {
+            for i in 0..h as i64 {
+                for j in 0..w as i64 {
+                    let (si, sj) = (i + dh, j + dw);
+                    let inside = si >= 0 && si < h as i64 && sj >= 0 && sj < w as i64;
+                    let cut_out = i >= top && i < top + cut.0 as i64 && j >= left && j < left + cut.1 as i64;
+                    if inside && !cut_out {
+                        g3[ch * hw + (si as usize) * w + sj as usize] += dy[k * dim + ch * hw + (i as usize) * w + j as usize];
+                    }
+                }
+            }
+        }
+        // contrast
+        let total: f64 = g3.iter().sum();
+        let g2: Vec<f64> = g3.iter().map(|g| d[2] * g + (1.0 - d[2]) * total / dim as f64).collect();
+        // saturation (brightness passes the gradient through)
+        for q in 0..hw {
+            let m = (0..c).map(|ch| g2[ch * hw + q]).sum::<f64>() / c as f64;
+            for ch in 0..c {
+                dx[k * dim + ch * hw + q] = d[1] * g2[ch * hw + q] + (1.0 - d[1]) * m;
+            }
+        }
+    }
+    dx
+}
+
+/// ADA's update of p from the signs of D's outputs on real images since the last adjustment
+/// (shaders/augment.wgsl's `ada_update`): (new p, r_t).
+pub fn ada_adjust(p: f64, outputs: &[f64], target: f64, step: f64) -> (f64, f64) {
+    let rt = outputs
+        .iter()
+        .map(|v| {
+            if *v > 0.0 {
+                1.0
+            } else if *v < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        / outputs.len() as f64;
+    let sign = if rt > target {
+        1.0
+    } else if rt < target {
+        -1.0
+    } else {
+        0.0
+    };
+    ((p + sign * step).clamp(0.0, 1.0), rt)
+}

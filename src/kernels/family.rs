@@ -14,6 +14,8 @@ pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
     Activation,
+    /// Differentiable augmentation (DiffAugment) and ADA's probability.
+    Augment,
     Batchnorm,
     Cond,
     /// Implicit-GEMM convolutions, each lane loading its own rows.
@@ -96,6 +98,7 @@ const CONV_FILES: &[&str] = &["conv_geometry", "conv", "conv_backward"];
 /// Every kernel family: adding one is one row here, its `Family` key, and its shaders/ file in `FILES`.
 pub const FAMILIES: &[FamilyRow] = &[
     row(Family::Activation, "activation", &["activation"]),
+    row(Family::Augment, "augment", &["augment"]),
     row(Family::Batchnorm, "batchnorm", &["batchnorm"]),
     row(Family::Cond, "cond", &["cond"]),
     FamilyRow { trusted: true, storage: Some(CONV_BINDINGS), variant: Variant::ConvPerLaneLoads, ..row(Family::Conv, "conv", CONV_FILES) },
@@ -225,6 +228,7 @@ pub fn builtin_text(stem: &str) -> &'static str {
 /// Every file of shaders/ but common.wgsl, by stem.
 pub const FILES: &[(&str, &str)] = &[
     ("activation", include_str!("../../shaders/activation.wgsl")),
+    ("augment", include_str!("../../shaders/augment.wgsl")),
     ("batchnorm", include_str!("../../shaders/batchnorm.wgsl")),
     ("cond", include_str!("../../shaders/cond.wgsl")),
     ("conv", include_str!("../../shaders/conv.wgsl")),

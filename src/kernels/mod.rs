@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use bytemuck::{Pod, Zeroable};
 
 mod activation;
+mod augment;
 mod batchnorm;
 mod cond;
 mod conv;
@@ -26,6 +27,7 @@ mod random;
 mod specnorm;
 
 pub use activation::*;
+pub use augment::*;
 pub use batchnorm::*;
 pub use cond::*;
 pub use conv::*;
@@ -43,7 +45,7 @@ pub use random::*;
 pub use specnorm::*;
 
 /// The codes every shader switches on, generated from the Rust enums that define them (one side
-/// only): activations, loss kinds, penalty kinds, the lab's distributions.
+/// only): activations, loss kinds, penalty kinds, augmentations, the lab's distributions.
 pub fn wgsl_codes() -> String {
     let mut s = Act::wgsl_constants();
     for (k, name) in LossKind::ALL {
@@ -51,6 +53,9 @@ pub fn wgsl_codes() -> String {
     }
     for (k, name) in PenaltyKind::ALL {
         s.push_str(&format!("const {name}: u32 = {}u;\n", k.code()));
+    }
+    for (a, name) in Augmentation::ALL {
+        s.push_str(&format!("const {name}: u32 = {}u;\n", a.bit()));
     }
     for (d, name) in Dist::ALL {
         s.push_str(&format!("const {name}: u32 = {}u;\n", d.code()));
