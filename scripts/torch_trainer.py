@@ -267,9 +267,9 @@ def main():
     args = ap.parse_args()
     tensors, meta = read_checkpoint(args.src)
     cfg = json.loads(meta["config"])
-    if cfg.get("loss") == "wgan-gp" or cfg.get("r1_gamma") or cfg.get("d_norm") == "none":
-        sys.exit("this run uses an input-gradient penalty (--loss wgan-gp or --r1-gamma) or a D without batch norm "
-                 "(--d-norm none), which the hand-over to PyTorch does not carry yet; continue it with gangpu train --resume")
+    if cfg.get("loss") == "wgan-gp" or cfg.get("r1_gamma") or cfg.get("d_norm") == "none" or cfg.get("augment"):
+        sys.exit("this run uses an input-gradient penalty (--loss wgan-gp or --r1-gamma), a D without batch norm "
+                 "(--d-norm none) or --augment, which the hand-over to PyTorch does not carry yet; continue it with gangpu train --resume")
     start = int(meta["step"])
 
     ddp = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1

@@ -25,7 +25,10 @@ pub trait KernelFamily: Copy + std::fmt::Display {
 /// Cache key of a pipeline: family name, entry point, and its override constants (values as bits).
 type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
 
-/// A recorded kernel launch, replayable any number of times.
+/// A recorded kernel launch, replayable any number of times. A clone shares the pipeline, bind
+/// group and params buffer (wgpu handles): whoever sets a step's counter keeps a clone of a
+/// dispatch that a step list owns.
+#[derive(Clone)]
 pub struct Dispatch {
     pub label: String,
     pipeline: wgpu::ComputePipeline,

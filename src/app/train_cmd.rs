@@ -114,7 +114,10 @@ pub fn run(a: TrainCli, explicit: &dyn Fn(&str) -> bool) -> Result<Exit> {
     }
     let e = Engine::open(&a.device.opts())?;
     eprintln!("adapter: {}{}", e.gpu.adapter, if e.gpu.is_cpu { " (software adapter: no GPU in use)" } else { "" });
-    eprintln!("model: {} ({} images from {})", cfg.model.name(), data.count, data.source);
+    match cfg.data_limit {
+        Some(n) => eprintln!("model: {} (the first {n} of {} images from {})", cfg.model.name(), data.count, data.source),
+        None => eprintln!("model: {} ({} images from {})", cfg.model.name(), data.count, data.source),
+    }
     let mut gan = Gan::new(&e, cfg.clone(), Some(&data))?;
     if let (true, bytes) = gan.data_feed() {
         eprintln!(

@@ -24,6 +24,24 @@ impl Dataset {
         let v = self.values_per_image();
         &self.pixels[i * v..(i + 1) * v]
     }
+    /// The first `n` images (`--data-limit`), or an error naming the set's size when it has fewer.
+    pub fn first(&self, n: usize) -> anyhow::Result<Dataset> {
+        anyhow::ensure!(
+            n <= self.count,
+            "--data-limit {n}: {} holds only {} images; ask for at most {} (or drop --data-limit)",
+            self.source,
+            self.count,
+            self.count
+        );
+        Ok(Dataset {
+            count: n,
+            pixels: self.pixels[..n * self.values_per_image()].to_vec(),
+            labels: self.labels.as_ref().map(|l| l[..n].to_vec()),
+            source: format!("{} (first {n} images)", self.source),
+            ..self.clone()
+        })
+    }
+
     /// Number of classes (labels are 0..classes), 0 for unlabelled data.
     pub fn classes(&self) -> usize {
         self.labels.as_ref().map_or(0, |l| l.iter().map(|v| *v as usize + 1).max().unwrap_or(0))

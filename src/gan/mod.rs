@@ -2,6 +2,7 @@
 //! step (a D step with G frozen, a G step with D frozen) and the slots of the stats buffer its
 //! loss kernels write. Above `nn`, below `train`, `lab` and `eval`.
 
+pub mod augment;
 mod objective;
 pub mod step;
 
@@ -19,5 +20,7 @@ pub const SLOT_CE_GEN: usize = 12;
 // The input-gradient penalties: [penalty, mean |grad_x D|], WGAN-GP's and R1's.
 pub const SLOT_GP: usize = 6;
 pub const SLOT_R1: usize = 14;
+// Augmentation: [p, ADA's r_t].
+pub const SLOT_AUG: usize = 16;
 /// Floats in the stats buffer.
-pub const STATS_LEN: usize = 16;
+pub const STATS_LEN: usize = 20;

@@ -1,7 +1,9 @@
 //! Every setting of a run, the objectives' published defaults, and their validation.
 
 use crate::cli_values::*;
+use crate::gan::augment::{parse_augment_p, AugmentP, AugmentSetup, ADA_KIMG, ADA_TARGET};
 use crate::gan::{DNorm, GLoss, GanLoss, Optimizer};
+use crate::kernels::Augmentation;
 use crate::models::ModelConfig;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -64,6 +66,11 @@ pub struct TrainConfig {
     #[arg(long, help_heading = DATA)]
     #[serde(default)]
     pub hflip: bool,
+    /// Train on the first N images of the data set only (small-data studies, e.g. with --augment);
+    /// --eval-every still scores against the whole set
+    #[arg(long, allow_negative_numbers = true, value_parser = count_usize, help_heading = DATA)]
+    #[serde(default)]
+    pub data_limit: Option<usize>,
     /// Seed for initialisation, noise and batch draws
     #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = seed_u32, help_heading = DATA)]
     pub seed: u32,
@@ -111,6 +118,25 @@ pub struct TrainConfig {
     #[arg(long, value_enum, help_heading = OBJECTIVE)]
     #[serde(default)]
     pub d_norm: Option<DNorm>,
+    /// DiffAugment for small data sets: random differentiable transforms of every image D sees
+    /// (real and generated, in both steps; G's gradient flows through them), any of color,
+    /// translation, cutout, comma-separated
+    #[arg(long, value_enum, value_delimiter = ',', help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub augment: Vec<Augmentation>,
+    /// Probability of each --augment transform per image, or `auto` (ADA: from 0, adjusted every
+    /// 4 D steps to keep r_t = E[sign(D(real))] near --ada-target) [default: 1]
+    #[arg(long, value_parser = parse_augment_p, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub augment_p: Option<AugmentP>,
+    /// ADA's target for r_t, with --augment-p auto [default: 0.6]
+    #[arg(long, allow_negative_numbers = true, value_parser = number, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub ada_target: Option<f64>,
+    /// ADA's speed, with --augment-p auto: p can cross [0, 1] in this many thousand real images [default: 100]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_f64, help_heading = OBJECTIVE)]
+    #[serde(default)]
+    pub ada_kimg: Option<f64>,
     /// WGAN's original schedule: 100 critic steps for the first 25 G steps and every 500th (with
     /// --loss wgan unless --critic-steps is given).
     #[arg(skip)]
@@ -239,6 +265,17 @@ impl TrainConfig {
         Ok(blocks)
     }
 
+    /// What the GAN step needs to augment D's inputs, when `--augment` is on.
+    pub fn augment_setup(&self) -> Option<AugmentSetup<'_>> {
+        (!self.augment.is_empty()).then(|| AugmentSetup {
+            policy: &self.augment,
+            p: self.augment_p.unwrap_or(AugmentP::Fixed(1.0)),
+            seed: self.seed,
+            ada_target: self.ada_target.unwrap_or(ADA_TARGET),
+            ada_kimg: self.ada_kimg.unwrap_or(ADA_KIMG),
+        })
+    }
+
     /// G steps that draw `epochs` passes over `images` real images (one batch per D step, with
     /// WGAN's critic schedule counted).
     pub fn steps_for_epochs(&self, epochs: f64, images: usize) -> u64 {
@@ -287,6 +324,17 @@ impl TrainConfig {
             bail!(
                 "input-gradient penalties (--loss wgan-gp, --r1-gamma) are not implemented with --cond cgan (D's input holds label planes); use --cond acgan"
             );
+        }
+        if self.augment_p.is_some() && self.augment.is_empty() {
+            bail!("--augment-p sets how often the --augment transforms apply: add --augment color,translation,cutout (or some of them)");
+        }
+        if (self.ada_target.is_some() || self.ada_kimg.is_some()) && self.augment_p != Some(AugmentP::Auto) {
+            bail!("--ada-target and --ada-kimg steer ADA's adaptive probability: they need --augment-p auto");
+        }
+        if let Some(t) = self.ada_target {
+            if !(-1.0 < t && t < 1.0) {
+                bail!("--ada-target must be in (-1, 1) (r_t = E[sign(D(real))] lies in [-1, 1]; ADA's is 0.6), got {t}");
+            }
         }
         if self.r1_every == 0 {
             bail!("--r1-every must be at least 1");

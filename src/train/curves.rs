@@ -1,5 +1,5 @@
 //! A training run's curves (curves.png and the report's SVG): losses, D's outputs before and
-//! after the D step, the WGAN critic's Earth Mover's estimate, ACGAN's class accuracies, and the
+//! after the D step, the WGAN critic's Earth Mover's estimate, ACGAN's class accuracies, ADA's p, and the
 //! quality scores when `--eval-every` made them.
 
 use super::{Metrics, TrainConfig};
@@ -47,6 +47,18 @@ pub fn panels(rows: &[Metrics], evals: &[(u64, Scores)], cfg: &TrainConfig) -> V
                 vec![series("real batch", GREEN, pts(&|m| m.acc_real)), series("fake batch", RED, pts(&|m| m.acc_fake))],
             )
             .span(0.0, 1.0)
+            .linear(),
+        );
+    }
+    if rows.iter().any(|m| m.ada_rt.is_some()) {
+        out.push(
+            Panel::new(
+                "ADA: augmentation probability p, and r_t = E[sign(D(real))] it steers",
+                "step",
+                "p, r_t",
+                vec![series("p", BLUE, pts(&|m| m.augment_p)), series("r_t", RED, pts(&|m| m.ada_rt))],
+            )
+            .span(-1.0, 1.0)
             .linear(),
         );
     }

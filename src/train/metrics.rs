@@ -1,7 +1,8 @@
 //! One row of metrics.jsonl, read off the stats buffer the loss and penalty kernels write.
 
 use super::TrainConfig;
-use crate::gan::{SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, SLOT_FAKE, SLOT_GEN, SLOT_GP, SLOT_R1, SLOT_REAL};
+use crate::gan::augment::AugmentP;
+use crate::gan::{SLOT_AUG, SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, SLOT_FAKE, SLOT_GEN, SLOT_GP, SLOT_R1, SLOT_REAL};
 use crate::models::Cond;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,12 @@ pub struct Metrics {
     pub penalty_r1: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_norm_r1: Option<f32>,
+    /// --augment: the probability each transform applied with (ADA's current one with
+    /// --augment-p auto), and ADA's r_t = E[sign(D(real))] at its last adjustment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment_p: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ada_rt: Option<f32>,
     pub steps_per_s: f64,
     /// Epochs of real images drawn so far (D batches x batch size / data set size).
     #[serde(default)]
@@ -64,6 +71,11 @@ impl Metrics {
             grad_norm_gp: cfg.gp_weight.map(|_| s[SLOT_GP + 1]),
             penalty_r1: cfg.r1_gamma.filter(|_| r1_ran).map(|_| s[SLOT_R1]),
             grad_norm_r1: cfg.r1_gamma.filter(|_| r1_ran).map(|_| s[SLOT_R1 + 1]),
+            augment_p: cfg.augment_setup().map(|a| match a.p {
+                AugmentP::Fixed(p) => p as f32,
+                AugmentP::Auto => s[SLOT_AUG],
+            }),
+            ada_rt: cfg.augment_setup().filter(|a| a.p == AugmentP::Auto).map(|_| s[SLOT_AUG + 1]),
             step,
             loss_d: s[SLOT_REAL] + s[SLOT_FAKE] + class_loss_d.unwrap_or(0.0),
             loss_g: s[SLOT_GEN] + class_loss_g.unwrap_or(0.0),

@@ -3,7 +3,7 @@
 //! buffer and one submit, recorded from dispatches built once; the only reads from the GPU are
 //! the losses (at log steps, without stalling) and sample images at milestones.
 
-use crate::checkpoint::{self, Checkpoint, NetState, RawCheckpoint};
+use crate::checkpoint::RawCheckpoint;
 use crate::data::Dataset;
 use crate::engine::{Dispatch, Engine};
 use crate::imageout;
@@ -31,7 +31,9 @@ pub use generator::Generator;
 mod feed;
 mod figures;
 mod run;
-use crate::gan::{step, SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, STATS_LEN};
+mod state;
+use crate::gan::augment::Augmenter;
+use crate::gan::{step, SLOT_AUG, SLOT_CE_FAKE, SLOT_CE_GEN, SLOT_CE_REAL, STATS_LEN};
 pub use crate::gan::{GLoss, GanLoss, LossDefaults, Optimizer};
 pub use config::*;
 pub use run::*;
@@ -101,6 +103,8 @@ pub struct Gan {
     d_end: Vec<Dispatch>,
     /// The moving average of G (`--ema-kimg`), which samples and evaluations use.
     pub ema: Option<Ema>,
+    /// DiffAugment's augmented batches and ADA's state (`--augment`).
+    pub augmenter: Option<Augmenter>,
     /// Whether a D step of the last iteration ran R1 (its row logs the penalty).
     pub r1_in_last_iteration: bool,
     g_step: Vec<Dispatch>,
@@ -123,6 +127,13 @@ impl Gan {
     /// Builds both networks, uploads the data set once, and records every dispatch.
     pub fn new(e: &Engine, cfg: TrainConfig, data: Option<&Dataset>) -> Result<Gan> {
         cfg.validate()?;
+        // --data-limit trains on the first images; quality scores still compare with the whole set
+        let whole = data;
+        let limited = match (cfg.data_limit, data) {
+            (Some(n), Some(d)) => Some(d.first(n)?),
+            _ => None,
+        };
+        let data = limited.as_ref().or(whole);
         let mc = &cfg.model;
         let bn = BnConfig { eps: 1e-5, momentum: 0.1, act: kernels::Act::Identity };
         let g = Net::new(e, mc.generator()?, bn, "G")?;
@@ -204,6 +215,15 @@ impl Gan {
         let draw_labels =
             if cond != Cond::None { Some(kernels::draw_labels(e, b, k, &picked, &labels_buf, &lab_real, &lab_fake, cfg.seed, STREAM_LABELS)?) } else { None };
         let g_in = if cond != Cond::None { Tensor::zeros(&e.gpu, &[b, mc.nz + k, 1, 1], "noise and labels")? } else { z.clone() };
+        // DiffAugment / ADA: D sees augmented copies of both batches (label planes attached after)
+        let augmenter = match cfg.augment_setup() {
+            Some(s) => Some(Augmenter::new(e, &s, &real, &fake, &d_fake_grad, &logits, nout, &stats, SLOT_AUG)?),
+            None => None,
+        };
+        let (img_real, img_fake, img_fake_grad) = match &augmenter {
+            Some(a) => (a.real.clone(), a.fake.clone(), a.fake_grad.clone()),
+            None => (real.clone(), fake.clone(), d_fake_grad.clone()),
+        };
         let (real_in, fake_in, d_fake_in_grad) = if cond == Cond::Cgan {
             let shape = [b, mc.channels + k, mc.image_size, mc.image_size];
             (
@@ -212,7 +232,7 @@ impl Gan {
                 Tensor::zeros(&e.gpu, &shape, "fake batch with labels grad")?,
             )
         } else {
-            (real.clone(), fake.clone(), d_fake_grad.clone())
+            (img_real.clone(), img_fake.clone(), img_fake_grad.clone())
         };
         let ce = |scale: f32, labels: &wgpu::Buffer, slot: usize| kernels::softmax_cross_entropy(e, scale, &logits, nout, 1, k, labels, &dlogits, &stats, slot);
 
@@ -244,12 +264,20 @@ impl Gan {
             step::DHooks {
                 start: d.sn_power(e)?,
                 before_g: if cond != Cond::None { vec![kernels::concat_onehot(e, &z, &lab_fake, k, &g_in)?] } else { vec![] },
-                before_d: if cond == Cond::Cgan {
-                    vec![kernels::concat_onehot(e, &real, &lab_real, k, &real_in)?, kernels::concat_onehot(e, &fake, &lab_fake, k, &fake_in)?]
-                } else {
-                    vec![]
-                },
-                after_real_loss: if acgan { vec![ce(1.0, &lab_real, SLOT_CE_REAL)?] } else { vec![] },
+                before_d: [
+                    augmenter.as_ref().map(|a| a.d_inputs()).unwrap_or_default(),
+                    if cond == Cond::Cgan {
+                        vec![kernels::concat_onehot(e, &img_real, &lab_real, k, &real_in)?, kernels::concat_onehot(e, &img_fake, &lab_fake, k, &fake_in)?]
+                    } else {
+                        vec![]
+                    },
+                ]
+                .concat(),
+                after_real_loss: [
+                    augmenter.as_ref().map(|a| a.after_real_loss()).unwrap_or_default(),
+                    if acgan { vec![ce(1.0, &lab_real, SLOT_CE_REAL)?] } else { vec![] },
+                ]
+                .concat(),
                 after_fake_loss: if acgan { vec![ce(1.0, &lab_fake, SLOT_CE_FAKE)?] } else { vec![] },
                 end: vec![],
             },
@@ -267,16 +295,26 @@ impl Gan {
         let g_step = adv.g_step(
             e,
             step::GHooks {
-                start: d.sn_power(e)?,
+                // with augmentation, G's batch gets fresh draws (and its label planes again)
+                start: [
+                    d.sn_power(e)?,
+                    augmenter.iter().map(|a| a.g_input()).collect(),
+                    if augmenter.is_some() && cond == Cond::Cgan { vec![kernels::concat_onehot(e, &img_fake, &lab_fake, k, &fake_in)?] } else { vec![] },
+                ]
+                .concat(),
                 regenerate: None,
                 after_gen_loss: if acgan { vec![ce(1.0, &lab_fake, SLOT_CE_GEN)?] } else { vec![] },
-                before_g_backward: if cond == Cond::Cgan { vec![kernels::slice_channels(e, &d_fake_in_grad, k, &d_fake_grad)?] } else { vec![] },
+                before_g_backward: [
+                    if cond == Cond::Cgan { vec![kernels::slice_channels(e, &d_fake_in_grad, k, &img_fake_grad)?] } else { vec![] },
+                    augmenter.iter().map(|a| a.g_backward()).collect(),
+                ]
+                .concat(),
             },
         )?;
 
         let fixed_noise = kernels::normal(e, &fixed_z, cfg.seed, STREAM_FIXED, 0)?;
 
-        let eval_reference = if cfg.eval_every > 0 { data.cloned() } else { None };
+        let eval_reference = if cfg.eval_every > 0 { whole.cloned() } else { None };
         let ema = if cfg.ema_kimg > 0.0 { Some(Ema::new(e, &g, cfg.ema_kimg, b)?) } else { None };
         let mut gan = Gan {
             cfg,
@@ -305,6 +343,7 @@ impl Gan {
             d_end,
             // started at G's initial weights below, once they are uploaded
             ema,
+            augmenter,
             r1_in_last_iteration: false,
             g_step,
             sample_fixed: vec![],
@@ -375,6 +414,9 @@ impl Gan {
                     list.push(d);
                 }
             }
+            if let Some(a) = &self.augmenter {
+                a.set_d_step(e, self.d_count);
+            }
             list.extend(self.d_step.iter());
             if let Some(interpolate) = self.gp.first() {
                 interpolate.set_params(&e.gpu, &kernels::PenaltyParams { counter, ..self.gp_params });
@@ -394,6 +436,9 @@ impl Gan {
         }
         let opt = self.adam_g.step(&e.gpu);
         let mut enc = e.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("G step") });
+        if let Some(a) = &self.augmenter {
+            a.set_g_step(e, self.step);
+        }
         let mut list: Vec<&Dispatch> = self.g_step.iter().collect();
         list.push(opt);
         if let Some(ema) = &self.ema {
@@ -459,101 +504,6 @@ impl Gan {
     /// bytes its batches take.
     pub fn data_feed(&self) -> (bool, u64) {
         (self.feed.streamed, self.feed.gpu_bytes)
-    }
-
-    fn net_state(&self, e: &Engine, net: &Net, opt: &NetOptimizer, bn_batches: u64) -> Result<NetState> {
-        Ok(NetState {
-            params: net.params.all().read(&e.gpu)?,
-            bn_state: net.bn_state.all().read(&e.gpu)?,
-            sn_state: match &net.sn {
-                Some(sn) => sn.state.all().read(&e.gpu)?,
-                None => vec![],
-            },
-            opt: opt.state.iter().map(|(_, t)| t.read(&e.gpu)).collect::<Result<_>>()?,
-            opt_names: opt.names(),
-            opt_steps: opt.steps,
-            bn_batches,
-        })
-    }
-
-    /// Reads the whole training state back (blocking).
-    pub fn checkpoint(&self, e: &Engine) -> Result<Checkpoint> {
-        e.gpu.wait()?;
-        let mut extra = std::collections::HashMap::new();
-        extra.insert("rng".into(), format!("{{\"seed\": {}, \"counter\": {}}}", self.cfg.seed, self.step));
-        extra.insert("adapter".into(), e.gpu.adapter.to_string());
-        extra.insert("d_steps_done".into(), self.d_count.to_string());
-        Ok(Checkpoint {
-            step: self.step,
-            config_json: serde_json::to_string(&self.cfg)?,
-            g: self.net_state(e, &self.g, &self.adam_g, self.bn_batches_g)?,
-            d: self.net_state(e, &self.d, &self.adam_d, self.bn_batches_d)?,
-            g_ema: match &self.ema {
-                Some(ema) => Some(NetState {
-                    params: ema.net.params.all().read(&e.gpu)?,
-                    bn_state: ema.net.bn_state.all().read(&e.gpu)?,
-                    sn_state: vec![],
-                    opt: vec![],
-                    opt_names: vec![],
-                    opt_steps: 0,
-                    bn_batches: self.bn_batches_g,
-                }),
-                None => None,
-            },
-            extra_meta: extra,
-        })
-    }
-
-    /// Saves a checkpoint atomically, refusing to overwrite a good one with non-finite state.
-    pub fn save_checkpoint(&self, e: &Engine, path: &Path) -> Result<()> {
-        let ck = self.checkpoint(e)?;
-        for (name, v) in [("G", &ck.g.params), ("D", &ck.d.params)] {
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                bail!(
-                    "training diverged: {name}'s parameters hold a non-finite value (flat index {i}) at step {}; {} was not \
-                     overwritten and holds the last good state. Try a lower --lr (e.g. half) or a different --seed.",
-                    self.step,
-                    path.display()
-                );
-            }
-        }
-        checkpoint::save(path, &ck, &self.g, &self.d)
-    }
-
-    /// Restores state from a checkpoint made with the same architecture.
-    pub fn load_checkpoint(&mut self, e: &Engine, raw: &RawCheckpoint) -> Result<()> {
-        let g = raw.net_state("netG", &self.g, &self.adam_g.names())?;
-        let d = raw.net_state("netD", &self.d, &self.adam_d.names())?;
-        self.g.params.all().write(&e.gpu, &g.params)?;
-        self.g.bn_state.all().write(&e.gpu, &g.bn_state)?;
-        self.d.params.all().write(&e.gpu, &d.params)?;
-        self.d.bn_state.all().write(&e.gpu, &d.bn_state)?;
-        if let Some(sn) = &self.d.sn {
-            sn.state.all().write(&e.gpu, &d.sn_state)?;
-        }
-        for (opt, st) in [(&mut self.adam_g, &g), (&mut self.adam_d, &d)] {
-            if st.opt.len() == opt.state.len() {
-                for ((_, t), v) in opt.state.iter().zip(&st.opt) {
-                    t.write(&e.gpu, v)?;
-                }
-            }
-            opt.steps = st.opt_steps;
-        }
-        if let Some(ema) = &self.ema {
-            if raw.has(crate::checkpoint::EMA_PREFIX)? {
-                let st = raw.net_state(crate::checkpoint::EMA_PREFIX, &ema.net, &[])?;
-                ema.net.params.all().write(&e.gpu, &st.params)?;
-                ema.net.bn_state.all().write(&e.gpu, &st.bn_state)?;
-            } else {
-                // a run without an average continued with one: it starts at the resumed G
-                ema.restart(e, &self.g)?;
-            }
-        }
-        self.bn_batches_g = g.bn_batches;
-        self.bn_batches_d = d.bn_batches;
-        self.step = raw.step()?;
-        self.d_count = raw.meta.get("d_steps_done").and_then(|v| v.parse().ok()).unwrap_or(self.step);
-        e.gpu.wait()
     }
 
     /// Epochs of real images drawn so far.

@@ -28,6 +28,9 @@ impl Progress for PlainProgress {
             "[{}] Loss_D: {:.4} Loss_G: {:.4} D(x): {:.4} D(G(z)): {:.4} / {:.4} ({:.2} steps/s, epoch {:.2})",
             m.step, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s, m.epoch
         );
+        if let (Some(p), Some(rt)) = (m.augment_p, m.ada_rt) {
+            eprintln!("[{}] ADA: augment p {p:.4}, r_t {rt:.3}", m.step);
+        }
     }
     fn note(&mut self, msg: &str) {
         eprintln!("{msg}");
@@ -67,8 +70,16 @@ impl Progress for BarProgress {
     fn log(&mut self, m: &Metrics) {
         if let Some(b) = &self.bar {
             b.set_message(format!(
-                "epoch {:.2} Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3} {:.2} it/s{}",
-                m.epoch, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.steps_per_s, self.quality
+                "epoch {:.2} Loss_D {:.3} Loss_G {:.3} D(x) {:.3} D(G(z)) {:.3}/{:.3}{} {:.2} it/s{}",
+                m.epoch,
+                m.loss_d,
+                m.loss_g,
+                m.d_x,
+                m.d_g_z1,
+                m.d_g_z2,
+                m.augment_p.map(|p| format!(" p {p:.3}")).unwrap_or_default(),
+                m.steps_per_s,
+                self.quality
             ));
         }
     }
