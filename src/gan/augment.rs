@@ -100,6 +100,8 @@ pub struct Augmenter {
     pub draws_fake: Tensor,
     /// [p, sum of sign(D(real)), count, last r_t].
     pub ada: Tensor,
+    /// The gradient with respect to G's batch, which the backward pass writes (G's output grad).
+    pub g_out_grad: Tensor,
     real_pass: (Dispatch, AugmentParams),
     fake_pass: (Dispatch, AugmentParams),
     gen_pass: (Dispatch, AugmentParams),
@@ -112,7 +114,17 @@ impl Augmenter {
     /// adversarial value first) is what ADA reads after D's pass on the real batch, and
     /// stats[slot], stats[slot + 1] receive p and r_t.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(e: &Engine, s: &AugmentSetup, real_batch: &Tensor, fake_batch: &Tensor, fake_batch_grad: &Tensor, logits: &Tensor, stride: usize, stats: &Tensor, slot: usize) -> Result<Augmenter> {
+    pub fn new(
+        e: &Engine,
+        s: &AugmentSetup,
+        real_batch: &Tensor,
+        fake_batch: &Tensor,
+        fake_batch_grad: &Tensor,
+        logits: &Tensor,
+        stride: usize,
+        stats: &Tensor,
+        slot: usize,
+    ) -> Result<Augmenter> {
         if s.policy.is_empty() {
             bail!("augmentation needs at least one of color, translation, cutout");
         }
@@ -136,7 +148,20 @@ impl Augmenter {
             }
             AugmentP::Fixed(_) => None,
         };
-        Ok(Augmenter { real, fake, fake_grad, draws_real, draws_fake, ada, real_pass, fake_pass, gen_pass, backward, ada_update })
+        Ok(Augmenter {
+            real,
+            fake,
+            fake_grad,
+            draws_real,
+            draws_fake,
+            ada,
+            g_out_grad: fake_batch_grad.clone(),
+            real_pass,
+            fake_pass,
+            gen_pass,
+            backward,
+            ada_update,
+        })
     }
 
     /// For the D step, after G's pass: the real batch, then G's batch.

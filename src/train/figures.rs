@@ -56,7 +56,10 @@ impl Figures {
                     ("speed/steps_per_s", m.steps_per_s),
                     ("data/epoch", m.epoch),
                 ];
-                for (tag, x) in [("wgan/critic_estimate", m.critic_estimate), ("acgan/acc_real", m.acc_real), ("acgan/acc_fake", m.acc_fake),
+                for (tag, x) in [
+                    ("wgan/critic_estimate", m.critic_estimate),
+                    ("acgan/acc_real", m.acc_real),
+                    ("acgan/acc_fake", m.acc_fake),
                     ("penalty/gp", m.penalty_gp),
                     ("penalty/r1", m.penalty_r1),
                     ("augment/p", m.augment_p),
