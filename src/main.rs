@@ -20,7 +20,7 @@ enum Command {
         device: DeviceArgs,
     },
     /// Train a DCGAN (default: dcgan28 on the built-in MNIST digits).
-    Train(app::train_cmd::TrainCli),
+    Train(Box<app::train_cmd::TrainCli>),
     /// The lecture's lab: 1-D and 2-D GANs (MLPs) that show P_G moving onto P_data.
     Lab(app::lab_cmd::LabArgs),
     /// Score generated images: FID, class coverage and confidence (MNIST classifier), sliced
@@ -76,7 +76,7 @@ fn main() {
     let done = |r: anyhow::Result<()>| r.map(|_| Exit::Done);
     let result = match cli.command {
         Command::Devices { device } => done(app::devices(&device)),
-        Command::Train(a) => app::train_cmd::run(a, &explicit),
+        Command::Train(a) => app::train_cmd::run(*a, &explicit),
         Command::Lab(a) => app::lab_cmd::run(a),
         Command::Report { run } => done(gangpu::train::redraw(&run).map(|_| {
             eprintln!("wrote {0}/timeline.png, {0}/curves.png and {0}/report.html", run.display());

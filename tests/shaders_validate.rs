@@ -77,6 +77,7 @@ fn every_key() -> Vec<Family> {
     use Family::*;
     let keys = vec![
         Activation,
+        Augment,
         Batchnorm,
         Cond,
         Conv,
@@ -96,8 +97,8 @@ fn every_key() -> Vec<Family> {
     ];
     for k in &keys {
         match k {
-            Activation | Batchnorm | Cond | Conv | ConvSubgroups | ConvTiled | Eval | Gemm | GemmSubgroups | Lab | Layout | Loss | Matmul | Optim | Penalty
-            | Random | Specnorm => {}
+            Activation | Augment | Batchnorm | Cond | Conv | ConvSubgroups | ConvTiled | Eval | Gemm | GemmSubgroups | Lab | Layout | Loss | Matmul | Optim
+            | Penalty | Random | Specnorm => {}
         }
     }
     keys
@@ -136,6 +137,7 @@ fn rust_params() -> Vec<RustLayout> {
         layout!(LossParams, [n, kind, scale, slot, stride, offset, classes, _p]),
         layout!(MatmulParams, [m, n, k, has_bias, sa_m, sa_k, sb_k, sb_n, accumulate, _p]),
         layout!(PenaltyParams, [n, dim, kind, weight, slot, seed, stream, counter]),
+        layout!(AugmentParams, [n, c, h, w, policy, seed, stream, counter, shift_h, shift_w, cut_h, cut_w, given, stride, adjust, step, rt_target, slot, _pad]),
         layout!(OptParams, [len, one_minus_beta1, one_minus_beta2, _p0, lr, beta1, beta2, eps, step_size, sqrt_bc2, clip, _p3]),
         layout!(RngParams, [len, seed, stream, counter, count, words, values, noise_len, noise_stream, side, hflip, streamed]),
         layout!(SnParams, [rows, cols, eps, _p]),
