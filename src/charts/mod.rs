@@ -99,6 +99,10 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 /// "1,000" for whole numbers, otherwise a short decimal or scientific form.
 pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
+    // a tick stepped to zero in floating point (-1 + 5 x 0.2 = 2.2e-16) is zero
+    if a < 1e-12 {
+        return "0".into();
+    }
     if v == v.round() && a < 1e7 {
         let s = crate::imageout::thousands(a as u64);
         if v < 0.0 {
@@ -352,6 +356,8 @@ mod tests {
         assert_eq!(fmt_num(2.25), "2.25");
         assert_eq!(fmt_num(0.00125), "0.00125");
         assert_eq!(fmt_num(123456.5), "1.2e5");
+        // an axis from -1 stepped by 0.2 reaches zero as 2.2e-16
+        assert_eq!(fmt_num((0..5).fold(-1.0, |v, _| v + 0.2)), "0");
     }
 
     #[test]
