@@ -9,8 +9,9 @@ use common::*;
 use gangpu::checkpoint::RawCheckpoint;
 use gangpu::data;
 use gangpu::gan::augment::AugmentP;
+use gangpu::gan::GanLoss;
 use gangpu::kernels::{self, Augmentation};
-use gangpu::models::ModelConfig;
+use gangpu::models::{Cond, ModelConfig};
 use gangpu::reference;
 use gangpu::train::{self, Gan, Metrics, TrainConfig};
 use std::sync::atomic::AtomicBool;
@@ -62,22 +63,37 @@ fn d_sees_the_augmented_batches_and_g_gets_the_gradient_through_them() {
 
 #[test]
 fn probability_zero_trains_exactly_as_no_augmentation() {
+    // p = 0 makes every transform the identity, bit for bit, so each way the augmented batches are
+    // wired (label planes attached after augmentation and sliced off before its backward pass,
+    // ACGAN's class loss, WGAN-GP's interpolates) must give the unaugmented run's weights
     let e = engine();
     let ds = data::load("mnist", 28, 1).expect("mnist");
-    let mut with = cfg("p0", 3);
-    with.augment_p = Some(AugmentP::Fixed(0.0));
-    let mut without = cfg("none", 3);
-    without.augment = vec![];
-    let mut params = vec![];
-    for c in [with, without] {
-        let mut gan = Gan::new(e, c, Some(&ds)).expect("gan");
-        for _ in 0..3 {
-            gan.submit_iteration(e, None);
+    let variants: [(&str, Cond, Option<GanLoss>); 4] =
+        [("bce", Cond::None, None), ("cgan", Cond::Cgan, None), ("acgan", Cond::Acgan, None), ("wgan-gp", Cond::None, Some(GanLoss::WganGp))];
+    for (name, cond, loss) in variants {
+        let mut params = vec![];
+        for augment in [true, false] {
+            let mut c = cfg(&format!("p0-{name}-{augment}"), 3);
+            c.model.cond = cond;
+            c.model.classes = if cond == Cond::None { 0 } else { 10 };
+            if let Some(l) = loss {
+                c.loss = l;
+                c.apply_loss_defaults(&|_| false);
+            }
+            if augment {
+                c.augment_p = Some(AugmentP::Fixed(0.0));
+            } else {
+                c.augment = vec![];
+            }
+            let mut gan = Gan::new(e, c, Some(&ds)).expect("gan");
+            for _ in 0..3 {
+                gan.submit_iteration(e, None);
+            }
+            params.push((gan.g.params.all().read(&e.gpu).expect("G"), gan.d.params.all().read(&e.gpu).expect("D")));
         }
-        params.push((gan.g.params.all().read(&e.gpu).expect("G"), gan.d.params.all().read(&e.gpu).expect("D")));
+        assert!(params[0].0 == params[1].0, "{name}: G after 3 iterations with --augment-p 0 differs from no augmentation");
+        assert!(params[0].1 == params[1].1, "{name}: D after 3 iterations with --augment-p 0 differs from no augmentation");
     }
-    assert!(params[0].0 == params[1].0, "G after 3 iterations with --augment-p 0 differs from no augmentation");
-    assert!(params[0].1 == params[1].1, "D after 3 iterations with --augment-p 0 differs from no augmentation");
 }
 
 #[test]
