@@ -86,7 +86,7 @@ fn main() -> Result<()> {
     let draws = Tensor::zeros(&e.gpu, &[64, kernels::AUG_VALUES], "draws")?;
     let ada = Tensor::from_slice(&e.gpu, &[kernels::ADA_VALUES], &[1.0, 0.0, 0.0, 0.0], "ada")?;
     let (fwd, _) = kernels::augment(&e, &x, &out, &draws, &ada, Augmentation::policy(&ALL), 1, 1, false)?;
-    let bwd = kernels::augment_backward(&e, &out, &x, &draws, &ada)?;
+    let bwd = kernels::augment_backward(&e, &out, &x, &draws)?;
     let list = [&fwd, &fwd, &fwd, &bwd];
     e.run(&list)?;
     let reps = if quick { 1 } else { 20 };

@@ -405,21 +405,32 @@ pub fn augment(x: &[f64], shape: [usize; 4], draws: &[f64], cut: (usize, usize))
         let m = x2.iter().sum::<f64>() / dim as f64;
         let x3: Vec<f64> = x2.iter().map(|v| (v - m) * d[2] + m).collect();
         // translation, zeros shifted in, then cutout
-        let (dh, dw, top, left) = (d[3] as i64, d[4] as i64, d[5] as i64, d[6] as i64);
-        for ch in 0..c {
-            for i in 0..h as i64 {
-                for j in 0..w as i64 {
-                    let (si, sj) = (i + dh, j + dw);
-                    let inside = si >= 0 && si < h as i64 && sj >= 0 && sj < w as i64;
-                    let cut_out = i >= top && i < top + cut.0 as i64 && j >= left && j < left + cut.1 as i64;
-                    if inside && !cut_out {
-                        out[k * dim + ch * hw + (i as usize) * w + j as usize] = x3[ch * hw + (si as usize) * w + sj as usize];
-                    }
-                }
+        for (o, src) in augment_sources(shape, d, cut).into_iter().enumerate() {
+            if let Some(src) = src {
+                out[k * dim + o] = x3[src];
             }
         }
     }
     out
+}
+
+/// For each value of one augmented sample (C, H, W), the value of the colour-adjusted sample it
+/// reads after translation and cutout, or None where zeros were shifted in or the square is cut.
+fn augment_sources(shape: [usize; 4], d: &[f64], cut: (usize, usize)) -> Vec<Option<usize>> {
+    let [_, c, h, w] = shape;
+    let (dh, dw, top, left) = (d[3] as i64, d[4] as i64, d[5] as i64, d[6] as i64);
+    let mut v = Vec::with_capacity(c * h * w);
+    for ch in 0..c {
+        for i in 0..h as i64 {
+            for j in 0..w as i64 {
+                let (si, sj) = (i + dh, j + dw);
+                let inside = si >= 0 && si < h as i64 && sj >= 0 && sj < w as i64;
+                let cut_out = i >= top && i < top + cut.0 as i64 && j >= left && j < left + cut.1 as i64;
+                v.push((inside && !cut_out).then(|| ch * h * w + si as usize * w + sj as usize));
+            }
+        }
+    }
+    v
 }
 
 /// The gradient of `augment` with respect to x, from dy, each stage's backward in reverse order.
@@ -429,19 +440,11 @@ pub fn augment_backward(dy: &[f64], shape: [usize; 4], draws: &[f64], cut: (usiz
     let mut dx = vec![0.0; dy.len()];
     for k in 0..n {
         let d = &draws[k * 8..k * 8 + 8];
-        let (dh, dw, top, left) = (d[3] as i64, d[4] as i64, d[5] as i64, d[6] as i64);
         // cutout and translation: scatter each kept output's gradient to the pixel it read
         let mut g3 = vec![0.0; dim];
-        for ch in 0..c {
-            for i in 0..h as i64 {
-                for j in 0..w as i64 {
-                    let (si, sj) = (i + dh, j + dw);
-                    let inside = si >= 0 && si < h as i64 && sj >= 0 && sj < w as i64;
-                    let cut_out = i >= top && i < top + cut.0 as i64 && j >= left && j < left + cut.1 as i64;
-                    if inside && !cut_out {
-                        g3[ch * hw + (si as usize) * w + sj as usize] += dy[k * dim + ch * hw + (i as usize) * w + j as usize];
-                    }
-                }
+        for (o, src) in augment_sources(shape, d, cut).into_iter().enumerate() {
+            if let Some(src) = src {
+                g3[src] += dy[k * dim + o];
             }
         }
         // contrast

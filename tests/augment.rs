@@ -44,8 +44,7 @@ fn run_backward(e: &Engine, dy: &[f64], shape: [usize; 4], draws: &[f64]) -> Vec
     let dyt = upload(e, &shape, dy, "dy");
     let dx = zeros(e, &shape, "dx");
     let dr = upload(e, &[shape[0], AUG_VALUES], draws, "draws");
-    let ada = zeros(e, &[ADA_VALUES], "ada");
-    let d = kernels::augment_backward(e, &dyt, &dx, &dr, &ada).expect("augment_backward");
+    let d = kernels::augment_backward(e, &dyt, &dx, &dr).expect("augment_backward");
     e.run(&[&d]).expect("run augment_backward");
     download(e, &dx)
 }

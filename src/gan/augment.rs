@@ -72,16 +72,13 @@ pub fn parse_augment_p(s: &str) -> Result<AugmentP, String> {
     s.parse()
 }
 
-/// RNG streams of the three augmented batches (after the trainer's own streams).
-pub const STREAM_AUG_REAL: u32 = 20;
-pub const STREAM_AUG_FAKE: u32 = 21;
-pub const STREAM_AUG_GEN: u32 = 22;
-
 /// What the GAN step needs to augment D's inputs.
 pub struct AugmentSetup<'a> {
     pub policy: &'a [Augmentation],
     pub p: AugmentP,
     pub seed: u32,
+    /// RNG streams of the D step's real batch, its fake batch, and the G step's batch.
+    pub streams: [u32; 3],
     /// ADA's target for r_t and its speed (thousands of images to cross [0, 1]).
     pub ada_target: f64,
     pub ada_kimg: f64,
@@ -137,10 +134,10 @@ impl Augmenter {
         let draws_real = Tensor::zeros(&e.gpu, &[n, AUG_VALUES], "augment draws (real)")?;
         let draws_fake = Tensor::zeros(&e.gpu, &[n, AUG_VALUES], "augment draws (fake)")?;
         let ada = Tensor::from_slice(&e.gpu, &[ADA_VALUES], &[s.p.initial() as f32, 0.0, 0.0, 0.0], "ADA state")?;
-        let real_pass = kernels::augment(e, real_batch, &real, &draws_real, &ada, policy, s.seed, STREAM_AUG_REAL, false)?;
-        let fake_pass = kernels::augment(e, fake_batch, &fake, &draws_fake, &ada, policy, s.seed, STREAM_AUG_FAKE, false)?;
-        let gen_pass = kernels::augment(e, fake_batch, &fake, &draws_fake, &ada, policy, s.seed, STREAM_AUG_GEN, false)?;
-        let backward = kernels::augment_backward(e, &fake_grad, fake_batch_grad, &draws_fake, &ada)?;
+        let real_pass = kernels::augment(e, real_batch, &real, &draws_real, &ada, policy, s.seed, s.streams[0], false)?;
+        let fake_pass = kernels::augment(e, fake_batch, &fake, &draws_fake, &ada, policy, s.seed, s.streams[1], false)?;
+        let gen_pass = kernels::augment(e, fake_batch, &fake, &draws_fake, &ada, policy, s.seed, s.streams[2], false)?;
+        let backward = kernels::augment_backward(e, &fake_grad, fake_batch_grad, &draws_fake)?;
         let ada_update = match s.p {
             AugmentP::Auto => {
                 let step = kernels::ada_step_size(n, ADA_INTERVAL, s.ada_kimg);

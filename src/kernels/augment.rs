@@ -68,12 +68,11 @@ pub fn augment_extents(side: usize) -> (u32, u32) {
     (round(0.125), round(0.5))
 }
 
-/// What `augment` reads and writes, checked: images (N, C, H, W), draws (N, 8), ADA state (4).
-fn augment_params(x: &Tensor, out: &Tensor, draws: &Tensor, ada: &Tensor, policy: u32) -> Result<AugmentParams> {
+/// What `augment` and its backward pass read and write, checked: images (N, C, H, W), draws (N, 8).
+fn augment_params(x: &Tensor, out: &Tensor, draws: &Tensor, policy: u32) -> Result<AugmentParams> {
     let [n, c, h, w] = x.shape[..] else { bail!("augment: images {:?} are not (N, C, H, W)", x.shape) };
     out.expect_shape(&x.shape, "augment: output")?;
     draws.expect_shape(&[n, AUG_VALUES], "augment: per-sample draws")?;
-    ada.expect_shape(&[ADA_VALUES], "augment: ADA state")?;
     ensure!(n > 0 && n <= 65535, "augment: batch {n} (one workgroup per sample: 1 to 65535)");
     ensure!(h > 0 && w > 0 && c > 0, "augment: empty images {:?}", x.shape);
     ensure!(policy != 0, "augment: an empty policy");
@@ -98,14 +97,15 @@ pub fn augment(
     stream: u32,
     given: bool,
 ) -> Result<(Dispatch, AugmentParams)> {
-    let p = AugmentParams { seed, stream, given: given as u32, ..augment_params(x, out, draws, ada, policy)? };
+    ada.expect_shape(&[ADA_VALUES], "augment: ADA state")?;
+    let p = AugmentParams { seed, stream, given: given as u32, ..augment_params(x, out, draws, policy)? };
     let d = e.dispatch(Family::Augment, "augment", &p, &[(1, x.binding()), (2, out.binding()), (3, draws.binding()), (4, ada.binding())], [p.n, 1, 1])?;
     Ok((d.with_work(format!("one workgroup per sample: {} images of {}x{}x{}", p.n, p.c, p.h, p.w)), p))
 }
 
 /// dx = the gradient of `augment` at the draws in `draws`, from dy.
-pub fn augment_backward(e: &Engine, dy: &Tensor, dx: &Tensor, draws: &Tensor, ada: &Tensor) -> Result<Dispatch> {
-    let p = augment_params(dy, dx, draws, ada, u32::MAX)?;
+pub fn augment_backward(e: &Engine, dy: &Tensor, dx: &Tensor, draws: &Tensor) -> Result<Dispatch> {
+    let p = augment_params(dy, dx, draws, u32::MAX)?;
     e.dispatch(Family::Augment, "augment_backward", &p, &[(1, dy.binding()), (2, dx.binding()), (3, draws.binding())], [p.n, 1, 1])
         .map(|d| d.with_work(format!("one workgroup per sample: {} images", p.n)))
 }

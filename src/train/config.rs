@@ -271,6 +271,7 @@ impl TrainConfig {
             policy: &self.augment,
             p: self.augment_p.unwrap_or(AugmentP::Fixed(1.0)),
             seed: self.seed,
+            streams: super::STREAMS_AUGMENT,
             ada_target: self.ada_target.unwrap_or(ADA_TARGET),
             ada_kimg: self.ada_kimg.unwrap_or(ADA_KIMG),
         })

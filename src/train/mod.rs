@@ -55,6 +55,8 @@ pub(crate) const STREAM_EVAL: u32 = 8;
 pub(crate) const STREAM_REDRAW: u32 = 9;
 /// WGAN-GP's interpolation weights, one per sample per D step.
 const STREAM_GP: u32 = 10;
+/// `--augment`'s draws: the D step's real batch, its fake batch, the G step's batch.
+pub(crate) const STREAMS_AUGMENT: [u32; 3] = [20, 21, 22];
 
 /// What a pending read of the stats belongs to.
 struct Pending {
